@@ -1,0 +1,187 @@
+import { X509Certificate } from 'node:crypto';
+import {
+  type ACMClient,
+  type CertificateDetail,
+  DescribeCertificateCommand,
+  ExportCertificateCommand,
+} from '@aws-sdk/client-acm';
+import {
+  CreateSecretCommand,
+  GetRandomPasswordCommand,
+  PutSecretValueCommand,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { formatCertificateBundle, mappingSecretName } from '../shared/certificate-secret.js';
+import {
+  CertificateNotExportableError,
+  CertificateNotFoundError,
+  CertificateNotIssuedError,
+  CertificateOutOfScopeError,
+  CertificateChangedDuringExportError,
+} from '../shared/errors.js';
+import { type ExportRequest, tagKeyValue, validatedRequest } from '../shared/export-request.js';
+import type { ExportedCertificate } from '../shared/workflow-state.js';
+
+export interface ExportDependencies {
+  readonly acm: ACMClient;
+  readonly secrets: SecretsManagerClient;
+  /** The app's KMS key; every secret is encrypted with it. */
+  readonly kmsKeyId: string;
+  readonly region: string;
+  readonly accountId: string;
+  readonly now: () => Date;
+}
+
+/** ACM's export passphrase: 4–128 ASCII characters, never `#`, `$` or `%`. */
+export const PASSPHRASE_LENGTH = 64;
+export const PASSPHRASE_EXCLUDED_CHARACTERS = '#$%';
+
+/**
+ * Exports an ACM certificate with a fresh passphrase and stores what the target hosts need in the
+ * mapping's secret, as a new version.
+ */
+export async function exportCertificate(input: unknown, deps: ExportDependencies): Promise<ExportedCertificate> {
+  const request = validatedRequest(input);
+  assertInScope(request.CertificateArn, deps);
+  const detail = await describe(deps.acm, request.CertificateArn);
+  assertExportable(detail);
+
+  const passphrase = await generatePassphrase(deps.secrets);
+  const exported = await deps.acm.send(
+    new ExportCertificateCommand({
+      CertificateArn: request.CertificateArn,
+      Passphrase: new TextEncoder().encode(passphrase),
+    }),
+  );
+  if (!exported.Certificate || !exported.PrivateKey) {
+    throw new Error('ACM returned an export without a certificate or private key');
+  }
+  const serial = detail.Serial ?? '';
+  if (!sameSerial(serial, new X509Certificate(exported.Certificate).serialNumber)) {
+    throw new CertificateChangedDuringExportError(
+      `certificate ${request.CertificateArn} changed while it was exported (renewed?); exporting again`,
+    );
+  }
+
+  const secretId = mappingSecretName(request);
+  const secretVersionId = await storeBundle(deps, request, secretId, {
+    passphrase,
+    encryptedPrivateKey: exported.PrivateKey,
+    certificate: exported.Certificate,
+    certificateChain: exported.CertificateChain ?? '',
+  });
+
+  return {
+    certificateArn: request.CertificateArn,
+    certName: request.CertName,
+    certificateType: detail.Type ?? 'UNKNOWN',
+    serial,
+    notAfter: (detail.NotAfter ?? new Date(0)).toISOString(),
+    secretId,
+    secretVersionId,
+    exportedAt: deps.now().toISOString(),
+  };
+}
+
+function assertInScope(certificateArn: string, deps: ExportDependencies): void {
+  const [, , , region, account] = certificateArn.split(':');
+  if (region !== deps.region) {
+    throw new CertificateOutOfScopeError(
+      `certificate ${certificateArn} is in ${region}, but this deployment exports certificates in ${deps.region} only; deploy the app in ${region} to export it`,
+    );
+  }
+  if (account !== deps.accountId) {
+    throw new CertificateOutOfScopeError(
+      `certificate ${certificateArn} belongs to account ${account}, not to this account (${deps.accountId})`,
+    );
+  }
+}
+
+async function describe(acm: ACMClient, certificateArn: string): Promise<CertificateDetail> {
+  try {
+    const response = await acm.send(new DescribeCertificateCommand({ CertificateArn: certificateArn }));
+    if (!response.Certificate) throw new CertificateNotFoundError(`certificate ${certificateArn} was not found`);
+    return response.Certificate;
+  } catch (error) {
+    if ((error as Error).name === 'ResourceNotFoundException') {
+      throw new CertificateNotFoundError(
+        `certificate ${certificateArn} does not exist in this account and Region (was it deleted?)`,
+      );
+    }
+    throw error;
+  }
+}
+
+/** Only ISSUED private certificates, and public ones requested with Export=ENABLED, can be exported. */
+export function assertExportable(detail: CertificateDetail): void {
+  const arn = detail.CertificateArn ?? 'the certificate';
+  if (detail.Status !== 'ISSUED') {
+    throw new CertificateNotIssuedError(
+      `certificate ${arn} is ${detail.Status ?? 'in an unknown state'}, not ISSUED: only issued certificates can be exported`,
+    );
+  }
+  if (detail.Type === 'PRIVATE') return;
+  if (detail.Type === 'IMPORTED') {
+    throw new CertificateNotExportableError(
+      `certificate is not exportable: ${arn} was imported into ACM, and ACM exports only certificates it issued`,
+    );
+  }
+  if (detail.Options?.Export !== 'ENABLED') {
+    throw new CertificateNotExportableError(
+      `certificate is not exportable: ${arn} was requested with Export=${detail.Options?.Export ?? 'DISABLED'}; request a new public certificate with Export=ENABLED`,
+    );
+  }
+}
+
+async function generatePassphrase(secrets: SecretsManagerClient): Promise<string> {
+  const response = await secrets.send(
+    new GetRandomPasswordCommand({
+      PasswordLength: PASSPHRASE_LENGTH,
+      ExcludeCharacters: PASSPHRASE_EXCLUDED_CHARACTERS,
+      RequireEachIncludedType: true,
+    }),
+  );
+  if (!response.RandomPassword) throw new Error('Secrets Manager returned no random password');
+  return response.RandomPassword;
+}
+
+/**
+ * Writes a new version of the mapping's secret. Renewals are the common case, so this tries
+ * PutSecretValue first and creates the secret only when it does not exist yet.
+ */
+async function storeBundle(
+  deps: ExportDependencies,
+  request: ExportRequest,
+  secretId: string,
+  material: Parameters<typeof formatCertificateBundle>[0],
+): Promise<string> {
+  const SecretString = formatCertificateBundle(material);
+  const putVersion = async () =>
+    (await deps.secrets.send(new PutSecretValueCommand({ SecretId: secretId, SecretString }))).VersionId ?? '';
+  try {
+    return await putVersion();
+  } catch (error) {
+    if ((error as Error).name !== 'ResourceNotFoundException') throw error;
+  }
+  try {
+    const created = await deps.secrets.send(
+      new CreateSecretCommand({
+        Name: secretId,
+        SecretString,
+        KmsKeyId: deps.kmsKeyId,
+        Description: `ACM export of ${request.CertificateArn} as ${request.CertName} for instances tagged ${tagKeyValue(request)}`,
+        Tags: [{ Key: request.TargetTagKey, Value: request.TargetTagValue }],
+      }),
+    );
+    return created.VersionId ?? '';
+  } catch (error) {
+    if ((error as Error).name === 'ResourceExistsException') return putVersion();
+    throw error;
+  }
+}
+
+/** ACM writes serials as colon-separated hex, X509Certificate as bare hex: compare the numbers. */
+export function sameSerial(acmSerial: string, x509Serial: string): boolean {
+  const normalize = (serial: string) => serial.replace(/:/g, '').toLowerCase().replace(/^0+/, '');
+  return normalize(acmSerial) === normalize(x509Serial);
+}

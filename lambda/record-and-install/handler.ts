@@ -1,0 +1,35 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { tagKeyValue } from '../shared/export-request.js';
+import { requiredEnv, requiredIntegerEnv } from '../shared/env.js';
+import { logger } from '../shared/logger.js';
+import type { InstallCommand } from '../shared/workflow-state.js';
+import { type RecordAndInstallInput, recordAndInstall } from './record-and-install.js';
+
+const ssm = new SSMClient({});
+const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+
+/** Step "RecordAndInstall" of the export-install workflow. */
+export async function handler(event: RecordAndInstallInput): Promise<InstallCommand> {
+  const command = await recordAndInstall(event, {
+    ssm,
+    db,
+    tableName: requiredEnv('TABLE_NAME'),
+    command: {
+      documentName: requiredEnv('INSTALL_DOCUMENT_NAME'),
+      maxConcurrency: requiredEnv('INSTALL_MAX_CONCURRENCY'),
+      maxErrors: requiredEnv('INSTALL_MAX_ERRORS'),
+      deliveryTimeoutSeconds: requiredIntegerEnv('INSTALL_DELIVERY_TIMEOUT_SECONDS'),
+      region: requiredEnv('AWS_REGION'),
+    },
+  });
+  logger.info('install command sent', {
+    certificateArn: event.CertificateArn,
+    certName: event.CertName,
+    target: tagKeyValue(event),
+    executionArn: event.executionArn,
+    commandId: command.commandId,
+  });
+  return command;
+}

@@ -1,0 +1,21 @@
+/** Reads a setting the stack gives every function; a missing one is a deployment bug, so it fails loudly. */
+export function requiredEnv(name: string): string {
+  const value = process.env[name];
+  if (value === undefined || value === '') {
+    throw new Error(`environment variable ${name} is not set`);
+  }
+  return value;
+}
+
+export function requiredIntegerEnv(name: string): number {
+  const value = Number(requiredEnv(name));
+  if (!Number.isInteger(value)) throw new Error(`environment variable ${name} must be an integer`);
+  return value;
+}
+
+/** The account a function runs in, from the ARN Lambda invoked it by. */
+export function accountIdOf(invokedFunctionArn: string): string {
+  const account = invokedFunctionArn.split(':')[4];
+  if (!account || !/^\d{12}$/.test(account)) throw new Error(`cannot read the account from ${invokedFunctionArn}`);
+  return account;
+}

@@ -1,0 +1,116 @@
+import { InvalidExportRequestError } from './errors.js';
+
+/**
+ * The one definition of what an export request may contain. The API model, the ExportCertificate step
+ * and (through the install document's `allowedPattern`s) the host all follow these rules, so a value
+ * that passes here is safe to use as a file name, a tag and an SSM target.
+ */
+
+export interface FieldRule {
+  readonly description: string;
+  readonly pattern: string;
+  readonly minLength: number;
+  readonly maxLength: number;
+  /** A pattern the value must NOT match (JSON Schema `not`), for rules a plain pattern cannot say. */
+  readonly forbiddenPattern?: { readonly pattern: string; readonly reason: string };
+}
+
+export const EXPORT_REQUEST_FIELDS = {
+  CertificateArn: {
+    description: 'ARN of an ACM certificate in this account and Region',
+    pattern:
+      '^arn:aws[a-z-]*:acm:[a-z]{2}(-[a-z]+)+-[0-9]+:[0-9]{12}:certificate/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+    minLength: 20,
+    maxLength: 2048,
+  },
+  CertName: {
+    description:
+      'File name stem for the installed files: letters and digits, single dots, dashes or underscores between them',
+    pattern: '^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$',
+    minLength: 1,
+    maxLength: 64,
+  },
+  TargetTagKey: {
+    description: 'Tag key that selects the managed instances (no spaces, no "=", not starting with "aws:")',
+    pattern: '^[A-Za-z0-9_.:/+@-]+$',
+    minLength: 1,
+    maxLength: 128,
+    forbiddenPattern: { pattern: '^aws:', reason: 'tag keys starting with "aws:" are reserved by AWS' },
+  },
+  TargetTagValue: {
+    description: 'Tag value that selects the managed instances (spaces allowed inside, not at either end)',
+    pattern: '^[A-Za-z0-9_.:/=+@-]([A-Za-z0-9_.:/=+@ -]*[A-Za-z0-9_.:/=+@-])?$',
+    minLength: 1,
+    maxLength: 256,
+  },
+} as const satisfies Record<string, FieldRule>;
+
+export type ExportRequestField = keyof typeof EXPORT_REQUEST_FIELDS;
+export type ExportRequest = Record<ExportRequestField, string>;
+
+const FIELD_NAMES = Object.keys(EXPORT_REQUEST_FIELDS) as ExportRequestField[];
+
+/** Returns every problem with `input` as a sentence; an empty list means it is a valid export request. */
+export function exportRequestProblems(input: unknown): string[] {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return ['the request must be a JSON object'];
+  }
+  const record = input as Record<string, unknown>;
+  const problems: string[] = [];
+  for (const name of Object.keys(record)) {
+    if (!(FIELD_NAMES as string[]).includes(name)) problems.push(`${name} is not a known field`);
+  }
+  for (const name of FIELD_NAMES) {
+    const problem = fieldProblem(EXPORT_REQUEST_FIELDS[name], record[name]);
+    if (problem) problems.push(`${name} ${problem}`);
+  }
+  return problems;
+}
+
+function fieldProblem(rule: FieldRule, value: unknown): string | undefined {
+  if (value === undefined) return 'is required';
+  if (typeof value !== 'string') return 'must be a string';
+  if (value.length < rule.minLength) return `must be at least ${rule.minLength} characters`;
+  if (value.length > rule.maxLength) return `must be at most ${rule.maxLength} characters`;
+  if (!new RegExp(rule.pattern).test(value)) return `is not valid: ${rule.description}`;
+  if (rule.forbiddenPattern && new RegExp(rule.forbiddenPattern.pattern).test(value)) {
+    return `is not valid: ${rule.forbiddenPattern.reason}`;
+  }
+  return undefined;
+}
+
+/** The request, typed, or an InvalidExportRequestError that lists every problem. */
+export function validatedRequest(input: unknown): ExportRequest {
+  const problems = exportRequestProblems(input);
+  if (problems.length > 0) throw new InvalidExportRequestError(`invalid export request: ${problems.join('; ')}`);
+  return input as ExportRequest;
+}
+
+/** The same rules as a JSON Schema draft-04 document, for the API Gateway request model. */
+export function exportRequestJsonSchema(): Record<string, unknown> {
+  const properties: Record<string, unknown> = {};
+  for (const name of FIELD_NAMES) {
+    const rule: FieldRule = EXPORT_REQUEST_FIELDS[name];
+    properties[name] = {
+      type: 'string',
+      description: rule.description,
+      pattern: rule.pattern,
+      minLength: rule.minLength,
+      maxLength: rule.maxLength,
+      ...(rule.forbiddenPattern ? { not: { pattern: rule.forbiddenPattern.pattern } } : {}),
+    };
+  }
+  return {
+    $schema: 'http://json-schema.org/draft-04/schema#',
+    title: 'ExportCertificateRequest',
+    type: 'object',
+    required: FIELD_NAMES,
+    additionalProperties: false,
+    properties,
+  };
+}
+
+/** How a mapping's target tag is written as one value: the key holds no "=", so this is unambiguous. */
+export function tagKeyValue(request: Pick<ExportRequest, 'TargetTagKey' | 'TargetTagValue'>): string {
+  return `${request.TargetTagKey}=${request.TargetTagValue}`;
+}

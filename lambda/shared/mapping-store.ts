@@ -1,0 +1,167 @@
+import { type DynamoDBDocumentClient, UpdateCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { type ExportRequest, tagKeyValue } from './export-request.js';
+
+/**
+ * The certificate-to-target inventory (DESIGN.md "Data model"). One item per mapping of a certificate
+ * (under a file name) to the instances carrying one tag. Items hold names, dates and statuses, never key
+ * material.
+ */
+export const PARTITION_KEY = 'TagKeyValue';
+export const SORT_KEY = 'CertificateArn#CertName';
+export const CERTIFICATE_INDEX = 'CertificateArnIndex';
+
+export type InstallStatus = 'CommandSent' | 'CommandRejected' | 'Success' | 'Failed' | 'TimedOut';
+
+export interface CertificateMapping {
+  readonly TagKeyValue: string;
+  readonly 'CertificateArn#CertName': string;
+  readonly CertificateArn: string;
+  readonly CertName: string;
+  readonly TargetTagKey: string;
+  readonly TargetTagValue: string;
+  readonly CertExpiryDate?: string;
+  readonly LastExportedDate?: string;
+  readonly SecretId?: string;
+  readonly Serial?: string;
+  readonly LastExecutionArn?: string;
+  readonly LastCommandId?: string;
+  readonly LastInstallStatus?: InstallStatus;
+  readonly LastInstallSummary?: string;
+  readonly LastInstallDate?: string;
+}
+
+export function mappingKey(request: ExportRequest): Record<string, string> {
+  return {
+    [PARTITION_KEY]: tagKeyValue(request),
+    [SORT_KEY]: `${request.CertificateArn}#${request.CertName}`,
+  };
+}
+
+export interface ExportRecord {
+  readonly expiresAt: string;
+  readonly exportedAt: string;
+  readonly secretId: string;
+  readonly serial: string;
+  readonly executionArn: string;
+  readonly commandId?: string;
+  readonly installStatus: InstallStatus;
+}
+
+/**
+ * Creates or updates a mapping after an export. An older export never overwrites a newer one (two
+ * executions for one mapping can overlap, e.g. a renewal while a manual export runs); returns false when
+ * the item already records a later export.
+ */
+export async function recordExport(
+  db: DynamoDBDocumentClient,
+  tableName: string,
+  request: ExportRequest,
+  record: ExportRecord,
+): Promise<boolean> {
+  const values: Record<string, string> = {
+    ':arn': request.CertificateArn,
+    ':name': request.CertName,
+    ':tagKey': request.TargetTagKey,
+    ':tagValue': request.TargetTagValue,
+    ':expires': record.expiresAt,
+    ':exported': record.exportedAt,
+    ':secret': record.secretId,
+    ':serial': record.serial,
+    ':execution': record.executionArn,
+    ':status': record.installStatus,
+  };
+  const assignments = [
+    'CertificateArn = :arn',
+    'CertName = :name',
+    'TargetTagKey = :tagKey',
+    'TargetTagValue = :tagValue',
+    'CertExpiryDate = :expires',
+    'LastExportedDate = :exported',
+    'SecretId = :secret',
+    'Serial = :serial',
+    'LastExecutionArn = :execution',
+    'LastInstallStatus = :status',
+  ];
+  if (record.commandId) {
+    assignments.push('LastCommandId = :command');
+    values[':command'] = record.commandId;
+  }
+  return conditionalUpdate(
+    db.send(
+      new UpdateCommand({
+        TableName: tableName,
+        Key: mappingKey(request),
+        UpdateExpression: `SET ${assignments.join(', ')} REMOVE LastInstallSummary, LastInstallDate`,
+        ConditionExpression: 'attribute_not_exists(LastExportedDate) OR LastExportedDate <= :exported',
+        ExpressionAttributeValues: values,
+      }),
+    ),
+  );
+}
+
+export interface InstallResult {
+  readonly commandId: string;
+  readonly status: InstallStatus;
+  readonly summary: string;
+  readonly finishedAt: string;
+}
+
+/**
+ * Records how an install command ended, only if the mapping still points at that command, so a slow
+ * execution cannot overwrite the result of a newer one. Returns false when it was superseded.
+ */
+export async function recordInstallResult(
+  db: DynamoDBDocumentClient,
+  tableName: string,
+  request: ExportRequest,
+  result: InstallResult,
+): Promise<boolean> {
+  return conditionalUpdate(
+    db.send(
+      new UpdateCommand({
+        TableName: tableName,
+        Key: mappingKey(request),
+        UpdateExpression: 'SET LastInstallStatus = :status, LastInstallSummary = :summary, LastInstallDate = :at',
+        ConditionExpression: 'LastCommandId = :command',
+        ExpressionAttributeValues: {
+          ':status': result.status,
+          ':summary': result.summary,
+          ':at': result.finishedAt,
+          ':command': result.commandId,
+        },
+      }),
+    ),
+  );
+}
+
+/** Every mapping of one certificate, through the CertificateArn index, all pages. */
+export async function mappingsForCertificate(
+  db: DynamoDBDocumentClient,
+  tableName: string,
+  certificateArn: string,
+): Promise<CertificateMapping[]> {
+  const mappings: CertificateMapping[] = [];
+  const pages = paginateQuery(
+    { client: db },
+    {
+      TableName: tableName,
+      IndexName: CERTIFICATE_INDEX,
+      KeyConditionExpression: 'CertificateArn = :arn',
+      ExpressionAttributeValues: { ':arn': certificateArn },
+    },
+  );
+  for await (const page of pages) {
+    mappings.push(...((page.Items ?? []) as CertificateMapping[]));
+  }
+  return mappings;
+}
+
+async function conditionalUpdate(update: Promise<unknown>): Promise<boolean> {
+  try {
+    await update;
+    return true;
+  } catch (error) {
+    if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+    throw error;
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * The shapes the export-install workflow passes between its steps. Everything here ends up in Step
+ * Functions state and history, so it holds metadata only: names, ids, dates, statuses.
+ */
+
+/** Result of the ExportCertificate step. */
+export interface ExportedCertificate {
+  readonly certificateArn: string;
+  readonly certName: string;
+  readonly certificateType: string;
+  readonly serial: string;
+  readonly notAfter: string;
+  readonly secretId: string;
+  readonly secretVersionId: string;
+  readonly exportedAt: string;
+}
+
+/** Result of the RecordAndInstall step. */
+export interface InstallCommand {
+  readonly commandId: string;
+  readonly documentName: string;
+  readonly requestedAt: string;
+}
+
+export type InstallOutcome = 'Success' | 'Failed' | 'InProgress' | 'TimedOut';
+
+export interface InstanceInstallResult {
+  readonly instanceId: string;
+  /** The invocation's Status, or its more precise StatusDetails (e.g. "Undeliverable"). */
+  readonly status: string;
+  /** The install document's machine-readable last line, when it printed one. */
+  readonly result?: Record<string, string>;
+}
+
+/** Result of the CheckInstallStatus step. */
+export interface InstallStatusReport {
+  readonly outcome: InstallOutcome;
+  /** Why the install failed or timed out, in a sentence a human can act on. */
+  readonly reason?: string;
+  readonly commandStatus: string;
+  readonly summary: { readonly targets: number; readonly succeeded: number; readonly failed: number };
+  /** Per-instance results, the failed ones first, at most MAX_REPORTED_INSTANCES of them. */
+  readonly instances: InstanceInstallResult[];
+  readonly nextPoll: { readonly attempt: number; readonly waitSeconds: number };
+}

@@ -1,0 +1,54 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { AlertTopic } from './alert-topic.js';
+import { CertificateInventory } from './certificate-inventory.js';
+import type { AppConfig } from './config.js';
+import { ExportApi } from './export-api.js';
+import { ExportWorkflow } from './export-workflow.js';
+import { InstallDocument } from './install-document.js';
+
+export interface CertLifecycleStackProps extends StackProps {
+  readonly config: AppConfig;
+}
+
+/** The whole app in one stack: it only composes the constructs in `lib/`. */
+export class CertLifecycleStack extends Stack {
+  constructor(scope: Construct, id: string, props: CertLifecycleStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const logRetention = config.logRetentionDays as logs.RetentionDays;
+
+    const key = new kms.Key(this, 'AppKey', {
+      description: 'Encrypts the exported certificate secrets and the alert topic',
+      enableKeyRotation: true,
+    });
+    const alerts = new AlertTopic(this, 'Alerts', { key, emails: config.alertEmails });
+    const inventory = new CertificateInventory(this, 'Inventory', { tableName: config.tableName });
+    const installDocument = new InstallDocument(this, 'InstallDocument', {
+      documentName: config.installDocumentName,
+    });
+    const workflow = new ExportWorkflow(this, 'ExportWorkflow', {
+      inventory: inventory.table,
+      alertTopic: alerts.topic,
+      key,
+      installDocument,
+      install: {
+        maxConcurrency: config.installMaxConcurrency,
+        maxErrors: config.installMaxErrors,
+        deliveryTimeoutSeconds: config.installDeliveryTimeoutSeconds,
+        maxWaitSeconds: config.installMaxWaitSeconds,
+      },
+      logRetention,
+    });
+    const api = new ExportApi(this, 'ExportApi', { stateMachine: workflow.stateMachine, logRetention });
+
+    new CfnOutput(this, 'ExportCertUrl', { value: api.exportUrl, description: 'POST export requests here' });
+    new CfnOutput(this, 'StateMachineArn', { value: workflow.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'InventoryTableName', { value: inventory.table.tableName });
+    new CfnOutput(this, 'AlertTopicArn', { value: alerts.topic.topicArn });
+    new CfnOutput(this, 'InstallDocumentName', { value: installDocument.documentName });
+    new CfnOutput(this, 'AppKeyArn', { value: key.keyArn });
+  }
+}

@@ -1,0 +1,114 @@
+import type { Node } from 'constructs';
+
+/** What a deployment can be told, through `cdk.json` or `-c key=value`. */
+export interface AppConfig {
+  /** Name of the DynamoDB inventory table. */
+  readonly tableName: string;
+  /** Addresses subscribed to the alert topic (each confirms by email). */
+  readonly alertEmails: readonly string[];
+  /** Name the install document is deployed under. */
+  readonly installDocumentName: string;
+  /** SSM MaxConcurrency for install commands: a count or a percentage of the targets. */
+  readonly installMaxConcurrency: string;
+  /** SSM MaxErrors for install commands. */
+  readonly installMaxErrors: string;
+  /** SSM TimeoutSeconds: how long a command may wait to be delivered to an instance. */
+  readonly installDeliveryTimeoutSeconds: number;
+  /** How long the workflow follows an install command before it reports it as timed out. */
+  readonly installMaxWaitSeconds: number;
+  /** Retention of the app's log groups, in days. */
+  readonly logRetentionDays: number;
+}
+
+export const DEFAULT_CONFIG: AppConfig = {
+  tableName: 'CertTagMapping',
+  alertEmails: [],
+  installDocumentName: 'Install-ACMCertificate',
+  installMaxConcurrency: '25%',
+  installMaxErrors: '0',
+  installDeliveryTimeoutSeconds: 600,
+  installMaxWaitSeconds: 900,
+  logRetentionDays: 365,
+};
+
+/** CloudWatch Logs accepts only these retention periods. */
+const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration (cdk.json context or -c values):\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+type Reader = (raw: unknown, problems: string[], key: string) => unknown;
+
+const text =
+  (pattern: RegExp, hint: string): Reader =>
+  (raw, problems, key) => {
+    const value = typeof raw === 'number' ? String(raw) : raw;
+    if (typeof value !== 'string' || !pattern.test(value)) {
+      problems.push(`${key} must be ${hint}; got ${JSON.stringify(raw)}`);
+    }
+    return value;
+  };
+
+const integer =
+  (min: number, max: number, allowed?: readonly number[]): Reader =>
+  (raw, problems, key) => {
+    const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${key} must be a whole number from ${min} to ${max}; got ${JSON.stringify(raw)}`);
+    } else if (allowed && !allowed.includes(value)) {
+      problems.push(`${key} must be one of ${allowed.join(', ')}; got ${value}`);
+    }
+    return value;
+  };
+
+const EMAIL = /^[^\s@,;]+@[^\s@,;]+\.[^\s@,;]+$/;
+
+const emails: Reader = (raw, problems, key) => {
+  const list = Array.isArray(raw)
+    ? raw
+    : typeof raw === 'string'
+      ? raw.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
+      : undefined;
+  if (!list) {
+    problems.push(`${key} must be a list of email addresses (or one comma-separated string); got ${JSON.stringify(raw)}`);
+    return [];
+  }
+  for (const entry of list) {
+    if (typeof entry !== 'string' || !EMAIL.test(entry)) {
+      problems.push(`${key} has an entry that is not an email address: ${JSON.stringify(entry)}`);
+    }
+  }
+  return list;
+};
+
+const READERS: Record<keyof AppConfig, Reader> = {
+  tableName: text(/^[A-Za-z0-9_.-]{3,255}$/, '3–255 letters, digits, "_", "-" or "."'),
+  alertEmails: emails,
+  installDocumentName: text(
+    /^(?!(aws|amazon))[A-Za-z0-9_.-]{3,128}$/i,
+    '3–128 letters, digits, "_", "-" or ".", not starting with "AWS" or "Amazon"',
+  ),
+  installMaxConcurrency: text(/^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$/, 'a count like "10" or a percentage like "25%"'),
+  installMaxErrors: text(/^([1-9][0-9]*|[0]|[1-9][0-9]%|[0-9]%|100%)$/, 'a count like "0" or a percentage like "10%"'),
+  installDeliveryTimeoutSeconds: integer(30, 2_592_000),
+  installMaxWaitSeconds: integer(60, 86_400),
+  logRetentionDays: integer(1, 3653, LOG_RETENTION_DAYS),
+};
+
+/** Reads every setting from context, falls back to the defaults, and reports all bad values at once. */
+export function loadConfig(node: Node): AppConfig {
+  const problems: string[] = [];
+  const config: Record<string, unknown> = {};
+  for (const key of Object.keys(READERS) as (keyof AppConfig)[]) {
+    const raw = node.tryGetContext(key);
+    config[key] = raw === undefined ? DEFAULT_CONFIG[key] : READERS[key](raw, problems, key);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config as unknown as AppConfig;
+}

@@ -1,0 +1,129 @@
+import { Validations } from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { exportRequestJsonSchema } from '../lambda/shared/export-request.js';
+
+export interface ExportApiProps {
+  /** The Standard workflow each accepted request starts. */
+  readonly stateMachine: sfn.IStateMachine;
+  readonly logRetention: logs.RetentionDays;
+}
+
+/**
+ * `POST /export-cert`: SigV4-signed (IAM) calls only; the body is validated against the export-request
+ * model before anything runs, then StartExecution is called directly (no Lambda in between). Answers 202
+ * with the execution ARN, 400 with the validation errors, 500 when the workflow could not be started.
+ */
+export class ExportApi extends Construct {
+  readonly api: apigateway.RestApi;
+  /** The full URL to POST export requests to. */
+  readonly exportUrl: string;
+
+  constructor(scope: Construct, id: string, props: ExportApiProps) {
+    super(scope, id);
+    const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: props.logRetention });
+    this.api = new apigateway.RestApi(this, 'Api', {
+      description: 'Export ACM certificates and install them on tagged instances',
+      endpointTypes: [apigateway.EndpointType.REGIONAL],
+      cloudWatchRole: true,
+      deployOptions: {
+        stageName: 'v1',
+        accessLogDestination: new apigateway.LogGroupLogDestination(accessLogs),
+        accessLogFormat: apigateway.AccessLogFormat.jsonWithStandardFields(),
+        loggingLevel: apigateway.MethodLoggingLevel.ERROR,
+        dataTraceEnabled: false,
+        tracingEnabled: true,
+      },
+      defaultMethodOptions: { authorizationType: apigateway.AuthorizationType.IAM },
+    });
+
+    const model = this.api.addModel('ExportRequest', {
+      contentType: 'application/json',
+      modelName: 'ExportCertificateRequest',
+      schema: exportRequestJsonSchema() as apigateway.JsonSchema,
+    });
+    const validator = this.api.addRequestValidator('BodyValidator', {
+      requestValidatorName: 'export-request-body',
+      validateRequestBody: true,
+      validateRequestParameters: true,
+    });
+
+    const startRole = new iam.Role(this, 'StartExecutionRole', {
+      assumedBy: new iam.ServicePrincipal('apigateway.amazonaws.com'),
+      description: 'Lets the export API start the export-install workflow',
+    });
+    props.stateMachine.grantStartExecution(startRole);
+
+    const integration = new apigateway.AwsIntegration({
+      service: 'states',
+      action: 'StartExecution',
+      integrationHttpMethod: 'POST',
+      options: {
+        credentialsRole: startRole,
+        // A body of any other content type is refused (415) rather than passed on unvalidated.
+        passthroughBehavior: apigateway.PassthroughBehavior.NEVER,
+        requestTemplates: {
+          // The body passed the model (patterns exclude quotes and backslashes); the request id names
+          // the execution, so a caller can find it from the API's own logs.
+          'application/json': [
+            '{',
+            `  "stateMachineArn": "${props.stateMachine.stateMachineArn}",`,
+            '  "name": "$context.requestId",',
+            `  "input": "$util.escapeJavaScript($input.json('$'))"`,
+            '}',
+          ].join('\n'),
+        },
+        integrationResponses: [
+          {
+            selectionPattern: '2\\d{2}',
+            statusCode: '202',
+            responseTemplates: {
+              'application/json': `{"executionArn": "$input.path('$.executionArn')", "startDate": $input.path('$.startDate')}`,
+            },
+          },
+          {
+            // Anything else StartExecution answers (throttling, access denied, …) is our failure, not the caller's.
+            statusCode: '500',
+            responseTemplates: {
+              'application/json': `{"message": "The export workflow could not be started.", "error": "$util.escapeJavaScript($input.path('$.__type'))", "requestId": "$context.requestId"}`,
+            },
+          },
+        ],
+      },
+    });
+
+    const resource = this.api.root.addResource('export-cert');
+    resource.addMethod('POST', integration, {
+      requestValidator: validator,
+      requestModels: { 'application/json': model, $default: model },
+      methodResponses: [{ statusCode: '202' }, { statusCode: '400' }, { statusCode: '500' }],
+    });
+
+    this.api.addGatewayResponse('InvalidBody', {
+      type: apigateway.ResponseType.BAD_REQUEST_BODY,
+      statusCode: '400',
+      templates: {
+        'application/json':
+          '{"message": $context.error.messageString, "validationErrors": "$context.error.validationErrorString", "requestId": "$context.requestId"}',
+      },
+    });
+    this.exportUrl = this.api.urlForPath(resource.path);
+
+    Validations.of(this.api).acknowledge({
+      id: 'AwsSolutions-APIG3',
+      reason:
+        'Every call must be SigV4-signed by an IAM principal allowed execute-api:Invoke; a WAF web ACL can be associated where an organisation requires one.',
+    });
+    Validations.of(this.api).acknowledge({
+      id: 'AwsSolutions-COG4',
+      reason: 'The API is for IAM principals (operators, pipelines), authorised with AWS_IAM instead of Cognito.',
+    });
+    Validations.of(this.api).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+      reason: "API Gateway's account-level logging role uses the AWS-managed policy made for it.",
+    });
+  }
+}

@@ -1,0 +1,86 @@
+import { Duration, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import * as path from 'node:path';
+import { PROJECT_ROOT, handlerEntry } from './paths.js';
+
+export interface HandlerFunctionProps {
+  /** Folder under `lambda/` that holds the handler's `handler.ts`. */
+  readonly handlerName: string;
+  readonly description: string;
+  readonly environment?: Record<string, string>;
+  /** @default 30 seconds */
+  readonly timeout?: Duration;
+  /** @default 256 */
+  readonly memorySize?: number;
+  readonly logRetention: logs.RetentionDays;
+}
+
+/**
+ * Every Lambda of the app is declared through this one construct, so they all get the same runtime,
+ * bundling and logging: Node.js 22 on arm64, ESM bundled by the local esbuild (no Docker), its own log
+ * group with a retention, and its own role that may write to that log group only (no managed policy).
+ */
+export class HandlerFunction extends Construct {
+  readonly function: NodejsFunction;
+  readonly role: iam.Role;
+
+  constructor(scope: Construct, id: string, props: HandlerFunctionProps) {
+    super(scope, id);
+    const logGroup = new logs.LogGroup(this, 'Logs', { retention: props.logRetention });
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Runs the ${props.handlerName} handler`,
+    });
+    logGroup.grantWrite(this.role);
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: handlerEntry(props.handlerName),
+      handler: 'handler',
+      description: props.description,
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 256,
+      timeout: props.timeout ?? Duration.seconds(30),
+      role: this.role,
+      logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      environment: { POWERTOOLS_SERVICE_NAME: 'cert-lifecycle', ...props.environment },
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        minify: true,
+        sourceMap: false,
+        mainFields: ['module', 'main'],
+        // The SDK is bundled on purpose: the deployed client is the version the tests ran against, not
+        // whatever the runtime ships that month. `npm run bench` prints the size and import time this costs.
+        externalModules: [],
+        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        forceDockerBundling: false,
+      },
+    });
+
+    Validations.of(this.function).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason:
+        'Node.js 22 is the runtime the handlers are built, bundled and tested for; a newer runtime is adopted deliberately, with the test suite run on it.',
+    });
+  }
+
+  /** Grants an action on resources, with the reason a wildcard in them is needed recorded for cdk-nag. */
+  allow(statement: iam.PolicyStatementProps, wildcardReasons: Record<string, string> = {}): void {
+    this.role.addToPrincipalPolicy(new iam.PolicyStatement(statement));
+    for (const [finding, reason] of Object.entries(wildcardReasons)) {
+      Validations.of(this.role).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason });
+    }
+  }
+
+  get arn(): string {
+    return this.function.functionArn;
+  }
+}

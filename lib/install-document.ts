@@ -1,0 +1,30 @@
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import { Construct } from 'constructs';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { ssmDocumentFile } from './paths.js';
+
+export interface InstallDocumentProps {
+  /** @default 'Install-ACMCertificate' */
+  readonly documentName?: string;
+}
+
+/** The SSM Command document that installs a certificate on a host, from `ssm-documents/`. */
+export class InstallDocument extends Construct {
+  readonly documentName: string;
+  readonly documentArn: string;
+
+  constructor(scope: Construct, id: string, props: InstallDocumentProps = {}) {
+    super(scope, id);
+    this.documentName = props.documentName ?? 'Install-ACMCertificate';
+    const document = new ssm.CfnDocument(this, 'Document', {
+      name: this.documentName,
+      documentType: 'Command',
+      documentFormat: 'JSON',
+      content: parse(readFileSync(ssmDocumentFile('install-acm-certificate'), 'utf8')),
+      // A named document cannot be replaced in place; updates add a version, and commands use $LATEST.
+      updateMethod: 'NewVersion',
+    });
+    this.documentArn = `arn:${document.stack.partition}:ssm:${document.stack.region}:${document.stack.account}:document/${this.documentName}`;
+  }
+}

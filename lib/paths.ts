@@ -1,0 +1,11 @@
+import * as path from 'node:path';
+
+/** The repository root, from which handlers, documents and state machines are read. */
+export const PROJECT_ROOT = path.resolve(import.meta.dirname, '..');
+
+export const handlerEntry = (handlerName: string): string =>
+  path.join(PROJECT_ROOT, 'lambda', handlerName, 'handler.ts');
+
+export const stateMachineFile = (name: string): string => path.join(PROJECT_ROOT, 'state-machines', `${name}.asl.json`);
+
+export const ssmDocumentFile = (name: string): string => path.join(PROJECT_ROOT, 'ssm-documents', `${name}.yaml`);
