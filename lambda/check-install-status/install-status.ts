@@ -57,13 +57,12 @@ export async function checkInstallStatus(
     TargetTagValue: input.TargetTagValue,
   });
   const command = await describeCommand(deps.ssm, input.commandId);
-  const checksDone = input.attempt + 1;
-  const report = await assess(request, command, deps, checksDone);
+  const report = await assess(request, input, command, deps);
 
   if (report.outcome !== 'InProgress') {
     const recorded = await recordInstallResult(deps.db, deps.tableName, request, {
       commandId: input.commandId,
-      status: report.outcome === 'Success' ? 'Success' : report.outcome,
+      status: report.outcome,
       summary: report.reason ?? `installed on ${report.summary.succeeded} of ${report.summary.targets} instances`,
       finishedAt: deps.now().toISOString(),
     });
@@ -75,60 +74,57 @@ export async function checkInstallStatus(
     }
   }
   return report;
+}
 
-  async function assess(
-    request: ExportRequest,
-    command: Command | undefined,
-    deps: CheckInstallDependencies,
-    checksDone: number,
-  ): Promise<InstallStatusReport> {
-    const status = command?.Status ?? 'Pending';
-    const targets = command?.TargetCount ?? 0;
-    const counts = { targets, succeeded: 0, failed: 0 };
-    const next = { attempt: checksDone, waitSeconds: waitBeforeCheck(checksDone) };
-    const report = (outcome: InstallOutcome, extra: Partial<InstallStatusReport> = {}): InstallStatusReport => ({
-      outcome,
-      commandStatus: command?.StatusDetails ?? status,
-      summary: counts,
-      instances: [],
-      nextPoll: next,
-      ...extra,
+async function assess(
+  request: ExportRequest,
+  input: CheckInstallInput,
+  command: Command | undefined,
+  deps: CheckInstallDependencies,
+): Promise<InstallStatusReport> {
+  const checksDone = input.attempt + 1;
+  const status = command?.Status ?? 'Pending';
+  const targets = command?.TargetCount ?? 0;
+  const report = (outcome: InstallOutcome, extra: Partial<InstallStatusReport> = {}): InstallStatusReport => ({
+    outcome,
+    commandStatus: command?.StatusDetails ?? status,
+    summary: { targets, succeeded: 0, failed: 0 },
+    instances: [],
+    nextPoll: { attempt: checksDone, waitSeconds: waitBeforeCheck(checksDone) },
+    ...extra,
+  });
+
+  if (!command || RUNNING_COMMAND_STATUSES.has(status)) {
+    if (checksDone < deps.maxAttempts) return report('InProgress');
+    return report('TimedOut', {
+      reason: `the install command ${input.commandId} was still ${status} after ${totalWait(checksDone)} seconds (${command?.CompletedCount ?? 0} of ${targets} instances finished); see its Run Command history for the instances still running`,
     });
-
-    if (!command || RUNNING_COMMAND_STATUSES.has(status)) {
-      if (checksDone < deps.maxAttempts) return report('InProgress');
-      const waited = totalWait(checksDone);
-      return report('TimedOut', {
-        reason: `the install command ${input.commandId} was still ${status} after ${waited} seconds (${command?.CompletedCount ?? 0} of ${targets} instances finished); see Run Command history for the instances still running`,
-      });
-    }
-    if (!FINISHED_COMMAND_STATUSES.has(status)) {
-      return report('Failed', { reason: `SSM reported an unknown status "${status}" for command ${input.commandId}` });
-    }
-    if (targets === 0 || command.StatusDetails === 'No Instances In Tag') {
-      return report('Failed', {
-        reason: `no managed instance has tag ${tagKeyValue(request)}: tag the EC2 or on-premises instances and make sure their SSM Agent is online`,
-      });
-    }
-
-    const instances = (await listInvocations(deps.ssm, input.commandId)).map(instanceResult);
-    const failed = instances.filter((instance) => instance.status !== 'Success');
-    const succeeded = instances.length - failed.length;
-    const summary = { targets: Math.max(targets, instances.length), succeeded, failed: failed.length };
-    const reported = [...failed, ...instances.filter((instance) => instance.status === 'Success')].slice(
-      0,
-      MAX_REPORTED_INSTANCES,
-    );
-    if (failed.length === 0 && instances.length > 0 && status === 'Success') {
-      return { ...report('Success'), summary, instances: reported };
-    }
-    return {
-      ...report('Failed'),
-      summary,
-      instances: reported,
-      reason: failureReason(status, summary.targets, failed),
-    };
   }
+  if (!FINISHED_COMMAND_STATUSES.has(status)) {
+    return report('Failed', { reason: `SSM reported an unknown status "${status}" for command ${input.commandId}` });
+  }
+  if (targets === 0 || command.StatusDetails === 'No Instances In Tag') {
+    return report('Failed', {
+      reason: `no managed instance has tag ${tagKeyValue(request)}: tag the EC2 or on-premises instances and check that their SSM Agent is online`,
+    });
+  }
+
+  const instances = (await listInvocations(deps.ssm, input.commandId)).map(instanceResult);
+  const failed = instances.filter((instance) => instance.status !== 'Success');
+  const summary = {
+    targets: Math.max(targets, instances.length),
+    succeeded: instances.length - failed.length,
+    failed: failed.length,
+  };
+  // Failed instances first: they are the ones a reader needs, and the list is cut at the limit.
+  const reported = [...failed, ...instances.filter((instance) => instance.status === 'Success')].slice(
+    0,
+    MAX_REPORTED_INSTANCES,
+  );
+  if (failed.length === 0 && instances.length > 0 && status === 'Success') {
+    return report('Success', { summary, instances: reported });
+  }
+  return report('Failed', { summary, instances: reported, reason: failureReason(status, summary.targets, failed) });
 }
 
 function failureReason(commandStatus: string, targets: number, failed: InstanceInstallResult[]): string {

@@ -139,10 +139,11 @@ export async function mappingsForCertificate(
   db: DynamoDBDocumentClient,
   tableName: string,
   certificateArn: string,
+  options: { readonly pageSize?: number } = {},
 ): Promise<CertificateMapping[]> {
   const mappings: CertificateMapping[] = [];
   const pages = paginateQuery(
-    { client: db },
+    { client: db, ...(options.pageSize ? { pageSize: options.pageSize } : {}) },
     {
       TableName: tableName,
       IndexName: CERTIFICATE_INDEX,

@@ -1,0 +1,63 @@
+import {
+  ACMClient,
+  type CertificateDetail,
+  DescribeCertificateCommand,
+  ExportCertificateCommand,
+} from '@aws-sdk/client-acm';
+import {
+  CreateSecretCommand,
+  GetRandomPasswordCommand,
+  PutSecretValueCommand,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { mockClient } from 'aws-sdk-client-mock';
+import { randomBytes } from 'node:crypto';
+import { type TestCertificate, encryptAsAcmDoes } from './certificates.js';
+import { CERTIFICATE_ARN } from './fixtures.js';
+
+/** A DescribeCertificate answer for an issued private certificate (override fields per test). */
+export function certificateDetail(certificate: TestCertificate, overrides: Partial<CertificateDetail> = {}): CertificateDetail {
+  return {
+    CertificateArn: CERTIFICATE_ARN,
+    DomainName: 'app.example.com',
+    Status: 'ISSUED',
+    Type: 'PRIVATE',
+    Serial: certificate.acmSerial,
+    NotAfter: certificate.notAfter,
+    KeyAlgorithm: 'RSA_2048',
+    ...overrides,
+  };
+}
+
+/**
+ * ACM and Secrets Manager mocked with the behaviour that matters: the export encrypts the real key with
+ * whatever passphrase it was given, and the secrets store keeps what was written, by name.
+ */
+export function fakeAcmAndSecrets(certificate: TestCertificate, detail = certificateDetail(certificate)) {
+  const acm = mockClient(ACMClient);
+  const secrets = mockClient(SecretsManagerClient);
+  const stored = new Map<string, { value: string; versions: number; kmsKeyId?: string; tags: unknown }>();
+
+  acm.on(DescribeCertificateCommand).resolves({ Certificate: detail });
+  acm.on(ExportCertificateCommand).callsFake((input: { Passphrase: Uint8Array }) => ({
+    Certificate: certificate.certificatePem,
+    CertificateChain: certificate.chainPem,
+    PrivateKey: encryptAsAcmDoes(certificate.privateKeyPem, input.Passphrase),
+  }));
+  secrets.on(GetRandomPasswordCommand).callsFake((input: { PasswordLength: number }) => ({
+    RandomPassword: randomBytes(input.PasswordLength).toString('base64').slice(0, input.PasswordLength),
+  }));
+  secrets.on(PutSecretValueCommand).callsFake((input: { SecretId: string; SecretString: string }) => {
+    const secret = stored.get(input.SecretId);
+    if (!secret) throw new ResourceNotFoundException({ message: "Secrets Manager can't find the specified secret.", $metadata: {} });
+    secret.value = input.SecretString;
+    secret.versions += 1;
+    return { Name: input.SecretId, VersionId: `v${secret.versions}` };
+  });
+  secrets.on(CreateSecretCommand).callsFake((input: { Name: string; SecretString: string; KmsKeyId: string; Tags: unknown }) => {
+    stored.set(input.Name, { value: input.SecretString, versions: 1, kmsKeyId: input.KmsKeyId, tags: input.Tags });
+    return { Name: input.Name, VersionId: 'v1' };
+  });
+  return { acm, secrets, stored };
+}

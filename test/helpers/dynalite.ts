@@ -1,0 +1,60 @@
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import dynalite from 'dynalite';
+import type { AddressInfo } from 'node:net';
+import { CERTIFICATE_INDEX, PARTITION_KEY, SORT_KEY } from '../../lambda/shared/mapping-store.js';
+
+/** A real DynamoDB engine on loopback; each call to `createInventoryTable` lays out a fresh inventory. */
+export interface LocalDynamo {
+  readonly db: DynamoDBDocumentClient;
+  /** Creates a table shaped as the stack declares the inventory, with a unique name unless given one. */
+  createInventoryTable(name?: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+let tableCounter = 0;
+
+export async function startLocalDynamo(): Promise<LocalDynamo> {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  const client = new DynamoDBClient({
+    endpoint: `http://127.0.0.1:${port}`,
+    region: 'eu-west-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  const createInventoryTable = async (tableName = `inventory-${++tableCounter}`) => {
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: PARTITION_KEY, AttributeType: 'S' },
+          { AttributeName: SORT_KEY, AttributeType: 'S' },
+          { AttributeName: 'CertificateArn', AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: PARTITION_KEY, KeyType: 'HASH' },
+          { AttributeName: SORT_KEY, KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: CERTIFICATE_INDEX,
+            KeySchema: [{ AttributeName: 'CertificateArn', KeyType: 'HASH' }],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      }),
+    );
+    return tableName;
+  };
+  return {
+    db: DynamoDBDocumentClient.from(client),
+    createInventoryTable,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        client.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

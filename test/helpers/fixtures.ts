@@ -1,0 +1,14 @@
+import type { ExportRequest } from '../../lambda/shared/export-request.js';
+
+export const ACCOUNT_ID = '111122223333';
+export const REGION = 'eu-west-1';
+export const FUNCTION_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:export-certificate`;
+export const CERTIFICATE_ARN = `arn:aws:acm:${REGION}:${ACCOUNT_ID}:certificate/12345678-90ab-cdef-1234-567890abcdef`;
+export const KMS_KEY_ARN = `arn:aws:kms:${REGION}:${ACCOUNT_ID}:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0`;
+
+export const REQUEST: ExportRequest = {
+  CertificateArn: CERTIFICATE_ARN,
+  CertName: 'web-server',
+  TargetTagKey: 'env',
+  TargetTagValue: 'dev',
+};

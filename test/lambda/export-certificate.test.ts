@@ -1,0 +1,235 @@
+import { ACMClient, DescribeCertificateCommand, ExportCertificateCommand, ResourceNotFoundException } from '@aws-sdk/client-acm';
+import {
+  CreateSecretCommand,
+  GetRandomPasswordCommand,
+  PutSecretValueCommand,
+  ResourceExistsException,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { createPrivateKey } from 'node:crypto';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { exportCertificate, sameSerial } from '../../lambda/export-certificate/export-certificate.js';
+import { parseCertificateBundle } from '../../lambda/shared/certificate-secret.js';
+import { type TestCertificate, makeCertificate } from '../helpers/certificates.js';
+import { certificateDetail, fakeAcmAndSecrets } from '../helpers/acm-fake.js';
+import { ACCOUNT_ID, CERTIFICATE_ARN, KMS_KEY_ARN, REGION, REQUEST } from '../helpers/fixtures.js';
+
+const NOW = new Date('2026-11-24T10:00:00.000Z');
+
+let certificate: TestCertificate;
+beforeAll(() => {
+  certificate = makeCertificate('rsa');
+});
+
+function deps(fakes: ReturnType<typeof fakeAcmAndSecrets>) {
+  return {
+    acm: new ACMClient({ region: REGION }),
+    secrets: new SecretsManagerClient({ region: REGION }),
+    kmsKeyId: KMS_KEY_ARN,
+    region: REGION,
+    accountId: ACCOUNT_ID,
+    now: () => NOW,
+    fakes,
+  };
+}
+
+let fakes: ReturnType<typeof fakeAcmAndSecrets> | undefined;
+afterEach(() => {
+  fakes?.acm.restore();
+  fakes?.secrets.restore();
+  fakes = undefined;
+});
+
+describe('exportCertificate', () => {
+  it('exports with a generated passphrase and stores a bundle the host can decrypt', async () => {
+    fakes = fakeAcmAndSecrets(certificate);
+    const result = await exportCertificate(REQUEST, deps(fakes));
+
+    expect(fakes.secrets).toHaveReceivedCommandWith(GetRandomPasswordCommand, {
+      PasswordLength: 64,
+      ExcludeCharacters: '#$%',
+    });
+    const exportCall = fakes.acm.commandCalls(ExportCertificateCommand)[0]!.args[0].input;
+    expect(exportCall.CertificateArn).toBe(CERTIFICATE_ARN);
+    expect(exportCall.Passphrase).toBeInstanceOf(Uint8Array);
+
+    const secret = fakes.stored.get(result.secretId)!;
+    const bundle = parseCertificateBundle(secret.value);
+    expect(Buffer.from(exportCall.Passphrase!).toString()).toBe(bundle.passphrase);
+    expect(bundle.passphrase).toHaveLength(64);
+    expect(bundle.passphrase).not.toMatch(/[#$%]/);
+    expect(bundle.encryptedPrivateKey).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
+    const key = createPrivateKey({ key: bundle.encryptedPrivateKey, format: 'pem', passphrase: bundle.passphrase });
+    expect(key.export({ type: 'pkcs8', format: 'pem' })).toBe(
+      createPrivateKey(certificate.privateKeyPem).export({ type: 'pkcs8', format: 'pem' }),
+    );
+    expect(bundle.certificate.trim()).toBe(certificate.certificatePem.trim());
+    expect(bundle.certificateChain.trim()).toBe(certificate.chainPem.trim());
+  });
+
+  it('creates the mapping secret under acm-passphrase/, encrypted with the app key and tagged for ABAC', async () => {
+    fakes = fakeAcmAndSecrets(certificate);
+    const result = await exportCertificate(REQUEST, deps(fakes));
+
+    expect(result.secretId).toMatch(/^acm-passphrase\/web-server\/[0-9a-f]{16}$/);
+    expect(fakes.secrets).toHaveReceivedCommandWith(CreateSecretCommand, {
+      Name: result.secretId,
+      KmsKeyId: KMS_KEY_ARN,
+      Tags: [{ Key: 'env', Value: 'dev' }],
+    });
+  });
+
+  it('returns metadata only: no passphrase, no key, no certificate body', async () => {
+    fakes = fakeAcmAndSecrets(certificate);
+    const result = await exportCertificate(REQUEST, deps(fakes));
+    expect(result).toEqual({
+      certificateArn: CERTIFICATE_ARN,
+      certName: 'web-server',
+      certificateType: 'PRIVATE',
+      serial: certificate.acmSerial,
+      notAfter: certificate.notAfter.toISOString(),
+      secretId: result.secretId,
+      secretVersionId: 'v1',
+      exportedAt: NOW.toISOString(),
+    });
+  });
+
+  it('adds a new version of an existing secret on the next export, without creating another', async () => {
+    fakes = fakeAcmAndSecrets(certificate);
+    const first = await exportCertificate(REQUEST, deps(fakes));
+    const second = await exportCertificate(REQUEST, deps(fakes));
+    expect(second.secretId).toBe(first.secretId);
+    expect(second.secretVersionId).toBe('v2');
+    expect(fakes.secrets).toHaveReceivedCommandTimes(CreateSecretCommand, 1);
+    expect(fakes.secrets).toHaveReceivedCommandTimes(PutSecretValueCommand, 2);
+  });
+
+  it('keeps one secret per mapping: another target of the same certificate gets its own', async () => {
+    fakes = fakeAcmAndSecrets(certificate);
+    const dev = await exportCertificate(REQUEST, deps(fakes));
+    const prod = await exportCertificate({ ...REQUEST, TargetTagValue: 'prod' }, deps(fakes));
+    expect(prod.secretId).not.toBe(dev.secretId);
+    expect(fakes.stored.get(prod.secretId)!.tags).toEqual([{ Key: 'env', Value: 'prod' }]);
+  });
+
+  it('writes a version when another execution created the secret in between', async () => {
+    fakes = fakeAcmAndSecrets(certificate);
+    fakes.secrets
+      .on(PutSecretValueCommand)
+      .rejectsOnce(new ResourceNotFoundException({ message: 'not found', $metadata: {} }) as never)
+      .resolves({ VersionId: 'v2' });
+    fakes.secrets
+      .on(CreateSecretCommand)
+      .rejects(new ResourceExistsException({ message: 'exists', $metadata: {} }));
+    const result = await exportCertificate(REQUEST, deps(fakes));
+    expect(result.secretVersionId).toBe('v2');
+  });
+
+  it('exports a public certificate requested with Export=ENABLED', async () => {
+    fakes = fakeAcmAndSecrets(certificate, certificateDetail(certificate, { Type: 'AMAZON_ISSUED', Options: { Export: 'ENABLED' } }));
+    await expect(exportCertificate(REQUEST, deps(fakes))).resolves.toMatchObject({ certificateType: 'AMAZON_ISSUED' });
+  });
+
+  it.each([
+    [
+      'a public certificate requested with Export=DISABLED',
+      { Type: 'AMAZON_ISSUED' as const, Options: { Export: 'DISABLED' as const } },
+      'CertificateNotExportableError',
+      /certificate is not exportable: .* was requested with Export=DISABLED/,
+    ],
+    [
+      'a public certificate from before exportable certificates existed',
+      { Type: 'AMAZON_ISSUED' as const, Options: {} },
+      'CertificateNotExportableError',
+      /certificate is not exportable: .* was requested with Export=DISABLED/,
+    ],
+    [
+      'an imported certificate',
+      { Type: 'IMPORTED' as const },
+      'CertificateNotExportableError',
+      /was imported into ACM, and ACM exports only certificates it issued/,
+    ],
+    [
+      'a certificate still pending validation',
+      { Status: 'PENDING_VALIDATION' as const },
+      'CertificateNotIssuedError',
+      /is PENDING_VALIDATION, not ISSUED/,
+    ],
+    ['an expired certificate', { Status: 'EXPIRED' as const }, 'CertificateNotIssuedError', /is EXPIRED, not ISSUED/],
+  ])('refuses %s, exporting nothing', async (_, overrides, errorName, message) => {
+    fakes = fakeAcmAndSecrets(certificate, certificateDetail(certificate, overrides));
+    await expect(exportCertificate(REQUEST, deps(fakes))).rejects.toThrow(
+      expect.objectContaining({ name: errorName, message: expect.stringMatching(message) }),
+    );
+    expect(fakes.acm).not.toHaveReceivedCommand(ExportCertificateCommand);
+    expect(fakes.secrets).not.toHaveReceivedAnyCommand();
+  });
+
+  it('says a certificate does not exist when ACM cannot find it', async () => {
+    fakes = fakeAcmAndSecrets(certificate);
+    fakes.acm.on(DescribeCertificateCommand).rejects(new ResourceNotFoundException({ message: 'nope', $metadata: {} }));
+    await expect(exportCertificate(REQUEST, deps(fakes))).rejects.toThrow(
+      expect.objectContaining({ name: 'CertificateNotFoundError', message: expect.stringMatching(/does not exist in this account and Region/) }),
+    );
+  });
+
+  it('refuses a certificate from another Region before calling ACM', async () => {
+    fakes = fakeAcmAndSecrets(certificate);
+    const request = { ...REQUEST, CertificateArn: CERTIFICATE_ARN.replace(REGION, 'us-east-1') };
+    await expect(exportCertificate(request, deps(fakes))).rejects.toThrow(
+      expect.objectContaining({ name: 'CertificateOutOfScopeError', message: expect.stringMatching(/is in us-east-1, but this deployment exports certificates in eu-west-1 only/) }),
+    );
+    expect(fakes.acm).not.toHaveReceivedAnyCommand();
+  });
+
+  it('refuses a certificate from another account', async () => {
+    fakes = fakeAcmAndSecrets(certificate);
+    const request = { ...REQUEST, CertificateArn: CERTIFICATE_ARN.replace(ACCOUNT_ID, '444455556666') };
+    await expect(exportCertificate(request, deps(fakes))).rejects.toThrow(/belongs to account 444455556666/);
+  });
+
+  it('refuses an invalid request before any AWS call', async () => {
+    fakes = fakeAcmAndSecrets(certificate);
+    await expect(exportCertificate({ ...REQUEST, CertName: '../etc/passwd' }, deps(fakes))).rejects.toThrow(
+      expect.objectContaining({ name: 'InvalidExportRequestError' }),
+    );
+    expect(fakes.acm).not.toHaveReceivedAnyCommand();
+    expect(fakes.secrets).not.toHaveReceivedAnyCommand();
+  });
+
+  it('asks for a retry when ACM renewed the certificate between describe and export', async () => {
+    const renewed = makeCertificate('rsa');
+    fakes = fakeAcmAndSecrets(renewed, certificateDetail(certificate));
+    await expect(exportCertificate(REQUEST, deps(fakes))).rejects.toThrow(
+      expect.objectContaining({ name: 'CertificateChangedDuringExportError' }),
+    );
+    expect(fakes.secrets).not.toHaveReceivedCommand(PutSecretValueCommand);
+    expect(fakes.secrets).not.toHaveReceivedCommand(CreateSecretCommand);
+  });
+
+  it('passes a throttling error on unchanged, for the workflow to retry', async () => {
+    fakes = fakeAcmAndSecrets(certificate);
+    const throttled = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+    fakes.acm.on(ExportCertificateCommand).rejects(throttled);
+    await expect(
+      exportCertificate(REQUEST, { ...deps(fakes), acm: new ACMClient({ region: REGION, maxAttempts: 1 }) }),
+    ).rejects.toThrow(expect.objectContaining({ name: 'ThrottlingException' }));
+  });
+
+  it('exports an EC certificate the same way', async () => {
+    const ec = makeCertificate('ec');
+    fakes = fakeAcmAndSecrets(ec, certificateDetail(ec, { KeyAlgorithm: 'EC_prime256v1' }));
+    const result = await exportCertificate(REQUEST, deps(fakes));
+    const bundle = parseCertificateBundle(fakes.stored.get(result.secretId)!.value);
+    const key = createPrivateKey({ key: bundle.encryptedPrivateKey, format: 'pem', passphrase: bundle.passphrase });
+    expect(key.asymmetricKeyType).toBe('ec');
+  });
+});
+
+describe('sameSerial', () => {
+  it('compares ACM colon-hex with bare hex, ignoring case and leading zeros', () => {
+    expect(sameSerial('0a:1b:ff', '0A1BFF')).toBe(true);
+    expect(sameSerial('00:0a:1b', 'A1B')).toBe(true);
+    expect(sameSerial('0a:1b:fe', '0A1BFF')).toBe(false);
+  });
+});
