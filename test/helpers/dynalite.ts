@@ -9,6 +9,8 @@ export interface LocalDynamo {
   readonly db: DynamoDBDocumentClient;
   /** Creates a table shaped as the stack declares the inventory, with a unique name unless given one. */
   createInventoryTable(name?: string): Promise<string>;
+  /** The engine's URL, for clients configured by environment (AWS_ENDPOINT_URL_DYNAMODB). */
+  readonly endpoint: string;
   stop(): Promise<void>;
 }
 
@@ -51,6 +53,7 @@ export async function startLocalDynamo(): Promise<LocalDynamo> {
   return {
     db: DynamoDBDocumentClient.from(client),
     createInventoryTable,
+    endpoint: `http://127.0.0.1:${port}`,
     stop: () =>
       new Promise<void>((resolve) => {
         client.destroy();

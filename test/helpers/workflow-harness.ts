@@ -1,0 +1,272 @@
+/**
+ * Runs `state-machines/export-install.asl.json` itself with aws-local-stepfunctions, its Task states
+ * bound to the real Lambda handlers (the deployed `handler.ts` modules). ACM, Secrets Manager and SSM are
+ * mocked with aws-sdk-client-mock; the inventory is a real DynamoDB engine (dynalite). Everything the run
+ * writes anywhere (state, logs, items, commands, messages) is kept for assertions.
+ */
+import { ACMClient, type CertificateDetail } from '@aws-sdk/client-acm';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  type CommandInvocation,
+  ListCommandInvocationsCommand,
+  ListCommandsCommand,
+  SendCommandCommand,
+  type SendCommandCommandInput,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { type EventLog, StateMachine } from 'aws-local-stepfunctions';
+import { mockClient } from 'aws-sdk-client-mock';
+import { readFileSync } from 'node:fs';
+import { stateMachineFile } from '../../lib/paths.js';
+import { certificateDetail, fakeAcmAndSecrets } from './acm-fake.js';
+import type { TestCertificate } from './certificates.js';
+import { type LocalDynamo, startLocalDynamo } from './dynalite.js';
+import { ACCOUNT_ID, FUNCTION_ARN, KMS_KEY_ARN, REGION } from './fixtures.js';
+
+export const TASK_STATES = ['ExportCertificate', 'RecordAndInstall', 'CheckInstallStatus', 'NotifyFailure'] as const;
+type TaskState = (typeof TASK_STATES)[number];
+
+/** The definition exactly as the stack deploys it, with placeholders filled the way CloudFormation does. */
+export function deployedDefinition(): Record<string, unknown> {
+  const substitutions: Record<string, string> = {
+    ExportCertificateFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:ExportCertificate`,
+    RecordAndInstallFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:RecordAndInstall`,
+    CheckInstallStatusFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:CheckInstallStatus`,
+    AlertTopicArn: `arn:aws:sns:${REGION}:${ACCOUNT_ID}:alerts`,
+    Partition: 'aws',
+  };
+  const text = readFileSync(stateMachineFile('export-install'), 'utf8').replace(/\$\{(\w+)\}/g, (placeholder, name: string) => {
+    const value = substitutions[name];
+    if (value === undefined) throw new Error(`no substitution for ${placeholder}`);
+    return value;
+  });
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+export interface CommandProgress {
+  readonly status: string;
+  readonly targetCount: number;
+  readonly completedCount?: number;
+}
+
+export interface WorkflowScenario {
+  readonly certificate: TestCertificate;
+  readonly detail?: Partial<CertificateDetail>;
+  /** What successive ListCommands calls answer; the last entry repeats. */
+  readonly commandProgress?: readonly CommandProgress[];
+  readonly invocations?: readonly CommandInvocation[];
+  /** @default 10 */
+  readonly maxPollAttempts?: number;
+  /** Task states whose Lambda invocation fails this many times with Lambda.ServiceException first. */
+  readonly lambdaServiceErrors?: Partial<Record<TaskState, number>>;
+  /** The SNS publish itself fails. */
+  readonly notificationFails?: boolean;
+}
+
+export interface PublishedAlert {
+  readonly TopicArn: string;
+  readonly Subject: string;
+  readonly Message: string;
+  readonly MessageAttributes: Record<string, { DataType: string; StringValue: string }>;
+}
+
+export interface WorkflowRun {
+  readonly status: 'SUCCEEDED' | 'FAILED';
+  readonly output?: Record<string, unknown>;
+  readonly error?: string;
+  readonly cause?: string;
+  readonly events: EventLog[];
+  /** Every state the execution entered, in order: the billable state transitions. */
+  readonly transitions: string[];
+  readonly logLines: string[];
+  readonly alerts: PublishedAlert[];
+  readonly sendCommands: SendCommandCommandInput[];
+  readonly inventoryItems: Record<string, unknown>[];
+  readonly secrets: Map<string, { value: string }>;
+}
+
+export interface WorkflowHarness {
+  run(input: unknown, scenario: WorkflowScenario): Promise<WorkflowRun>;
+  stop(): Promise<void>;
+}
+
+type Handler = (event: unknown, context: { invokedFunctionArn: string }) => Promise<unknown>;
+
+export async function startWorkflowHarness(): Promise<WorkflowHarness> {
+  const dynamo: LocalDynamo = await startLocalDynamo();
+  // The handlers create their clients when imported, from the same variables Lambda would give them.
+  Object.assign(process.env, {
+    AWS_REGION: REGION,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    POWERTOOLS_DEV: 'true',
+    SECRET_KMS_KEY_ARN: KMS_KEY_ARN,
+    INSTALL_DOCUMENT_NAME: 'Install-ACMCertificate',
+    INSTALL_MAX_CONCURRENCY: '25%',
+    INSTALL_MAX_ERRORS: '0',
+    INSTALL_DELIVERY_TIMEOUT_SECONDS: '600',
+  });
+  const handlers: Record<Exclude<TaskState, 'NotifyFailure'>, Handler> = {
+    ExportCertificate: (await import('../../lambda/export-certificate/handler.js')).handler as Handler,
+    RecordAndInstall: (await import('../../lambda/record-and-install/handler.js')).handler as Handler,
+    CheckInstallStatus: (await import('../../lambda/check-install-status/handler.js')).handler as Handler,
+  };
+  const definition = deployedDefinition();
+  let executionCount = 0;
+
+  return {
+    stop: () => dynamo.stop(),
+    async run(input, scenario) {
+      executionCount += 1;
+      const tableName = await dynamo.createInventoryTable();
+      process.env.TABLE_NAME = tableName;
+      process.env.MAX_POLL_ATTEMPTS = String(scenario.maxPollAttempts ?? 10);
+
+      const fakes = fakeAcmAndSecrets(scenario.certificate, certificateDetail(scenario.certificate, scenario.detail));
+      const ssm = fakeSsm(scenario);
+      const alerts: PublishedAlert[] = [];
+      const logLines: string[] = [];
+      const restoreOutput = captureOutput(logLines);
+      const serviceErrors = { ...scenario.lambdaServiceErrors };
+
+      const asLambda = (state: Exclude<TaskState, 'NotifyFailure'>) => async (event: unknown) => {
+        if ((serviceErrors[state] ?? 0) > 0) {
+          serviceErrors[state]! -= 1;
+          throw Object.assign(new Error('Lambda was unable to run the function'), { name: 'Lambda.ServiceException' });
+        }
+        return invokeLikeLambda(handlers[state], event);
+      };
+      const publish = async (params: unknown) => {
+        if (scenario.notificationFails) {
+          throw Object.assign(new Error('KMS key disabled'), { name: 'SNS.KMSDisabledException' });
+        }
+        const alert = params as PublishedAlert;
+        if (alert.Subject.length >= 100) throw new Error(`SNS rejects a subject of ${alert.Subject.length} characters`);
+        if (Buffer.byteLength(alert.Message) > 262_144) throw new Error('SNS rejects a message over 256 KB');
+        alerts.push(alert);
+        return { MessageId: `message-${alerts.length}` };
+      };
+
+      const executionName = `run-${executionCount}`;
+      const execution = new StateMachine(definition as never).run(input as never, {
+        overrides: {
+          taskResourceLocalHandlers: {
+            ExportCertificate: asLambda('ExportCertificate'),
+            RecordAndInstall: asLambda('RecordAndInstall'),
+            CheckInstallStatus: asLambda('CheckInstallStatus'),
+            NotifyFailure: publish,
+          } as never,
+          waitTimeOverrides: { WaitForInstall: 0 },
+          retryIntervalOverrides: Object.fromEntries(TASK_STATES.map((state) => [state, 0])),
+        },
+        context: {
+          Execution: {
+            Id: `arn:aws:states:${REGION}:${ACCOUNT_ID}:execution:ExportInstall:${executionName}`,
+            Name: executionName,
+            Input: input as never,
+            StartTime: new Date().toISOString(),
+          },
+        },
+      });
+      const events: EventLog[] = [];
+      const collecting = (async () => {
+        for await (const event of execution.eventLogs) events.push(event);
+      })();
+
+      let output: Record<string, unknown> | undefined;
+      try {
+        output = (await execution.result) as Record<string, unknown>;
+      } catch {
+        // The failure is read from the ExecutionFailed event below, as it appears in a real history.
+      } finally {
+        restoreOutput();
+      }
+      await collecting;
+      const failed = events.find((event) => event.type === 'ExecutionFailed') as { Error: string; Cause: unknown } | undefined;
+      const result: Pick<WorkflowRun, 'status' | 'output' | 'error' | 'cause'> = failed
+        ? { status: 'FAILED', error: failed.Error, cause: String(failed.Cause) }
+        : { status: 'SUCCEEDED', output };
+
+      const scanned = await dynamo.db.send(new ScanCommand({ TableName: tableName }));
+      const run: WorkflowRun = {
+        ...result,
+        events,
+        transitions: events.filter((event) => event.type === 'StateEntered').map((event) => (event as { state: { name: string } }).state.name),
+        logLines,
+        alerts,
+        sendCommands: ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input),
+        inventoryItems: (scanned.Items ?? []) as Record<string, unknown>[],
+        secrets: fakes.stored,
+      };
+      fakes.acm.restore();
+      fakes.secrets.restore();
+      ssm.restore();
+      return run;
+    },
+  };
+}
+
+/** Calls a handler the way Lambda does: JSON in and out, and a thrown error reported as Lambda reports it. */
+async function invokeLikeLambda(handler: Handler, event: unknown): Promise<unknown> {
+  try {
+    const result = await handler(JSON.parse(JSON.stringify(event)), { invokedFunctionArn: FUNCTION_ARN });
+    return JSON.parse(JSON.stringify(result ?? null));
+  } catch (error) {
+    const thrown = error as Error;
+    const reported = new Error(
+      JSON.stringify({ errorType: thrown.name, errorMessage: thrown.message, trace: (thrown.stack ?? '').split('\n') }),
+    );
+    reported.name = thrown.name;
+    throw reported;
+  }
+}
+
+function fakeSsm(scenario: WorkflowScenario) {
+  const ssm = mockClient(SSMClient);
+  const progress = scenario.commandProgress ?? [{ status: 'Success', targetCount: scenario.invocations?.length ?? 1 }];
+  let listCalls = 0;
+  ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-0001', RequestedDateTime: new Date() } });
+  ssm.on(ListCommandsCommand).callsFake((input: { CommandId: string }) => {
+    const step = progress[Math.min(listCalls, progress.length - 1)]!;
+    listCalls += 1;
+    return {
+      Commands: [
+        {
+          CommandId: input.CommandId,
+          Status: step.status,
+          StatusDetails: step.status,
+          TargetCount: step.targetCount,
+          CompletedCount: step.completedCount ?? 0,
+        },
+      ],
+    };
+  });
+  ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [...(scenario.invocations ?? [])] });
+  return ssm;
+}
+
+/** Collects everything written to the console and stdout/stderr while a run is under way. */
+function captureOutput(lines: string[]): () => void {
+  const originals = {
+    log: console.log,
+    info: console.info,
+    warn: console.warn,
+    error: console.error,
+    debug: console.debug,
+    stdout: process.stdout.write.bind(process.stdout),
+    stderr: process.stderr.write.bind(process.stderr),
+  };
+  const keep = (...args: unknown[]) => {
+    lines.push(args.map((arg) => (typeof arg === 'string' ? arg : JSON.stringify(arg))).join(' '));
+  };
+  console.log = console.info = console.warn = console.error = console.debug = keep;
+  process.stdout.write = ((chunk: unknown) => (keep(String(chunk)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: unknown) => (keep(String(chunk)), true)) as typeof process.stderr.write;
+  return () => {
+    Object.assign(console, { log: originals.log, info: originals.info, warn: originals.warn, error: originals.error, debug: originals.debug });
+    process.stdout.write = originals.stdout;
+    process.stderr.write = originals.stderr;
+  };
+}

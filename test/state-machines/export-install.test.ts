@@ -1,0 +1,221 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXPLAINED_ERROR_NAMES } from '../../lambda/shared/errors.js';
+import { waitBeforeCheck } from '../../lambda/shared/poll-schedule.js';
+import { stateMachineFile } from '../../lib/paths.js';
+import { type TestCertificate, makeCertificate } from '../helpers/certificates.js';
+import { REQUEST } from '../helpers/fixtures.js';
+import { invocation } from '../helpers/ssm-fake.js';
+import { type WorkflowHarness, type WorkflowRun, startWorkflowHarness } from '../helpers/workflow-harness.js';
+
+let harness: WorkflowHarness;
+let certificate: TestCertificate;
+const runs: WorkflowRun[] = [];
+
+beforeAll(async () => {
+  harness = await startWorkflowHarness();
+  certificate = makeCertificate('rsa');
+});
+afterAll(async () => harness.stop());
+
+async function run(input: unknown, scenario: Omit<Parameters<WorkflowHarness['run']>[1], 'certificate'>) {
+  const result = await harness.run(input, { certificate, ...scenario });
+  runs.push(result);
+  return result;
+}
+
+describe('export-install workflow', () => {
+  it('exports, records and installs, then succeeds with a per-instance summary', async () => {
+    const result = await run(REQUEST, {
+      commandProgress: [{ status: 'Success', targetCount: 2, completedCount: 2 }],
+      invocations: [invocation('i-0aaa', 'Success'), invocation('mi-0bbb', 'Success')],
+    });
+
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.output).toMatchObject({
+      certificateArn: REQUEST.CertificateArn,
+      certName: 'web-server',
+      target: { key: 'env', value: 'dev' },
+      serial: certificate.acmSerial,
+      commandId: 'cmd-0001',
+      summary: { targets: 2, succeeded: 2, failed: 0 },
+      instances: [
+        { instanceId: 'i-0aaa', status: 'Success' },
+        { instanceId: 'mi-0bbb', status: 'Success' },
+      ],
+    });
+    expect(result.inventoryItems).toEqual([
+      expect.objectContaining({ TagKeyValue: 'env=dev', LastInstallStatus: 'Success', LastCommandId: 'cmd-0001' }),
+    ]);
+    expect(result.alerts).toEqual([]);
+    expect(result.logLines.join('\n')).toMatch(/certificate exported[\s\S]*install command sent[\s\S]*install status checked/);
+    expect(result.transitions).toEqual([
+      'ExportCertificate',
+      'RecordAndInstall',
+      'StartPolling',
+      'WaitForInstall',
+      'CheckInstallStatus',
+      'InstallOutcome',
+      'InstallSucceeded',
+    ]);
+  });
+
+  it('keeps polling while the command runs, then succeeds', async () => {
+    const result = await run(REQUEST, {
+      commandProgress: [
+        { status: 'Pending', targetCount: 0 },
+        { status: 'InProgress', targetCount: 1 },
+        { status: 'Success', targetCount: 1, completedCount: 1 },
+      ],
+      invocations: [invocation('i-0aaa', 'Success')],
+    });
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.transitions.filter((state) => state === 'CheckInstallStatus')).toHaveLength(3);
+  });
+
+  it('fails with the instances that failed named, and alerts', async () => {
+    const result = await run(REQUEST, {
+      commandProgress: [{ status: 'Failed', targetCount: 5 }],
+      invocations: [
+        invocation('i-0001', 'Success'),
+        invocation('i-0abc', 'TimedOut', 'Execution Timed Out'),
+        invocation('i-0002', 'Success'),
+        invocation('i-0def', 'Failed'),
+        invocation('i-0003', 'Success'),
+      ],
+    });
+    expect(result).toMatchObject({
+      status: 'FAILED',
+      error: 'InstallFailed',
+      cause: '2 of 5 instances failed: i-0abc Execution Timed Out, i-0def Failed',
+    });
+    expect(result.alerts).toHaveLength(1);
+    expect(result.alerts[0]!.Message).toContain('InstallFailed: 2 of 5 instances failed');
+    expect(result.alerts[0]!.MessageAttributes.event_type!.StringValue).toBe('ExportInstallFailed');
+    expect(result.inventoryItems[0]).toMatchObject({ LastInstallStatus: 'Failed' });
+  });
+
+  it('fails with the tag named when no managed instance carries it', async () => {
+    const result = await run(REQUEST, { commandProgress: [{ status: 'Success', targetCount: 0 }] });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('InstallFailed');
+    expect(result.cause).toMatch(/^no managed instance has tag env=dev/);
+    expect(result.alerts).toHaveLength(1);
+  });
+
+  it('stops polling at the configured limit and fails as timed out', async () => {
+    const result = await run(REQUEST, {
+      commandProgress: [{ status: 'InProgress', targetCount: 3, completedCount: 1 }],
+      maxPollAttempts: 4,
+    });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('InstallTimedOut');
+    expect(result.cause).toMatch(/still InProgress after 65 seconds \(1 of 3 instances finished\)/);
+    expect(result.transitions.filter((state) => state === 'CheckInstallStatus')).toHaveLength(4);
+    expect(result.inventoryItems[0]).toMatchObject({ LastInstallStatus: 'TimedOut' });
+  });
+
+  it('retries a transient Lambda service error and carries on', async () => {
+    const result = await run(REQUEST, {
+      invocations: [invocation('i-0aaa', 'Success')],
+      lambdaServiceErrors: { ExportCertificate: 2, CheckInstallStatus: 1 },
+    });
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.events.filter((event) => event.type === 'StateRetried')).toHaveLength(3);
+  });
+
+  it('fails with a sentence a human understands when the certificate is not exportable', async () => {
+    const result = await run(REQUEST, { detail: { Type: 'AMAZON_ISSUED', Options: { Export: 'DISABLED' } } });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('CertificateNotExportableError');
+    expect(result.cause).toMatch(/^certificate is not exportable: .* was requested with Export=DISABLED/);
+    expect(result.sendCommands).toEqual([]);
+    expect(result.inventoryItems).toEqual([]);
+    expect(result.alerts[0]!.Message).toContain('CertificateNotExportableError: certificate is not exportable');
+  });
+
+  it('rejects a malformed request before exporting anything, and still alerts', async () => {
+    const result = await run({ CertificateArn: REQUEST.CertificateArn, CertName: '../../etc/shadow' }, {});
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('InvalidExportRequestError');
+    expect(result.cause).toContain('CertName is not valid');
+    expect(result.cause).toContain('TargetTagKey is required');
+    expect(result.secrets.size).toBe(0);
+    expect(result.alerts).toHaveLength(1);
+  });
+
+  it('still fails with the original error when the alert cannot be sent', async () => {
+    const result = await run(REQUEST, { commandProgress: [{ status: 'Success', targetCount: 0 }], notificationFails: true });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('InstallFailed');
+  });
+});
+
+describe('nothing secret leaks from the workflow', () => {
+  it('no passphrase or private key appears in state, logs, items, commands or alerts', () => {
+    expect(runs.length).toBeGreaterThanOrEqual(9);
+    const exported = runs.filter((result) => result.secrets.size > 0);
+    expect(exported.length).toBeGreaterThan(0);
+    for (const result of runs) {
+      const secrets = [...result.secrets.values()].flatMap(({ value }) => secretMaterialIn(value));
+      const everythingWritten = JSON.stringify([
+        result.events,
+        result.output,
+        result.cause,
+        result.logLines,
+        result.inventoryItems,
+        result.sendCommands,
+        result.alerts,
+      ]);
+      for (const secret of [...secrets, certificate.privateKeyPem, keyBody(certificate.privateKeyPem)]) {
+        expect(everythingWritten).not.toContain(secret);
+      }
+    }
+  });
+});
+
+describe('the definition', () => {
+  const definition = JSON.parse(readFileSync(stateMachineFile('export-install'), 'utf8')) as {
+    States: Record<string, { Type: string; Resource?: string; Retry?: unknown[]; Catch?: { ErrorEquals: string[] }[] }>;
+  };
+  const lambdaTasks = Object.entries(definition.States).filter(
+    ([, state]) => state.Type === 'Task' && state.Resource?.endsWith('FunctionArn}'),
+  );
+
+  it('retries every Lambda task', () => {
+    expect(lambdaTasks.map(([name]) => name)).toEqual(['ExportCertificate', 'RecordAndInstall', 'CheckInstallStatus']);
+    for (const [, state] of lambdaTasks) expect(state.Retry?.length).toBeGreaterThan(0);
+  });
+
+  it('catches by name exactly the errors the handlers raise for humans to read', () => {
+    for (const [name, state] of lambdaTasks) {
+      const named = state.Catch?.find((catcher) => !catcher.ErrorEquals.includes('States.ALL'));
+      if (name === 'CheckInstallStatus') continue;
+      expect(named?.ErrorEquals).toEqual([...EXPLAINED_ERROR_NAMES]);
+    }
+  });
+
+  it('waits before the first check as long as the poll schedule says', () => {
+    const start = definition.States.StartPolling as unknown as { Result: { attempt: number; waitSeconds: number } };
+    expect(start.Result).toEqual({ attempt: 0, waitSeconds: waitBeforeCheck(0) });
+    expect(waitBeforeCheck(0)).toBeLessThanOrEqual(10);
+  });
+
+  it('sends every task failure to the alert before failing', () => {
+    for (const [, state] of Object.entries(definition.States).filter(([, state]) => state.Type === 'Task')) {
+      expect(state.Catch?.some((catcher) => catcher.ErrorEquals.includes('States.ALL'))).toBe(true);
+    }
+  });
+});
+
+/** The passphrase and key lines as they sit in a stored bundle, each long enough to be unique. */
+function secretMaterialIn(bundle: string): string[] {
+  const passphrase = /-----BEGIN ACM EXPORT PASSPHRASE-----\n(.*)\n/.exec(bundle)?.[1] ?? '';
+  const decoded = Buffer.from(passphrase, 'base64').toString('utf8');
+  const encryptedKey = /-----BEGIN ENCRYPTED PRIVATE KEY-----\n([\s\S]*?)-----END/.exec(bundle)?.[1] ?? '';
+  return [passphrase, decoded, ...encryptedKey.split('\n').filter((line) => line.length >= 32)].filter(Boolean);
+}
+
+function keyBody(pem: string): string {
+  return pem.split('\n').find((line) => line.length >= 60) ?? pem;
+}
