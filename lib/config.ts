@@ -73,10 +73,15 @@ const emails: Reader = (raw, problems, key) => {
   const list = Array.isArray(raw)
     ? raw
     : typeof raw === 'string'
-      ? raw.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
+      ? raw
+          .split(',')
+          .map((entry) => entry.trim())
+          .filter((entry) => entry !== '')
       : undefined;
   if (!list) {
-    problems.push(`${key} must be a list of email addresses (or one comma-separated string); got ${JSON.stringify(raw)}`);
+    problems.push(
+      `${key} must be a list of email addresses (or one comma-separated string); got ${JSON.stringify(raw)}`,
+    );
     return [];
   }
   for (const entry of list) {
@@ -94,8 +99,14 @@ const READERS: Record<keyof AppConfig, Reader> = {
     /^(?!(aws|amazon))[A-Za-z0-9_.-]{3,128}$/i,
     '3–128 letters, digits, "_", "-" or ".", not starting with "AWS" or "Amazon"',
   ),
-  installMaxConcurrency: text(/^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$/, 'a count like "10" or a percentage like "25%"'),
-  installMaxErrors: text(/^([1-9][0-9]*|[0]|[1-9][0-9]%|[0-9]%|100%)$/, 'a count like "0" or a percentage like "10%"'),
+  installMaxConcurrency: text(
+    /^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$/,
+    'a count like "10" or a percentage like "25%"',
+  ),
+  installMaxErrors: text(
+    /^([1-9][0-9]*|[0]|[1-9][0-9]%|[0-9]%|100%)$/,
+    'a count like "0" or a percentage like "10%"',
+  ),
   installDeliveryTimeoutSeconds: integer(30, 2_592_000),
   installMaxWaitSeconds: integer(60, 86_400),
   logRetentionDays: integer(1, 3653, LOG_RETENTION_DAYS),

@@ -119,7 +119,8 @@ export class ExportApi extends Construct {
     });
     Validations.of(this.api).acknowledge({
       id: 'AwsSolutions-COG4',
-      reason: 'The API is for IAM principals (operators, pipelines), authorised with AWS_IAM instead of Cognito.',
+      reason:
+        'The API is for IAM principals (operators, pipelines), authorised with AWS_IAM instead of Cognito.',
     });
     Validations.of(this.api).acknowledge({
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',

@@ -62,7 +62,11 @@ export class ExportWorkflow extends Construct {
     );
     exportStep.allow(
       {
-        actions: ['secretsmanager:CreateSecret', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource'],
+        actions: [
+          'secretsmanager:CreateSecret',
+          'secretsmanager:PutSecretValue',
+          'secretsmanager:TagResource',
+        ],
         resources: [`arn:${partition}:secretsmanager:${region}:${account}:secret:${SECRET_PREFIX}*`],
       },
       {

@@ -60,7 +60,8 @@ export class HandlerFunction extends Construct {
         // The SDK is bundled on purpose: the deployed client is the version the tests ran against, not
         // whatever the runtime ships that month. `npm run bench` prints the size and import time this costs.
         externalModules: [],
-        banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        banner:
+          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
         forceDockerBundling: false,
       },
     });

@@ -6,6 +6,8 @@ export const PROJECT_ROOT = path.resolve(import.meta.dirname, '..');
 export const handlerEntry = (handlerName: string): string =>
   path.join(PROJECT_ROOT, 'lambda', handlerName, 'handler.ts');
 
-export const stateMachineFile = (name: string): string => path.join(PROJECT_ROOT, 'state-machines', `${name}.asl.json`);
+export const stateMachineFile = (name: string): string =>
+  path.join(PROJECT_ROOT, 'state-machines', `${name}.asl.json`);
 
-export const ssmDocumentFile = (name: string): string => path.join(PROJECT_ROOT, 'ssm-documents', `${name}.yaml`);
+export const ssmDocumentFile = (name: string): string =>
+  path.join(PROJECT_ROOT, 'ssm-documents', `${name}.yaml`);

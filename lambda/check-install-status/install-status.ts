@@ -10,11 +10,7 @@ import { type ExportRequest, tagKeyValue, validatedRequest } from '../shared/exp
 import { logger } from '../shared/logger.js';
 import { recordInstallResult } from '../shared/mapping-store.js';
 import { waitBeforeCheck } from '../shared/poll-schedule.js';
-import type {
-  InstallOutcome,
-  InstallStatusReport,
-  InstanceInstallResult,
-} from '../shared/workflow-state.js';
+import type { InstallOutcome, InstallStatusReport, InstanceInstallResult } from '../shared/workflow-state.js';
 
 export interface CheckInstallInput extends ExportRequest {
   readonly commandId: string;
@@ -63,7 +59,8 @@ export async function checkInstallStatus(
     const recorded = await recordInstallResult(deps.db, deps.tableName, request, {
       commandId: input.commandId,
       status: report.outcome,
-      summary: report.reason ?? `installed on ${report.summary.succeeded} of ${report.summary.targets} instances`,
+      summary:
+        report.reason ?? `installed on ${report.summary.succeeded} of ${report.summary.targets} instances`,
       finishedAt: deps.now().toISOString(),
     });
     if (!recorded) {
@@ -85,7 +82,10 @@ async function assess(
   const checksDone = input.attempt + 1;
   const status = command?.Status ?? 'Pending';
   const targets = command?.TargetCount ?? 0;
-  const report = (outcome: InstallOutcome, extra: Partial<InstallStatusReport> = {}): InstallStatusReport => ({
+  const report = (
+    outcome: InstallOutcome,
+    extra: Partial<InstallStatusReport> = {},
+  ): InstallStatusReport => ({
     outcome,
     commandStatus: command?.StatusDetails ?? status,
     summary: { targets, succeeded: 0, failed: 0 },
@@ -101,7 +101,9 @@ async function assess(
     });
   }
   if (!FINISHED_COMMAND_STATUSES.has(status)) {
-    return report('Failed', { reason: `SSM reported an unknown status "${status}" for command ${input.commandId}` });
+    return report('Failed', {
+      reason: `SSM reported an unknown status "${status}" for command ${input.commandId}`,
+    });
   }
   if (targets === 0 || command.StatusDetails === 'No Instances In Tag') {
     return report('Failed', {
@@ -124,7 +126,11 @@ async function assess(
   if (failed.length === 0 && instances.length > 0 && status === 'Success') {
     return report('Success', { summary, instances: reported });
   }
-  return report('Failed', { summary, instances: reported, reason: failureReason(status, summary.targets, failed) });
+  return report('Failed', {
+    summary,
+    instances: reported,
+    reason: failureReason(status, summary.targets, failed),
+  });
 }
 
 function failureReason(commandStatus: string, targets: number, failed: InstanceInstallResult[]): string {
@@ -162,7 +168,8 @@ async function listInvocations(ssm: SSMClient, commandId: string): Promise<Comma
 }
 
 function instanceResult(invocation: CommandInvocation): InstanceInstallResult {
-  const status = invocation.Status === 'Success' ? 'Success' : invocation.StatusDetails || invocation.Status || 'Unknown';
+  const status =
+    invocation.Status === 'Success' ? 'Success' : invocation.StatusDetails || invocation.Status || 'Unknown';
   const result = resultLine(invocation);
   return { instanceId: invocation.InstanceId ?? 'unknown-instance', status, ...(result ? { result } : {}) };
 }

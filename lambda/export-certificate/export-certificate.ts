@@ -40,7 +40,10 @@ export const PASSPHRASE_EXCLUDED_CHARACTERS = '#$%';
  * Exports an ACM certificate with a fresh passphrase and stores what the target hosts need in the
  * mapping's secret, as a new version.
  */
-export async function exportCertificate(input: unknown, deps: ExportDependencies): Promise<ExportedCertificate> {
+export async function exportCertificate(
+  input: unknown,
+  deps: ExportDependencies,
+): Promise<ExportedCertificate> {
   const request = validatedRequest(input);
   assertInScope(request.CertificateArn, deps);
   const detail = await describe(deps.acm, request.CertificateArn);
@@ -100,7 +103,8 @@ function assertInScope(certificateArn: string, deps: ExportDependencies): void {
 async function describe(acm: ACMClient, certificateArn: string): Promise<CertificateDetail> {
   try {
     const response = await acm.send(new DescribeCertificateCommand({ CertificateArn: certificateArn }));
-    if (!response.Certificate) throw new CertificateNotFoundError(`certificate ${certificateArn} was not found`);
+    if (!response.Certificate)
+      throw new CertificateNotFoundError(`certificate ${certificateArn} was not found`);
     return response.Certificate;
   } catch (error) {
     if ((error as Error).name === 'ResourceNotFoundException') {
@@ -157,7 +161,8 @@ async function storeBundle(
 ): Promise<string> {
   const SecretString = formatCertificateBundle(material);
   const putVersion = async () =>
-    (await deps.secrets.send(new PutSecretValueCommand({ SecretId: secretId, SecretString }))).VersionId ?? '';
+    (await deps.secrets.send(new PutSecretValueCommand({ SecretId: secretId, SecretString }))).VersionId ??
+    '';
   try {
     return await putVersion();
   } catch (error) {

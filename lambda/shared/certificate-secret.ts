@@ -50,13 +50,19 @@ const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([\s\S]*?)-----END \1-----/g
 
 /** The reverse of `formatCertificateBundle`: used by tests and tools that read a bundle back. */
 export function parseCertificateBundle(text: string): ExportedMaterial {
-  const blocks = [...text.matchAll(PEM_BLOCK)].map((match) => ({ label: match[1], pem: match[0], body: match[2] }));
+  const blocks = [...text.matchAll(PEM_BLOCK)].map((match) => ({
+    label: match[1],
+    pem: match[0],
+    body: match[2],
+  }));
   const passphrase = blocks.find((block) => block.label === PASSPHRASE_PEM_LABEL);
   const key = blocks.find((block) => block.label === 'ENCRYPTED PRIVATE KEY');
   const certificates = blocks.filter((block) => block.label === 'CERTIFICATE');
   const [leaf, ...chain] = certificates;
   if (!passphrase || !key || !leaf) {
-    throw new Error('certificate bundle is incomplete: it needs a passphrase, an encrypted key and a certificate');
+    throw new Error(
+      'certificate bundle is incomplete: it needs a passphrase, an encrypted key and a certificate',
+    );
   }
   return {
     passphrase: Buffer.from((passphrase.body ?? '').replace(/\s+/g, ''), 'base64').toString('utf8'),

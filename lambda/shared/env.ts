@@ -16,6 +16,7 @@ export function requiredIntegerEnv(name: string): number {
 /** The account a function runs in, from the ARN Lambda invoked it by. */
 export function accountIdOf(invokedFunctionArn: string): string {
   const account = invokedFunctionArn.split(':')[4];
-  if (!account || !/^\d{12}$/.test(account)) throw new Error(`cannot read the account from ${invokedFunctionArn}`);
+  if (!account || !/^\d{12}$/.test(account))
+    throw new Error(`cannot read the account from ${invokedFunctionArn}`);
   return account;
 }

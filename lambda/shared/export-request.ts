@@ -82,7 +82,8 @@ function fieldProblem(rule: FieldRule, value: unknown): string | undefined {
 /** The request, typed, or an InvalidExportRequestError that lists every problem. */
 export function validatedRequest(input: unknown): ExportRequest {
   const problems = exportRequestProblems(input);
-  if (problems.length > 0) throw new InvalidExportRequestError(`invalid export request: ${problems.join('; ')}`);
+  if (problems.length > 0)
+    throw new InvalidExportRequestError(`invalid export request: ${problems.join('; ')}`);
   return input as ExportRequest;
 }
 

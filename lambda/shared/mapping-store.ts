@@ -121,7 +121,8 @@ export async function recordInstallResult(
       new UpdateCommand({
         TableName: tableName,
         Key: mappingKey(request),
-        UpdateExpression: 'SET LastInstallStatus = :status, LastInstallSummary = :summary, LastInstallDate = :at',
+        UpdateExpression:
+          'SET LastInstallStatus = :status, LastInstallSummary = :summary, LastInstallDate = :at',
         ConditionExpression: 'LastCommandId = :command',
         ExpressionAttributeValues: {
           ':status': result.status,

@@ -17,7 +17,10 @@ import { type TestCertificate, encryptAsAcmDoes } from './certificates.js';
 import { CERTIFICATE_ARN } from './fixtures.js';
 
 /** A DescribeCertificate answer for an issued private certificate (override fields per test). */
-export function certificateDetail(certificate: TestCertificate, overrides: Partial<CertificateDetail> = {}): CertificateDetail {
+export function certificateDetail(
+  certificate: TestCertificate,
+  overrides: Partial<CertificateDetail> = {},
+): CertificateDetail {
   return {
     CertificateArn: CERTIFICATE_ARN,
     DomainName: 'app.example.com',
@@ -50,14 +53,25 @@ export function fakeAcmAndSecrets(certificate: TestCertificate, detail = certifi
   }));
   secrets.on(PutSecretValueCommand).callsFake((input: { SecretId: string; SecretString: string }) => {
     const secret = stored.get(input.SecretId);
-    if (!secret) throw new ResourceNotFoundException({ message: "Secrets Manager can't find the specified secret.", $metadata: {} });
+    if (!secret)
+      throw new ResourceNotFoundException({
+        message: "Secrets Manager can't find the specified secret.",
+        $metadata: {},
+      });
     secret.value = input.SecretString;
     secret.versions += 1;
     return { Name: input.SecretId, VersionId: `v${secret.versions}` };
   });
-  secrets.on(CreateSecretCommand).callsFake((input: { Name: string; SecretString: string; KmsKeyId: string; Tags: unknown }) => {
-    stored.set(input.Name, { value: input.SecretString, versions: 1, kmsKeyId: input.KmsKeyId, tags: input.Tags });
-    return { Name: input.Name, VersionId: 'v1' };
-  });
+  secrets
+    .on(CreateSecretCommand)
+    .callsFake((input: { Name: string; SecretString: string; KmsKeyId: string; Tags: unknown }) => {
+      stored.set(input.Name, {
+        value: input.SecretString,
+        versions: 1,
+        kmsKeyId: input.KmsKeyId,
+        tags: input.Tags,
+      });
+      return { Name: input.Name, VersionId: 'v1' };
+    });
   return { acm, secrets, stored };
 }

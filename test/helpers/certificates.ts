@@ -14,15 +14,57 @@ export interface TestCertificate {
   readonly notAfter: Date;
 }
 
-export function makeCertificate(keyType: 'rsa' | 'ec' = 'rsa', commonName = 'app.example.com'): TestCertificate {
+export function makeCertificate(
+  keyType: 'rsa' | 'ec' = 'rsa',
+  commonName = 'app.example.com',
+): TestCertificate {
   const dir = mkdtempSync(path.join(tmpdir(), 'cert-'));
   const file = (name: string) => path.join(dir, name);
   const run = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  const newKey = keyType === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+  const newKey =
+    keyType === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
   try {
-    run('req', '-x509', ...newKey, '-nodes', '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', '3650', '-subj', '/CN=Test Private CA');
-    run('req', '-new', ...newKey, '-nodes', '-keyout', file('leaf.key'), '-out', file('leaf.csr'), '-subj', `/CN=${commonName}`);
-    run('x509', '-req', '-in', file('leaf.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file('leaf.pem'), '-days', '395');
+    run(
+      'req',
+      '-x509',
+      ...newKey,
+      '-nodes',
+      '-keyout',
+      file('ca.key'),
+      '-out',
+      file('ca.pem'),
+      '-days',
+      '3650',
+      '-subj',
+      '/CN=Test Private CA',
+    );
+    run(
+      'req',
+      '-new',
+      ...newKey,
+      '-nodes',
+      '-keyout',
+      file('leaf.key'),
+      '-out',
+      file('leaf.csr'),
+      '-subj',
+      `/CN=${commonName}`,
+    );
+    run(
+      'x509',
+      '-req',
+      '-in',
+      file('leaf.csr'),
+      '-CA',
+      file('ca.pem'),
+      '-CAkey',
+      file('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      file('leaf.pem'),
+      '-days',
+      '395',
+    );
     const certificatePem = readFileSync(file('leaf.pem'), 'utf8');
     const x509 = new X509Certificate(certificatePem);
     return {

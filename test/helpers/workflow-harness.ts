@@ -4,8 +4,7 @@
  * mocked with aws-sdk-client-mock; the inventory is a real DynamoDB engine (dynalite). Everything the run
  * writes anywhere (state, logs, items, commands, messages) is kept for assertions.
  */
-import { ACMClient, type CertificateDetail } from '@aws-sdk/client-acm';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { CertificateDetail } from '@aws-sdk/client-acm';
 import {
   type CommandInvocation,
   ListCommandInvocationsCommand,
@@ -15,7 +14,7 @@ import {
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { type EventLog, StateMachine } from 'aws-local-stepfunctions';
+import { StateMachine } from 'aws-local-stepfunctions';
 import { mockClient } from 'aws-sdk-client-mock';
 import { readFileSync } from 'node:fs';
 import { stateMachineFile } from '../../lib/paths.js';
@@ -24,7 +23,20 @@ import type { TestCertificate } from './certificates.js';
 import { type LocalDynamo, startLocalDynamo } from './dynalite.js';
 import { ACCOUNT_ID, FUNCTION_ARN, KMS_KEY_ARN, REGION } from './fixtures.js';
 
-export const TASK_STATES = ['ExportCertificate', 'RecordAndInstall', 'CheckInstallStatus', 'NotifyFailure'] as const;
+/** The part of aws-local-stepfunctions' execution events the tests read (as in a real execution history). */
+export interface EventLog {
+  readonly type: string;
+  readonly state?: { readonly name: string; readonly input?: unknown; readonly output?: unknown };
+  readonly Error?: string;
+  readonly Cause?: unknown;
+}
+
+export const TASK_STATES = [
+  'ExportCertificate',
+  'RecordAndInstall',
+  'CheckInstallStatus',
+  'NotifyFailure',
+] as const;
 type TaskState = (typeof TASK_STATES)[number];
 
 /** The definition exactly as the stack deploys it, with placeholders filled the way CloudFormation does. */
@@ -36,11 +48,14 @@ export function deployedDefinition(): Record<string, unknown> {
     AlertTopicArn: `arn:aws:sns:${REGION}:${ACCOUNT_ID}:alerts`,
     Partition: 'aws',
   };
-  const text = readFileSync(stateMachineFile('export-install'), 'utf8').replace(/\$\{(\w+)\}/g, (placeholder, name: string) => {
-    const value = substitutions[name];
-    if (value === undefined) throw new Error(`no substitution for ${placeholder}`);
-    return value;
-  });
+  const text = readFileSync(stateMachineFile('export-install'), 'utf8').replace(
+    /\$\{(\w+)\}/g,
+    (placeholder, name: string) => {
+      const value = substitutions[name];
+      if (value === undefined) throw new Error(`no substitution for ${placeholder}`);
+      return value;
+    },
+  );
   return JSON.parse(text) as Record<string, unknown>;
 }
 
@@ -124,7 +139,10 @@ export async function startWorkflowHarness(): Promise<WorkflowHarness> {
       process.env.TABLE_NAME = tableName;
       process.env.MAX_POLL_ATTEMPTS = String(scenario.maxPollAttempts ?? 10);
 
-      const fakes = fakeAcmAndSecrets(scenario.certificate, certificateDetail(scenario.certificate, scenario.detail));
+      const fakes = fakeAcmAndSecrets(
+        scenario.certificate,
+        certificateDetail(scenario.certificate, scenario.detail),
+      );
       const ssm = fakeSsm(scenario);
       const alerts: PublishedAlert[] = [];
       const logLines: string[] = [];
@@ -134,7 +152,9 @@ export async function startWorkflowHarness(): Promise<WorkflowHarness> {
       const asLambda = (state: Exclude<TaskState, 'NotifyFailure'>) => async (event: unknown) => {
         if ((serviceErrors[state] ?? 0) > 0) {
           serviceErrors[state]! -= 1;
-          throw Object.assign(new Error('Lambda was unable to run the function'), { name: 'Lambda.ServiceException' });
+          throw Object.assign(new Error('Lambda was unable to run the function'), {
+            name: 'Lambda.ServiceException',
+          });
         }
         return invokeLikeLambda(handlers[state], event);
       };
@@ -143,7 +163,8 @@ export async function startWorkflowHarness(): Promise<WorkflowHarness> {
           throw Object.assign(new Error('KMS key disabled'), { name: 'SNS.KMSDisabledException' });
         }
         const alert = params as PublishedAlert;
-        if (alert.Subject.length >= 100) throw new Error(`SNS rejects a subject of ${alert.Subject.length} characters`);
+        if (alert.Subject.length >= 100)
+          throw new Error(`SNS rejects a subject of ${alert.Subject.length} characters`);
         if (Buffer.byteLength(alert.Message) > 262_144) throw new Error('SNS rejects a message over 256 KB');
         alerts.push(alert);
         return { MessageId: `message-${alerts.length}` };
@@ -172,7 +193,7 @@ export async function startWorkflowHarness(): Promise<WorkflowHarness> {
       });
       const events: EventLog[] = [];
       const collecting = (async () => {
-        for await (const event of execution.eventLogs) events.push(event);
+        for await (const event of execution.eventLogs) events.push(event as EventLog);
       })();
 
       let output: Record<string, unknown> | undefined;
@@ -184,16 +205,18 @@ export async function startWorkflowHarness(): Promise<WorkflowHarness> {
         restoreOutput();
       }
       await collecting;
-      const failed = events.find((event) => event.type === 'ExecutionFailed') as { Error: string; Cause: unknown } | undefined;
+      const failed = events.find((event) => event.type === 'ExecutionFailed');
       const result: Pick<WorkflowRun, 'status' | 'output' | 'error' | 'cause'> = failed
-        ? { status: 'FAILED', error: failed.Error, cause: String(failed.Cause) }
+        ? { status: 'FAILED', error: failed.Error ?? '', cause: String(failed.Cause) }
         : { status: 'SUCCEEDED', output };
 
       const scanned = await dynamo.db.send(new ScanCommand({ TableName: tableName }));
       const run: WorkflowRun = {
         ...result,
         events,
-        transitions: events.filter((event) => event.type === 'StateEntered').map((event) => (event as { state: { name: string } }).state.name),
+        transitions: events
+          .filter((event) => event.type === 'StateEntered')
+          .map((event) => event.state?.name ?? ''),
         logLines,
         alerts,
         sendCommands: ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input),
@@ -216,7 +239,11 @@ async function invokeLikeLambda(handler: Handler, event: unknown): Promise<unkno
   } catch (error) {
     const thrown = error as Error;
     const reported = new Error(
-      JSON.stringify({ errorType: thrown.name, errorMessage: thrown.message, trace: (thrown.stack ?? '').split('\n') }),
+      JSON.stringify({
+        errorType: thrown.name,
+        errorMessage: thrown.message,
+        trace: (thrown.stack ?? '').split('\n'),
+      }),
     );
     reported.name = thrown.name;
     throw reported;
@@ -225,7 +252,9 @@ async function invokeLikeLambda(handler: Handler, event: unknown): Promise<unkno
 
 function fakeSsm(scenario: WorkflowScenario) {
   const ssm = mockClient(SSMClient);
-  const progress = scenario.commandProgress ?? [{ status: 'Success', targetCount: scenario.invocations?.length ?? 1 }];
+  const progress = scenario.commandProgress ?? [
+    { status: 'Success', targetCount: scenario.invocations?.length ?? 1 },
+  ];
   let listCalls = 0;
   ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-0001', RequestedDateTime: new Date() } });
   ssm.on(ListCommandsCommand).callsFake((input: { CommandId: string }) => {
@@ -265,7 +294,13 @@ function captureOutput(lines: string[]): () => void {
   process.stdout.write = ((chunk: unknown) => (keep(String(chunk)), true)) as typeof process.stdout.write;
   process.stderr.write = ((chunk: unknown) => (keep(String(chunk)), true)) as typeof process.stderr.write;
   return () => {
-    Object.assign(console, { log: originals.log, info: originals.info, warn: originals.warn, error: originals.error, debug: originals.debug });
+    Object.assign(console, {
+      log: originals.log,
+      info: originals.info,
+      warn: originals.warn,
+      error: originals.error,
+      debug: originals.debug,
+    });
     process.stdout.write = originals.stdout;
     process.stderr.write = originals.stderr;
   };

@@ -2,7 +2,10 @@ import { ListCommandInvocationsCommand, ListCommandsCommand, SSMClient } from '@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type CheckInstallInput, checkInstallStatus } from '../../lambda/check-install-status/install-status.js';
+import {
+  type CheckInstallInput,
+  checkInstallStatus,
+} from '../../lambda/check-install-status/install-status.js';
 import { mappingKey, recordExport } from '../../lambda/shared/mapping-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
 import { REGION, REQUEST } from '../helpers/fixtures.js';
@@ -33,14 +36,25 @@ beforeEach(async () => {
 });
 
 const check = (input: Partial<CheckInstallInput> = {}, maxAttempts = 10) =>
-  checkInstallStatus({ ...INPUT, ...input }, { ssm: new SSMClient({ region: REGION }), db: dynamo.db, tableName, maxAttempts, now: () => NOW });
+  checkInstallStatus(
+    { ...INPUT, ...input },
+    { ssm: new SSMClient({ region: REGION }), db: dynamo.db, tableName, maxAttempts, now: () => NOW },
+  );
 
 const mapping = async () =>
   (await dynamo.db.send(new GetCommand({ TableName: tableName, Key: mappingKey(REQUEST) }))).Item;
 
 function commandIs(status: string, targetCount: number, extra: Record<string, unknown> = {}) {
   ssm.on(ListCommandsCommand, { CommandId: 'cmd-1' }).resolves({
-    Commands: [{ CommandId: 'cmd-1', Status: status as never, StatusDetails: status, TargetCount: targetCount, ...extra }],
+    Commands: [
+      {
+        CommandId: 'cmd-1',
+        Status: status as never,
+        StatusDetails: status,
+        TargetCount: targetCount,
+        ...extra,
+      },
+    ],
   });
 }
 
@@ -62,7 +76,12 @@ describe('checkInstallStatus', () => {
     commandIs('Success', 2);
     ssm.on(ListCommandInvocationsCommand).resolves({
       CommandInvocations: [
-        invocation('i-0aaa', 'Success', 'Success', 'installing\nRESULT cert_name=web-server serial=0a:1b not_after=2027-12-24T23:59:59Z'),
+        invocation(
+          'i-0aaa',
+          'Success',
+          'Success',
+          'installing\nRESULT cert_name=web-server serial=0a:1b not_after=2027-12-24T23:59:59Z',
+        ),
         invocation('mi-0bbb', 'Success'),
       ],
     });
@@ -71,11 +90,18 @@ describe('checkInstallStatus', () => {
       outcome: 'Success',
       summary: { targets: 2, succeeded: 2, failed: 0 },
       instances: [
-        { instanceId: 'i-0aaa', status: 'Success', result: { cert_name: 'web-server', serial: '0a:1b', not_after: '2027-12-24T23:59:59Z' } },
+        {
+          instanceId: 'i-0aaa',
+          status: 'Success',
+          result: { cert_name: 'web-server', serial: '0a:1b', not_after: '2027-12-24T23:59:59Z' },
+        },
         { instanceId: 'mi-0bbb', status: 'Success' },
       ],
     });
-    expect(ssm).toHaveReceivedCommandWith(ListCommandInvocationsCommand, { CommandId: 'cmd-1', Details: true });
+    expect(ssm).toHaveReceivedCommandWith(ListCommandInvocationsCommand, {
+      CommandId: 'cmd-1',
+      Details: true,
+    });
     expect(await mapping()).toMatchObject({
       LastInstallStatus: 'Success',
       LastInstallSummary: 'installed on 2 of 2 instances',
@@ -106,7 +132,10 @@ describe('checkInstallStatus', () => {
     ssm.on(ListCommandInvocationsCommand).resolves({
       CommandInvocations: [invocation('i-0aaa', 'Success'), invocation('i-0off', 'Failed', 'Undeliverable')],
     });
-    expect(await check()).toMatchObject({ outcome: 'Failed', reason: '1 of 2 instances failed: i-0off Undeliverable' });
+    expect(await check()).toMatchObject({
+      outcome: 'Failed',
+      reason: '1 of 2 instances failed: i-0off Undeliverable',
+    });
   });
 
   it('fails with the tag named when no managed instance matched', async () => {
@@ -119,7 +148,10 @@ describe('checkInstallStatus', () => {
 
   it('fails on an unknown command status rather than polling forever', async () => {
     commandIs('Exploded', 1);
-    expect(await check()).toMatchObject({ outcome: 'Failed', reason: 'SSM reported an unknown status "Exploded" for command cmd-1' });
+    expect(await check()).toMatchObject({
+      outcome: 'Failed',
+      reason: 'SSM reported an unknown status "Exploded" for command cmd-1',
+    });
   });
 
   it('reports TimedOut once the attempt limit is reached, and records it', async () => {
@@ -132,7 +164,9 @@ describe('checkInstallStatus', () => {
 
   it('reads every page of invocations and keeps at most 50 in the report', async () => {
     commandIs('Success', 120);
-    const all = Array.from({ length: 120 }, (_, index) => invocation(`i-${String(index).padStart(4, '0')}`, 'Success'));
+    const all = Array.from({ length: 120 }, (_, index) =>
+      invocation(`i-${String(index).padStart(4, '0')}`, 'Success'),
+    );
     ssm
       .on(ListCommandInvocationsCommand)
       .resolvesOnce({ CommandInvocations: all.slice(0, 50), NextToken: 'p2' })

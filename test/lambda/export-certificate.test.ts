@@ -1,4 +1,9 @@
-import { ACMClient, DescribeCertificateCommand, ExportCertificateCommand, ResourceNotFoundException } from '@aws-sdk/client-acm';
+import {
+  ACMClient,
+  DescribeCertificateCommand,
+  ExportCertificateCommand,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-acm';
 import {
   CreateSecretCommand,
   GetRandomPasswordCommand,
@@ -59,7 +64,11 @@ describe('exportCertificate', () => {
     expect(bundle.passphrase).toHaveLength(64);
     expect(bundle.passphrase).not.toMatch(/[#$%]/);
     expect(bundle.encryptedPrivateKey).toMatch(/^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
-    const key = createPrivateKey({ key: bundle.encryptedPrivateKey, format: 'pem', passphrase: bundle.passphrase });
+    const key = createPrivateKey({
+      key: bundle.encryptedPrivateKey,
+      format: 'pem',
+      passphrase: bundle.passphrase,
+    });
     expect(key.export({ type: 'pkcs8', format: 'pem' })).toBe(
       createPrivateKey(certificate.privateKeyPem).export({ type: 'pkcs8', format: 'pem' }),
     );
@@ -126,8 +135,13 @@ describe('exportCertificate', () => {
   });
 
   it('exports a public certificate requested with Export=ENABLED', async () => {
-    fakes = fakeAcmAndSecrets(certificate, certificateDetail(certificate, { Type: 'AMAZON_ISSUED', Options: { Export: 'ENABLED' } }));
-    await expect(exportCertificate(REQUEST, deps(fakes))).resolves.toMatchObject({ certificateType: 'AMAZON_ISSUED' });
+    fakes = fakeAcmAndSecrets(
+      certificate,
+      certificateDetail(certificate, { Type: 'AMAZON_ISSUED', Options: { Export: 'ENABLED' } }),
+    );
+    await expect(exportCertificate(REQUEST, deps(fakes))).resolves.toMatchObject({
+      certificateType: 'AMAZON_ISSUED',
+    });
   });
 
   it.each([
@@ -155,7 +169,12 @@ describe('exportCertificate', () => {
       'CertificateNotIssuedError',
       /is PENDING_VALIDATION, not ISSUED/,
     ],
-    ['an expired certificate', { Status: 'EXPIRED' as const }, 'CertificateNotIssuedError', /is EXPIRED, not ISSUED/],
+    [
+      'an expired certificate',
+      { Status: 'EXPIRED' as const },
+      'CertificateNotIssuedError',
+      /is EXPIRED, not ISSUED/,
+    ],
   ])('refuses %s, exporting nothing', async (_, overrides, errorName, message) => {
     fakes = fakeAcmAndSecrets(certificate, certificateDetail(certificate, overrides));
     await expect(exportCertificate(REQUEST, deps(fakes))).rejects.toThrow(
@@ -167,9 +186,14 @@ describe('exportCertificate', () => {
 
   it('says a certificate does not exist when ACM cannot find it', async () => {
     fakes = fakeAcmAndSecrets(certificate);
-    fakes.acm.on(DescribeCertificateCommand).rejects(new ResourceNotFoundException({ message: 'nope', $metadata: {} }));
+    fakes.acm
+      .on(DescribeCertificateCommand)
+      .rejects(new ResourceNotFoundException({ message: 'nope', $metadata: {} }));
     await expect(exportCertificate(REQUEST, deps(fakes))).rejects.toThrow(
-      expect.objectContaining({ name: 'CertificateNotFoundError', message: expect.stringMatching(/does not exist in this account and Region/) }),
+      expect.objectContaining({
+        name: 'CertificateNotFoundError',
+        message: expect.stringMatching(/does not exist in this account and Region/),
+      }),
     );
   });
 
@@ -177,7 +201,12 @@ describe('exportCertificate', () => {
     fakes = fakeAcmAndSecrets(certificate);
     const request = { ...REQUEST, CertificateArn: CERTIFICATE_ARN.replace(REGION, 'us-east-1') };
     await expect(exportCertificate(request, deps(fakes))).rejects.toThrow(
-      expect.objectContaining({ name: 'CertificateOutOfScopeError', message: expect.stringMatching(/is in us-east-1, but this deployment exports certificates in eu-west-1 only/) }),
+      expect.objectContaining({
+        name: 'CertificateOutOfScopeError',
+        message: expect.stringMatching(
+          /is in us-east-1, but this deployment exports certificates in eu-west-1 only/,
+        ),
+      }),
     );
     expect(fakes.acm).not.toHaveReceivedAnyCommand();
   });
@@ -221,7 +250,11 @@ describe('exportCertificate', () => {
     fakes = fakeAcmAndSecrets(ec, certificateDetail(ec, { KeyAlgorithm: 'EC_prime256v1' }));
     const result = await exportCertificate(REQUEST, deps(fakes));
     const bundle = parseCertificateBundle(fakes.stored.get(result.secretId)!.value);
-    const key = createPrivateKey({ key: bundle.encryptedPrivateKey, format: 'pem', passphrase: bundle.passphrase });
+    const key = createPrivateKey({
+      key: bundle.encryptedPrivateKey,
+      format: 'pem',
+      passphrase: bundle.passphrase,
+    });
     expect(key.asymmetricKeyType).toBe('ec');
   });
 });

@@ -42,13 +42,19 @@ describe('export request rules', () => {
   it.each([
     ['an ACM ARN from another service', 'arn:aws:iam::111122223333:role/x'],
     ['a truncated certificate id', 'arn:aws:acm:eu-west-1:111122223333:certificate/1234'],
-    ['an upper-case id', 'arn:aws:acm:eu-west-1:111122223333:certificate/12345678-90AB-CDEF-1234-567890ABCDEF'],
+    [
+      'an upper-case id',
+      'arn:aws:acm:eu-west-1:111122223333:certificate/12345678-90AB-CDEF-1234-567890ABCDEF',
+    ],
   ])('rejects a CertificateArn that is %s', (_, arn) => {
-    expect(exportRequestProblems({ ...REQUEST, CertificateArn: arn })[0]).toMatch(/^CertificateArn is not valid/);
+    expect(exportRequestProblems({ ...REQUEST, CertificateArn: arn })[0]).toMatch(
+      /^CertificateArn is not valid/,
+    );
   });
 
   it('accepts a certificate ARN from another partition', () => {
-    const arn = 'arn:aws-us-gov:acm:us-gov-west-1:111122223333:certificate/12345678-90ab-cdef-1234-567890abcdef';
+    const arn =
+      'arn:aws-us-gov:acm:us-gov-west-1:111122223333:certificate/12345678-90ab-cdef-1234-567890abcdef';
     expect(exportRequestProblems({ ...REQUEST, CertificateArn: arn })).toEqual([]);
   });
 
@@ -59,7 +65,9 @@ describe('export request rules', () => {
   });
 
   it('rejects a tag key with "=" so the mapping key stays unambiguous', () => {
-    expect(exportRequestProblems({ ...REQUEST, TargetTagKey: 'a=b' })[0]).toMatch(/^TargetTagKey is not valid/);
+    expect(exportRequestProblems({ ...REQUEST, TargetTagKey: 'a=b' })[0]).toMatch(
+      /^TargetTagKey is not valid/,
+    );
   });
 
   it('accepts a tag value with inner spaces but not with outer ones', () => {
@@ -113,7 +121,9 @@ describe('the API model', () => {
       const property = schema.properties[name]!;
       expect(property.pattern).toBe(rule.pattern);
       expect(property.maxLength).toBe(rule.maxLength);
-      expect(property.not?.pattern).toBe('forbiddenPattern' in rule ? rule.forbiddenPattern.pattern : undefined);
+      expect(property.not?.pattern).toBe(
+        'forbiddenPattern' in rule ? rule.forbiddenPattern.pattern : undefined,
+      );
     }
   });
 

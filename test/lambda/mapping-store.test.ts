@@ -76,13 +76,21 @@ describe('the inventory', () => {
       commandId: 'command-2',
     });
     const updated = await item();
-    expect(updated).toMatchObject({ Serial: '0d:0e', LastCommandId: 'command-2', LastInstallStatus: 'CommandSent' });
+    expect(updated).toMatchObject({
+      Serial: '0d:0e',
+      LastCommandId: 'command-2',
+      LastInstallStatus: 'CommandSent',
+    });
     expect(updated).not.toHaveProperty('LastInstallSummary');
     expect(updated).not.toHaveProperty('LastInstallDate');
   });
 
   it('never lets an older export overwrite a newer one', async () => {
-    await recordExport(inventory.db, tableName, REQUEST, { ...EXPORT, exportedAt: '2027-01-01T00:00:00.000Z', serial: 'new' });
+    await recordExport(inventory.db, tableName, REQUEST, {
+      ...EXPORT,
+      exportedAt: '2027-01-01T00:00:00.000Z',
+      serial: 'new',
+    });
     expect(await recordExport(inventory.db, tableName, REQUEST, { ...EXPORT, serial: 'old' })).toBe(false);
     expect(await item()).toMatchObject({ Serial: 'new' });
   });
@@ -100,11 +108,21 @@ describe('the inventory', () => {
   });
 
   it('finds every mapping of a certificate through the CertificateArn index, across pages', async () => {
-    const targets = Array.from({ length: 23 }, (_, index) => ({ ...REQUEST, TargetTagValue: `host-${index}` }));
+    const targets = Array.from({ length: 23 }, (_, index) => ({
+      ...REQUEST,
+      TargetTagValue: `host-${index}`,
+    }));
     for (const target of targets) await recordExport(inventory.db, tableName, target, EXPORT);
-    await recordExport(inventory.db, tableName, { ...REQUEST, CertificateArn: CERTIFICATE_ARN.replace('1234-5678', '9999-5678') }, EXPORT);
+    await recordExport(
+      inventory.db,
+      tableName,
+      { ...REQUEST, CertificateArn: CERTIFICATE_ARN.replace('1234-5678', '9999-5678') },
+      EXPORT,
+    );
 
     const found = await mappingsForCertificate(inventory.db, tableName, CERTIFICATE_ARN, { pageSize: 5 });
-    expect(found.map((mapping) => mapping.TargetTagValue).sort()).toEqual(targets.map((target) => target.TargetTagValue).sort());
+    expect(found.map((mapping) => mapping.TargetTagValue).sort()).toEqual(
+      targets.map((target) => target.TargetTagValue).sort(),
+    );
   });
 });

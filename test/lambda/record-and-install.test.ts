@@ -48,14 +48,21 @@ beforeEach(async () => {
 afterEach(() => ssm.reset());
 
 const run = (input: RecordAndInstallInput = INPUT) =>
-  recordAndInstall(input, { ssm: new SSMClient({ region: REGION }), db: dynamo.db, tableName, command: SETTINGS });
+  recordAndInstall(input, {
+    ssm: new SSMClient({ region: REGION }),
+    db: dynamo.db,
+    tableName,
+    command: SETTINGS,
+  });
 
 const storedMapping = async () =>
   (await dynamo.db.send(new GetCommand({ TableName: tableName, Key: mappingKey(REQUEST) }))).Item;
 
 describe('recordAndInstall', () => {
   it('sends the install document to the instances with the target tag, with names only as parameters', async () => {
-    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1', RequestedDateTime: new Date('2026-11-24T10:00:01Z') } });
+    ssm
+      .on(SendCommandCommand)
+      .resolves({ Command: { CommandId: 'cmd-1', RequestedDateTime: new Date('2026-11-24T10:00:01Z') } });
     const result = await run();
 
     expect(ssm).toHaveReceivedCommandExactlyOnceWith(SendCommandCommand, {
@@ -72,7 +79,11 @@ describe('recordAndInstall', () => {
       TimeoutSeconds: 600,
       Comment: 'Install web-server serial 0a:1b:2c',
     });
-    expect(result).toEqual({ commandId: 'cmd-1', documentName: 'Install-ACMCertificate', requestedAt: '2026-11-24T10:00:01.000Z' });
+    expect(result).toEqual({
+      commandId: 'cmd-1',
+      documentName: 'Install-ACMCertificate',
+      requestedAt: '2026-11-24T10:00:01.000Z',
+    });
   });
 
   it('records the mapping with the command id after sending', async () => {
@@ -98,20 +109,32 @@ describe('recordAndInstall', () => {
   });
 
   it('records the mapping and fails clearly when SSM rejects the command', async () => {
-    ssm.on(SendCommandCommand).rejects(Object.assign(new Error('Document Install-ACMCertificate does not exist'), { name: 'InvalidDocument' }));
+    ssm.on(SendCommandCommand).rejects(
+      Object.assign(new Error('Document Install-ACMCertificate does not exist'), {
+        name: 'InvalidDocument',
+      }),
+    );
     await expect(run()).rejects.toThrow(
       expect.objectContaining({
         name: 'InstallCommandRejectedError',
-        message: 'SSM rejected the install command (InvalidDocument): Document Install-ACMCertificate does not exist',
+        message:
+          'SSM rejected the install command (InvalidDocument): Document Install-ACMCertificate does not exist',
       }),
     );
     expect(await storedMapping()).toMatchObject({ LastInstallStatus: 'CommandRejected', Serial: '0a:1b:2c' });
   });
 
   it('lets a throttling error through for the workflow to retry, recording nothing yet', async () => {
-    ssm.on(SendCommandCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    ssm
+      .on(SendCommandCommand)
+      .rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
     await expect(
-      recordAndInstall(INPUT, { ssm: new SSMClient({ region: REGION, maxAttempts: 1 }), db: dynamo.db, tableName, command: SETTINGS }),
+      recordAndInstall(INPUT, {
+        ssm: new SSMClient({ region: REGION, maxAttempts: 1 }),
+        db: dynamo.db,
+        tableName,
+        command: SETTINGS,
+      }),
     ).rejects.toThrow(expect.objectContaining({ name: 'ThrottlingException' }));
     expect(await storedMapping()).toBeUndefined();
   });

@@ -45,10 +45,16 @@ describe('export-install workflow', () => {
       ],
     });
     expect(result.inventoryItems).toEqual([
-      expect.objectContaining({ TagKeyValue: 'env=dev', LastInstallStatus: 'Success', LastCommandId: 'cmd-0001' }),
+      expect.objectContaining({
+        TagKeyValue: 'env=dev',
+        LastInstallStatus: 'Success',
+        LastCommandId: 'cmd-0001',
+      }),
     ]);
     expect(result.alerts).toEqual([]);
-    expect(result.logLines.join('\n')).toMatch(/certificate exported[\s\S]*install command sent[\s\S]*install status checked/);
+    expect(result.logLines.join('\n')).toMatch(
+      /certificate exported[\s\S]*install command sent[\s\S]*install status checked/,
+    );
     expect(result.transitions).toEqual([
       'ExportCertificate',
       'RecordAndInstall',
@@ -131,7 +137,9 @@ describe('export-install workflow', () => {
     expect(result.cause).toMatch(/^certificate is not exportable: .* was requested with Export=DISABLED/);
     expect(result.sendCommands).toEqual([]);
     expect(result.inventoryItems).toEqual([]);
-    expect(result.alerts[0]!.Message).toContain('CertificateNotExportableError: certificate is not exportable');
+    expect(result.alerts[0]!.Message).toContain(
+      'CertificateNotExportableError: certificate is not exportable',
+    );
   });
 
   it('rejects a malformed request before exporting anything, and still alerts', async () => {
@@ -145,7 +153,10 @@ describe('export-install workflow', () => {
   });
 
   it('still fails with the original error when the alert cannot be sent', async () => {
-    const result = await run(REQUEST, { commandProgress: [{ status: 'Success', targetCount: 0 }], notificationFails: true });
+    const result = await run(REQUEST, {
+      commandProgress: [{ status: 'Success', targetCount: 0 }],
+      notificationFails: true,
+    });
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('InstallFailed');
   });
@@ -176,14 +187,21 @@ describe('nothing secret leaks from the workflow', () => {
 
 describe('the definition', () => {
   const definition = JSON.parse(readFileSync(stateMachineFile('export-install'), 'utf8')) as {
-    States: Record<string, { Type: string; Resource?: string; Retry?: unknown[]; Catch?: { ErrorEquals: string[] }[] }>;
+    States: Record<
+      string,
+      { Type: string; Resource?: string; Retry?: unknown[]; Catch?: { ErrorEquals: string[] }[] }
+    >;
   };
   const lambdaTasks = Object.entries(definition.States).filter(
     ([, state]) => state.Type === 'Task' && state.Resource?.endsWith('FunctionArn}'),
   );
 
   it('retries every Lambda task', () => {
-    expect(lambdaTasks.map(([name]) => name)).toEqual(['ExportCertificate', 'RecordAndInstall', 'CheckInstallStatus']);
+    expect(lambdaTasks.map(([name]) => name)).toEqual([
+      'ExportCertificate',
+      'RecordAndInstall',
+      'CheckInstallStatus',
+    ]);
     for (const [, state] of lambdaTasks) expect(state.Retry?.length).toBeGreaterThan(0);
   });
 
@@ -196,7 +214,9 @@ describe('the definition', () => {
   });
 
   it('waits before the first check as long as the poll schedule says', () => {
-    const start = definition.States.StartPolling as unknown as { Result: { attempt: number; waitSeconds: number } };
+    const start = definition.States.StartPolling as unknown as {
+      Result: { attempt: number; waitSeconds: number };
+    };
     expect(start.Result).toEqual({ attempt: 0, waitSeconds: waitBeforeCheck(0) });
     expect(waitBeforeCheck(0)).toBeLessThanOrEqual(10);
   });
@@ -213,7 +233,9 @@ function secretMaterialIn(bundle: string): string[] {
   const passphrase = /-----BEGIN ACM EXPORT PASSPHRASE-----\n(.*)\n/.exec(bundle)?.[1] ?? '';
   const decoded = Buffer.from(passphrase, 'base64').toString('utf8');
   const encryptedKey = /-----BEGIN ENCRYPTED PRIVATE KEY-----\n([\s\S]*?)-----END/.exec(bundle)?.[1] ?? '';
-  return [passphrase, decoded, ...encryptedKey.split('\n').filter((line) => line.length >= 32)].filter(Boolean);
+  return [passphrase, decoded, ...encryptedKey.split('\n').filter((line) => line.length >= 32)].filter(
+    Boolean,
+  );
 }
 
 function keyBody(pem: string): string {

@@ -1,0 +1,238 @@
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { exportRequestJsonSchema } from '../../lambda/shared/export-request.js';
+import { ssmDocumentFile, stateMachineFile } from '../../lib/paths.js';
+import { synthesize } from '../helpers/stack.js';
+
+let template: Template;
+beforeAll(() => {
+  template = synthesize({ alertEmails: ['ops@example.com'] }).template;
+});
+
+type Statement = { Action: string | string[]; Resource: unknown; Condition?: unknown; Effect: string };
+function allStatements(): Statement[] {
+  const policies = template.findResources('AWS::IAM::Policy');
+  return Object.values(policies).flatMap(
+    (policy) =>
+      (policy as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument
+        .Statement,
+  );
+}
+const actionsOf = (statement: Statement) => [statement.Action].flat();
+function statementsAllowing(action: string): Statement[] {
+  return allStatements().filter((statement) => actionsOf(statement).includes(action));
+}
+
+describe('inventory table', () => {
+  it('is keyed and indexed as the data model says, on demand, recoverable, encrypted and retained', () => {
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: {
+        TableName: 'CertTagMapping',
+        KeySchema: [
+          { AttributeName: 'TagKeyValue', KeyType: 'HASH' },
+          { AttributeName: 'CertificateArn#CertName', KeyType: 'RANGE' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+        DeletionProtectionEnabled: true,
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: 'CertificateArnIndex',
+            KeySchema: [{ AttributeName: 'CertificateArn', KeyType: 'HASH' }],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      },
+    });
+  });
+
+  it('takes its name from context', () => {
+    synthesize({ tableName: 'TeamCertificates' }).template.hasResourceProperties('AWS::DynamoDB::Table', {
+      TableName: 'TeamCertificates',
+    });
+  });
+});
+
+describe('export API', () => {
+  it('requires IAM (SigV4) authorization and validates the body with the shared model for any content type', () => {
+    template.hasResourceProperties('AWS::ApiGateway::Method', {
+      HttpMethod: 'POST',
+      AuthorizationType: 'AWS_IAM',
+      RequestValidatorId: Match.anyValue(),
+      RequestModels: { 'application/json': Match.anyValue(), $default: Match.anyValue() },
+    });
+    template.hasResourceProperties('AWS::ApiGateway::RequestValidator', { ValidateRequestBody: true });
+    template.hasResourceProperties('AWS::ApiGateway::Model', {
+      ContentType: 'application/json',
+      Schema: exportRequestJsonSchema(),
+    });
+  });
+
+  it('starts the Standard workflow directly and never answers 200 for a failed start', () => {
+    template.hasResourceProperties('AWS::ApiGateway::Method', {
+      Integration: {
+        Type: 'AWS',
+        IntegrationHttpMethod: 'POST',
+        Uri: { 'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp(':states:action/StartExecution')])] },
+        PassthroughBehavior: 'NEVER',
+        IntegrationResponses: [
+          Match.objectLike({ SelectionPattern: '2\\d{2}', StatusCode: '202' }),
+          Match.objectLike({ StatusCode: '500' }),
+        ],
+      },
+    });
+    const methods = template.findResources('AWS::ApiGateway::Method', { Properties: { HttpMethod: 'POST' } });
+    const responses = Object.values(methods)[0]!.Properties.Integration.IntegrationResponses as {
+      StatusCode: string;
+    }[];
+    expect(responses.map((response) => response.StatusCode)).not.toContain('200');
+  });
+
+  it('answers a body that fails validation with 400 and the reasons', () => {
+    template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: 'BAD_REQUEST_BODY',
+      StatusCode: '400',
+      ResponseTemplates: { 'application/json': Match.stringLikeRegexp('validationErrorString') },
+    });
+  });
+
+  it('writes access logs and execution errors', () => {
+    template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.anyValue() },
+      MethodSettings: [Match.objectLike({ LoggingLevel: 'ERROR', DataTraceEnabled: false })],
+    });
+  });
+
+  it('lets API Gateway start executions of this state machine only', () => {
+    const starts = statementsAllowing('states:StartExecution');
+    expect(starts).toHaveLength(1);
+    expect((starts[0]!.Resource as { Ref: string }).Ref).toMatch(/StateMachine/);
+  });
+});
+
+describe('export-install state machine', () => {
+  it('is a Standard workflow with full logging but no execution data in the logs, and tracing', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: false, Destinations: Match.anyValue() },
+      TracingConfiguration: { Enabled: true },
+    });
+  });
+
+  it('is deployed from the ASL file, with a substitution for every placeholder in it', () => {
+    const machine = Object.values(template.findResources('AWS::StepFunctions::StateMachine'))[0]!;
+    const file = readFileSync(stateMachineFile('export-install'), 'utf8');
+    const placeholders = [...new Set([...file.matchAll(/\$\{(\w+)\}/g)].map((match) => match[1]))].sort();
+    expect(Object.keys(machine.Properties.DefinitionSubstitutions).sort()).toEqual(placeholders);
+    // The file itself is uploaded as an asset and referenced, not re-rendered by CDK.
+    expect(machine.Properties.DefinitionS3Location).toBeDefined();
+  });
+
+  it('may invoke exactly its three step functions, on their unqualified ARNs', () => {
+    const invokes = statementsAllowing('lambda:InvokeFunction');
+    expect(invokes).toHaveLength(1);
+    expect(invokes[0]!.Resource).toHaveLength(3);
+  });
+});
+
+describe('least privilege', () => {
+  it('grants no wildcard action anywhere', () => {
+    for (const statement of allStatements()) {
+      for (const action of actionsOf(statement)) expect(action).not.toMatch(/(^\*$|:\*$)/);
+    }
+  });
+
+  it('scopes certificate export to this account and Region', () => {
+    const exportStatement = statementsAllowing('acm:ExportCertificate')[0]!;
+    expect(JSON.stringify(exportStatement.Resource)).toContain(':certificate/*');
+    expect(JSON.stringify(exportStatement.Resource)).toContain('AWS::AccountId');
+  });
+
+  it('keeps secret writes under the acm-passphrase/ prefix, and nothing in the app can read a secret', () => {
+    const writes = statementsAllowing('secretsmanager:PutSecretValue');
+    expect(writes).toHaveLength(1);
+    expect(JSON.stringify(writes[0]!.Resource)).toContain(':secret:acm-passphrase/*');
+    expect(statementsAllowing('secretsmanager:GetSecretValue')).toEqual([]);
+  });
+
+  it('uses the app key only through Secrets Manager and SNS', () => {
+    const keyUses = allStatements().filter((statement) =>
+      actionsOf(statement).some((action) => action.startsWith('kms:')),
+    );
+    expect(keyUses.length).toBeGreaterThan(0);
+    const services = keyUses.map((statement) => {
+      const condition = statement.Condition as { StringEquals: Record<string, unknown> };
+      expect(Object.keys(condition.StringEquals)).toEqual(['kms:ViaService']);
+      return JSON.stringify(condition.StringEquals['kms:ViaService']).match(/"(\w+)\./)?.[1];
+    });
+    expect(new Set(services)).toEqual(new Set(['secretsmanager', 'sns']));
+  });
+
+  it('allows SendCommand only with the install document, on instances and managed nodes', () => {
+    const sends = statementsAllowing('ssm:SendCommand');
+    expect(sends).toHaveLength(1);
+    const resources = JSON.stringify(sends[0]!.Resource);
+    expect(resources).toContain(':document/Install-ACMCertificate');
+    expect(resources).toContain(':instance/*');
+    expect(resources).toContain(':managed-instance/*');
+    expect(resources).not.toContain('document/*');
+  });
+
+  it('gives every function its own role with no managed policy', () => {
+    const functions = template.findResources('AWS::Lambda::Function');
+    expect(Object.keys(functions)).toHaveLength(3);
+    for (const role of Object.values(template.findResources('AWS::IAM::Role'))) {
+      const assumedBy = JSON.stringify(role.Properties.AssumeRolePolicyDocument);
+      if (assumedBy.includes('lambda.amazonaws.com'))
+        expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    }
+  });
+});
+
+describe('functions', () => {
+  it('run Node.js 22 on arm64 with their own log groups', () => {
+    template.allResourcesProperties('AWS::Lambda::Function', {
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      LoggingConfig: Match.objectLike({ LogFormat: 'JSON', LogGroup: Match.anyValue() }),
+    });
+  });
+});
+
+describe('alerts', () => {
+  it('go to a KMS-encrypted topic that refuses plain HTTP, with the configured email subscribed', () => {
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+    });
+  });
+
+  it('the app key rotates', () => {
+    template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+  });
+});
+
+describe('install document', () => {
+  it('is the Command document from ssm-documents/, under the configured name', () => {
+    const named = synthesize({ installDocumentName: 'Team-InstallCertificate' }).template;
+    named.hasResourceProperties('AWS::SSM::Document', {
+      Name: 'Team-InstallCertificate',
+      DocumentType: 'Command',
+      UpdateMethod: 'NewVersion',
+      Content: parse(readFileSync(ssmDocumentFile('install-acm-certificate'), 'utf8')),
+    });
+  });
+});

@@ -1,0 +1,59 @@
+import { App } from 'aws-cdk-lib';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULT_CONFIG, loadConfig } from '../../lib/config.js';
+
+const load = (context: Record<string, unknown>) => loadConfig(new App({ context }).node);
+
+describe('configuration', () => {
+  it('falls back to the defaults', () => {
+    expect(load({})).toEqual(DEFAULT_CONFIG);
+  });
+
+  it('reads numbers and lists given on the command line as strings', () => {
+    expect(
+      load({
+        installMaxWaitSeconds: '1800',
+        logRetentionDays: '30',
+        alertEmails: 'a@example.com, b@example.com',
+      }),
+    ).toMatchObject({
+      installMaxWaitSeconds: 1800,
+      logRetentionDays: 30,
+      alertEmails: ['a@example.com', 'b@example.com'],
+    });
+  });
+
+  it('reports every bad value at once, each with what it should be', () => {
+    let error: unknown;
+    try {
+      load({
+        tableName: 'x',
+        installMaxConcurrency: '0',
+        installDeliveryTimeoutSeconds: 5,
+        installDocumentName: 'AWS-RunShellScript',
+        alertEmails: ['not-an-address'],
+      });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual([
+      'tableName must be 3–255 letters, digits, "_", "-" or "."; got "x"',
+      'alertEmails has an entry that is not an email address: "not-an-address"',
+      'installDocumentName must be 3–128 letters, digits, "_", "-" or ".", not starting with "AWS" or "Amazon"; got "AWS-RunShellScript"',
+      'installMaxConcurrency must be a count like "10" or a percentage like "25%"; got "0"',
+      'installDeliveryTimeoutSeconds must be a whole number from 30 to 2592000; got 5',
+    ]);
+  });
+
+  it('accepts the SSM rollout forms AWS accepts', () => {
+    expect(load({ installMaxConcurrency: '100%', installMaxErrors: '10%' })).toMatchObject({
+      installMaxConcurrency: '100%',
+      installMaxErrors: '10%',
+    });
+  });
+
+  it('refuses a log retention CloudWatch does not offer', () => {
+    expect(() => load({ logRetentionDays: 8 })).toThrow(/logRetentionDays must be one of/);
+  });
+});
