@@ -1,7 +1,7 @@
 import { Duration, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import * as path from 'node:path';
@@ -18,6 +18,22 @@ export interface HandlerFunctionProps {
   readonly memorySize?: number;
   readonly logRetention: logs.RetentionDays;
 }
+
+/**
+ * How every handler is bundled. The SDK is bundled on purpose: the deployed client is the version the
+ * tests ran against, not whatever the runtime ships that month; `npm run bench` prints the size and
+ * import time this costs.
+ */
+export const HANDLER_BUNDLING = {
+  format: OutputFormat.ESM,
+  target: 'node22',
+  minify: true,
+  sourceMap: false,
+  mainFields: ['module', 'main'],
+  externalModules: [],
+  banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+  forceDockerBundling: false,
+} as const satisfies BundlingOptions;
 
 /**
  * Every Lambda of the app is declared through this one construct, so they all get the same runtime,

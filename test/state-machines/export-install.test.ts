@@ -215,9 +215,9 @@ describe('the definition', () => {
 
   it('waits before the first check as long as the poll schedule says', () => {
     const start = definition.States.StartPolling as unknown as {
-      Result: { attempt: number; waitSeconds: number };
+      Result: { nextPoll: unknown };
     };
-    expect(start.Result).toEqual({ attempt: 0, waitSeconds: waitBeforeCheck(0) });
+    expect(start.Result.nextPoll).toEqual({ attempt: 0, waitSeconds: waitBeforeCheck(0) });
     expect(waitBeforeCheck(0)).toBeLessThanOrEqual(10);
   });
 

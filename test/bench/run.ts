@@ -1,0 +1,90 @@
+/**
+ * `npm run bench`: figures for the export-install workflow, printed, never asserted.
+ *  1. State transitions (what a Standard workflow bills) per export, from the real ASL run locally with the
+ *     real handlers: an install that is done at the first check, and one that takes about a minute.
+ *  2. Each handler's bundle, built with the stack's own bundling settings: size, and the time a fresh
+ *     Node.js process takes to import it (what a cold start pays before the handler runs).
+ */
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { HANDLER_BUNDLING } from '../../lib/handler-function.js';
+import { PROJECT_ROOT, handlerEntry } from '../../lib/paths.js';
+import { makeCertificate } from '../helpers/certificates.js';
+import { REQUEST } from '../helpers/fixtures.js';
+import { invocation } from '../helpers/ssm-fake.js';
+import { startWorkflowHarness } from '../helpers/workflow-harness.js';
+
+const STANDARD_PRICE_PER_TRANSITION = 0.025 / 1000;
+const IMPORT_SAMPLES = 7;
+
+async function transitions(): Promise<void> {
+  const harness = await startWorkflowHarness();
+  const certificate = makeCertificate('rsa');
+  const scenarios = {
+    'done at the first check (5 s)': [{ status: 'Success', targetCount: 2, completedCount: 2 }],
+    'takes about a minute (checks at 5, 15, 35, 65 s)': [
+      { status: 'InProgress', targetCount: 2 },
+      { status: 'InProgress', targetCount: 2 },
+      { status: 'InProgress', targetCount: 2, completedCount: 1 },
+      { status: 'Success', targetCount: 2, completedCount: 2 },
+    ],
+  };
+  console.log('State transitions per export (Standard workflow, $0.025 per 1,000 transitions)');
+  for (const [name, commandProgress] of Object.entries(scenarios)) {
+    const run = await harness.run(REQUEST, {
+      certificate,
+      commandProgress,
+      invocations: [invocation('i-0aaa', 'Success'), invocation('i-0bbb', 'Success')],
+    });
+    const count = run.transitions.length;
+    console.log(
+      `  ${name.padEnd(48)} ${String(count).padStart(3)} transitions  $${(count * STANDARD_PRICE_PER_TRANSITION).toFixed(6)} per export  (${run.status})`,
+    );
+  }
+  await harness.stop();
+}
+
+async function bundles(): Promise<void> {
+  const handlers = readdirSync(path.join(PROJECT_ROOT, 'lambda')).filter((name) => name !== 'shared');
+  const outdir = mkdtempSync(path.join(tmpdir(), 'bench-bundles-'));
+  console.log(`\nHandler bundles (${HANDLER_BUNDLING.format}, minified, SDK bundled; import time median of ${IMPORT_SAMPLES} fresh processes on ${process.version})`);
+  try {
+    for (const handler of handlers) {
+      const outfile = path.join(outdir, handler, 'index.mjs');
+      await build({
+        entryPoints: [handlerEntry(handler)],
+        outfile,
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: HANDLER_BUNDLING.target,
+        minify: HANDLER_BUNDLING.minify,
+        mainFields: [...HANDLER_BUNDLING.mainFields],
+        banner: { js: HANDLER_BUNDLING.banner },
+        logLevel: 'silent',
+      });
+      const importMs = median(Array.from({ length: IMPORT_SAMPLES }, () => importTime(outfile)));
+      console.log(
+        `  ${handler.padEnd(24)} ${(statSync(outfile).size / 1024).toFixed(0).padStart(5)} KiB   import ${importMs.toFixed(1).padStart(6)} ms`,
+      );
+    }
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+function importTime(file: string): number {
+  const script = `const t = performance.now(); await import(${JSON.stringify(file)}); console.log(performance.now() - t);`;
+  return Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).trim());
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+await transitions();
+await bundles();
