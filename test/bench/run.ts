@@ -50,7 +50,9 @@ async function transitions(): Promise<void> {
 async function bundles(): Promise<void> {
   const handlers = readdirSync(path.join(PROJECT_ROOT, 'lambda')).filter((name) => name !== 'shared');
   const outdir = mkdtempSync(path.join(tmpdir(), 'bench-bundles-'));
-  console.log(`\nHandler bundles (${HANDLER_BUNDLING.format}, minified, SDK bundled; import time median of ${IMPORT_SAMPLES} fresh processes on ${process.version})`);
+  console.log(
+    `\nHandler bundles (${HANDLER_BUNDLING.format}, minified, SDK bundled; import time median of ${IMPORT_SAMPLES} fresh processes on ${process.version})`,
+  );
   try {
     for (const handler of handlers) {
       const outfile = path.join(outdir, handler, 'index.mjs');
@@ -78,7 +80,9 @@ async function bundles(): Promise<void> {
 
 function importTime(file: string): number {
   const script = `const t = performance.now(); await import(${JSON.stringify(file)}); console.log(performance.now() - t);`;
-  return Number(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).trim());
+  return Number(
+    execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).trim(),
+  );
 }
 
 function median(values: number[]): number {
