@@ -37,17 +37,28 @@ export function certificateDetail(
  * ACM and Secrets Manager mocked with the behaviour that matters: the export encrypts the real key with
  * whatever passphrase it was given, and the secrets store keeps what was written, by name.
  */
-export function fakeAcmAndSecrets(certificate: TestCertificate, detail = certificateDetail(certificate)) {
+export function fakeAcmAndSecrets(
+  certificate: TestCertificate,
+  detail = certificateDetail(certificate),
+  options: { readonly exportThrottles?: number } = {},
+) {
+  let throttlesLeft = options.exportThrottles ?? 0;
   const acm = mockClient(ACMClient);
   const secrets = mockClient(SecretsManagerClient);
   const stored = new Map<string, { value: string; versions: number; kmsKeyId?: string; tags: unknown }>();
 
   acm.on(DescribeCertificateCommand).resolves({ Certificate: detail });
-  acm.on(ExportCertificateCommand).callsFake((input: { Passphrase: Uint8Array }) => ({
-    Certificate: certificate.certificatePem,
-    CertificateChain: certificate.chainPem,
-    PrivateKey: encryptAsAcmDoes(certificate.privateKeyPem, input.Passphrase),
-  }));
+  acm.on(ExportCertificateCommand).callsFake((input: { Passphrase: Uint8Array }) => {
+    if (throttlesLeft > 0) {
+      throttlesLeft -= 1;
+      throw Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+    }
+    return {
+      Certificate: certificate.certificatePem,
+      CertificateChain: certificate.chainPem,
+      PrivateKey: encryptAsAcmDoes(certificate.privateKeyPem, input.Passphrase),
+    };
+  });
   secrets.on(GetRandomPasswordCommand).callsFake((input: { PasswordLength: number }) => ({
     RandomPassword: randomBytes(input.PasswordLength).toString('base64').slice(0, input.PasswordLength),
   }));

@@ -75,6 +75,8 @@ export interface WorkflowScenario {
   readonly maxPollAttempts?: number;
   /** Task states whose Lambda invocation fails this many times with Lambda.ServiceException first. */
   readonly lambdaServiceErrors?: Partial<Record<TaskState, number>>;
+  /** ACM answers ExportCertificate with ThrottlingException this many times before it exports. */
+  readonly exportThrottles?: number;
   /** The SNS publish itself fails. */
   readonly notificationFails?: boolean;
 }
@@ -142,6 +144,7 @@ export async function startWorkflowHarness(): Promise<WorkflowHarness> {
       const fakes = fakeAcmAndSecrets(
         scenario.certificate,
         certificateDetail(scenario.certificate, scenario.detail),
+        { exportThrottles: scenario.exportThrottles },
       );
       const ssm = fakeSsm(scenario);
       const alerts: PublishedAlert[] = [];

@@ -130,6 +130,14 @@ describe('export-install workflow', () => {
     expect(result.events.filter((event) => event.type === 'StateRetried')).toHaveLength(3);
   });
 
+  it('retries an export ACM throttled, then succeeds with one secret version per successful export', async () => {
+    const result = await run(REQUEST, { invocations: [invocation('i-0aaa', 'Success')], exportThrottles: 2 });
+    expect(result.status).toBe('SUCCEEDED');
+    const retries = result.events.filter((event) => event.type === 'StateRetried');
+    expect(retries.map((event) => event.state?.name)).toEqual(['ExportCertificate', 'ExportCertificate']);
+    expect(result.secrets.size).toBe(1);
+  });
+
   it('fails with a sentence a human understands when the certificate is not exportable', async () => {
     const result = await run(REQUEST, { detail: { Type: 'AMAZON_ISSUED', Options: { Export: 'DISABLED' } } });
     expect(result.status).toBe('FAILED');
