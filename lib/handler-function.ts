@@ -24,7 +24,7 @@ export interface HandlerFunctionProps {
  * tests ran against, not whatever the runtime ships that month; `npm run bench` prints the size and
  * import time this costs.
  */
-export const HANDLER_BUNDLING = {
+export const HANDLER_BUNDLING: BundlingOptions & { target: string; mainFields: string[]; banner: string } = {
   format: OutputFormat.ESM,
   target: 'node22',
   minify: true,
@@ -33,7 +33,7 @@ export const HANDLER_BUNDLING = {
   externalModules: [],
   banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
   forceDockerBundling: false,
-} as const satisfies BundlingOptions;
+};
 
 /**
  * Every Lambda of the app is declared through this one construct, so they all get the same runtime,
@@ -67,19 +67,7 @@ export class HandlerFunction extends Construct {
       environment: { POWERTOOLS_SERVICE_NAME: 'cert-lifecycle', ...props.environment },
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node22',
-        minify: true,
-        sourceMap: false,
-        mainFields: ['module', 'main'],
-        // The SDK is bundled on purpose: the deployed client is the version the tests ran against, not
-        // whatever the runtime ships that month. `npm run bench` prints the size and import time this costs.
-        externalModules: [],
-        banner:
-          "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-        forceDockerBundling: false,
-      },
+      bundling: HANDLER_BUNDLING,
     });
 
     Validations.of(this.function).acknowledge({
