@@ -8,6 +8,7 @@ import type { AppConfig } from './config.js';
 import { ExportApi } from './export-api.js';
 import { ExportWorkflow } from './export-workflow.js';
 import { InstallDocument } from './install-document.js';
+import { InstanceCertificateAccess } from './instance-certificate-access.js';
 
 export interface CertLifecycleStackProps extends StackProps {
   readonly config: AppConfig;
@@ -39,8 +40,19 @@ export class CertLifecycleStack extends Stack {
         maxErrors: config.installMaxErrors,
         deliveryTimeoutSeconds: config.installDeliveryTimeoutSeconds,
         maxWaitSeconds: config.installMaxWaitSeconds,
+        host: {
+          certDirectory: config.installCertDirectory,
+          keyDirectory: config.installKeyDirectory,
+          fileOwner: config.installFileOwner,
+          fileGroup: config.installFileGroup,
+          reloadCommand: config.installReloadCommand,
+        },
       },
       logRetention,
+    });
+    const instanceAccess = new InstanceCertificateAccess(this, 'InstanceAccess', {
+      key,
+      tagKeys: config.instanceTagKeys,
     });
     const api = new ExportApi(this, 'ExportApi', { stateMachine: workflow.stateMachine, logRetention });
 
@@ -50,5 +62,9 @@ export class CertLifecycleStack extends Stack {
     new CfnOutput(this, 'AlertTopicArn', { value: alerts.topic.topicArn });
     new CfnOutput(this, 'InstallDocumentName', { value: installDocument.documentName });
     new CfnOutput(this, 'AppKeyArn', { value: key.keyArn });
+    new CfnOutput(this, 'InstanceAccessPolicyArn', {
+      value: instanceAccess.policy.managedPolicyArn,
+      description: 'Attach to the roles of the hosts that install certificates, and tag those roles',
+    });
   }
 }

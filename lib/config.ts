@@ -1,4 +1,11 @@
 import type { Node } from 'constructs';
+import { fieldProblem } from '../lambda/shared/export-request.js';
+import {
+  DEFAULT_HOST_INSTALL,
+  INSTALL_PARAMETER_RULES,
+  type InstallParameterName,
+  meetsInstallRule,
+} from '../lambda/shared/install-parameters.js';
 
 /** What a deployment can be told, through `cdk.json` or `-c key=value`. */
 export interface AppConfig {
@@ -16,6 +23,16 @@ export interface AppConfig {
   readonly installDeliveryTimeoutSeconds: number;
   /** How long the workflow follows an install command before it reports it as timed out. */
   readonly installMaxWaitSeconds: number;
+  /** Where hosts put the certificate, chain and full chain. */
+  readonly installCertDirectory: string;
+  /** Where hosts put the decrypted private key. */
+  readonly installKeyDirectory: string;
+  readonly installFileOwner: string;
+  readonly installFileGroup: string;
+  /** Run on the host after a good install (plain words, no shell); empty for none. */
+  readonly installReloadCommand: string;
+  /** Tag keys the instance access policy compares between a secret and the caller's role. */
+  readonly instanceTagKeys: readonly string[];
   /** Retention of the app's log groups, in days. */
   readonly logRetentionDays: number;
 }
@@ -28,6 +45,12 @@ export const DEFAULT_CONFIG: AppConfig = {
   installMaxErrors: '0',
   installDeliveryTimeoutSeconds: 600,
   installMaxWaitSeconds: 900,
+  installCertDirectory: DEFAULT_HOST_INSTALL.certDirectory,
+  installKeyDirectory: DEFAULT_HOST_INSTALL.keyDirectory,
+  installFileOwner: DEFAULT_HOST_INSTALL.fileOwner,
+  installFileGroup: DEFAULT_HOST_INSTALL.fileGroup,
+  installReloadCommand: DEFAULT_HOST_INSTALL.reloadCommand,
+  instanceTagKeys: ['env'],
   logRetentionDays: 365,
 };
 
@@ -67,17 +90,47 @@ const integer =
     return value;
   };
 
+/** A setting the install document receives: held to that parameter's own rule. */
+const installParameter =
+  (name: InstallParameterName): Reader =>
+  (raw, problems, key) => {
+    if (typeof raw !== 'string' || !meetsInstallRule(name, raw)) {
+      problems.push(
+        `${key} is not valid: ${INSTALL_PARAMETER_RULES[name].description} Got ${JSON.stringify(raw)}`,
+      );
+    }
+    return raw;
+  };
+
+/** A list given as a JSON list in cdk.json or as one comma-separated string with -c. */
+function listOf(raw: unknown): unknown[] | undefined {
+  if (Array.isArray(raw)) return raw;
+  if (typeof raw === 'string') {
+    return raw
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== '');
+  }
+  return undefined;
+}
+
+const tagKeys: Reader = (raw, problems, key) => {
+  const list = listOf(raw);
+  if (!list || list.length === 0) {
+    problems.push(`${key} must name at least one tag key; got ${JSON.stringify(raw)}`);
+    return [];
+  }
+  for (const entry of list) {
+    const problem = fieldProblem('TargetTagKey', entry);
+    if (problem) problems.push(`${key} has a tag key that ${problem}: ${JSON.stringify(entry)}`);
+  }
+  return list;
+};
+
 const EMAIL = /^[^\s@,;]+@[^\s@,;]+\.[^\s@,;]+$/;
 
 const emails: Reader = (raw, problems, key) => {
-  const list = Array.isArray(raw)
-    ? raw
-    : typeof raw === 'string'
-      ? raw
-          .split(',')
-          .map((entry) => entry.trim())
-          .filter((entry) => entry !== '')
-      : undefined;
+  const list = listOf(raw);
   if (!list) {
     problems.push(
       `${key} must be a list of email addresses (or one comma-separated string); got ${JSON.stringify(raw)}`,
@@ -109,6 +162,12 @@ const READERS: Record<keyof AppConfig, Reader> = {
   ),
   installDeliveryTimeoutSeconds: integer(30, 2_592_000),
   installMaxWaitSeconds: integer(60, 86_400),
+  installCertDirectory: installParameter('CertDirectory'),
+  installKeyDirectory: installParameter('KeyDirectory'),
+  installFileOwner: installParameter('FileOwner'),
+  installFileGroup: installParameter('FileGroup'),
+  installReloadCommand: installParameter('ReloadCommand'),
+  instanceTagKeys: tagKeys,
   logRetentionDays: integer(1, 3653, LOG_RETENTION_DAYS),
 };
 

@@ -7,6 +7,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { SECRET_PREFIX } from '../lambda/shared/certificate-secret.js';
+import type { HostInstallSettings } from '../lambda/shared/install-parameters.js';
 import { maxPollAttempts } from '../lambda/shared/poll-schedule.js';
 import { HandlerFunction } from './handler-function.js';
 import { stateMachineFile } from './paths.js';
@@ -17,6 +18,8 @@ export interface InstallSettings {
   readonly deliveryTimeoutSeconds: number;
   /** How long the workflow follows a command before reporting it as timed out. */
   readonly maxWaitSeconds: number;
+  /** Where and how the hosts install the files. */
+  readonly host: HostInstallSettings;
 }
 
 export interface ExportWorkflowProps {
@@ -85,6 +88,11 @@ export class ExportWorkflow extends Construct {
         INSTALL_MAX_CONCURRENCY: props.install.maxConcurrency,
         INSTALL_MAX_ERRORS: props.install.maxErrors,
         INSTALL_DELIVERY_TIMEOUT_SECONDS: String(props.install.deliveryTimeoutSeconds),
+        INSTALL_CERT_DIRECTORY: props.install.host.certDirectory,
+        INSTALL_KEY_DIRECTORY: props.install.host.keyDirectory,
+        INSTALL_FILE_OWNER: props.install.host.fileOwner,
+        INSTALL_FILE_GROUP: props.install.host.fileGroup,
+        INSTALL_RELOAD_COMMAND: props.install.host.reloadCommand,
       },
       logRetention: props.logRetention,
     });

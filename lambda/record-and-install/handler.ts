@@ -22,6 +22,13 @@ export async function handler(event: RecordAndInstallInput): Promise<InstallComm
       maxErrors: requiredEnv('INSTALL_MAX_ERRORS'),
       deliveryTimeoutSeconds: requiredIntegerEnv('INSTALL_DELIVERY_TIMEOUT_SECONDS'),
       region: requiredEnv('AWS_REGION'),
+      host: {
+        certDirectory: requiredEnv('INSTALL_CERT_DIRECTORY'),
+        keyDirectory: requiredEnv('INSTALL_KEY_DIRECTORY'),
+        fileOwner: requiredEnv('INSTALL_FILE_OWNER'),
+        fileGroup: requiredEnv('INSTALL_FILE_GROUP'),
+        reloadCommand: process.env.INSTALL_RELOAD_COMMAND ?? '',
+      },
     },
   });
   logger.info('install command sent', {

@@ -1,6 +1,7 @@
 import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { InstallCommandRejectedError } from '../shared/errors.js';
+import type { HostInstallSettings, InstallParameterName } from '../shared/install-parameters.js';
 import { type ExportRequest, tagKeyValue, validatedRequest } from '../shared/export-request.js';
 import { logger } from '../shared/logger.js';
 import { recordExport } from '../shared/mapping-store.js';
@@ -14,6 +15,8 @@ export interface InstallCommandSettings {
   /** Seconds a command may wait for delivery before it is given up on an instance. */
   readonly deliveryTimeoutSeconds: number;
   readonly region: string;
+  /** Where and how the hosts install the files. */
+  readonly host: HostInstallSettings;
 }
 
 export interface RecordAndInstallDependencies {
@@ -49,11 +52,21 @@ const REJECTED_COMMAND_ERRORS = new Set([
  * material from the secret itself, with its own role; nothing secret is ever a command parameter (SSM
  * echoes parameters into events and the console).
  */
-export function installParameters(input: RecordAndInstallInput, settings: InstallCommandSettings) {
+export function installParameters(
+  input: RecordAndInstallInput,
+  settings: InstallCommandSettings,
+): Partial<Record<InstallParameterName, string[]>> {
+  const { host } = settings;
   return {
     CertName: [input.CertName],
     SecretId: [input.export.secretId],
     Region: [settings.region],
+    CertDirectory: [host.certDirectory],
+    KeyDirectory: [host.keyDirectory],
+    FileOwner: [host.fileOwner],
+    FileGroup: [host.fileGroup],
+    // The document's default (no reload) applies when none is configured.
+    ...(host.reloadCommand ? { ReloadCommand: [host.reloadCommand] } : {}),
   };
 }
 

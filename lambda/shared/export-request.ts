@@ -61,13 +61,15 @@ export function exportRequestProblems(input: unknown): string[] {
     if (!(FIELD_NAMES as string[]).includes(name)) problems.push(`${name} is not a known field`);
   }
   for (const name of FIELD_NAMES) {
-    const problem = fieldProblem(EXPORT_REQUEST_FIELDS[name], record[name]);
+    const problem = fieldProblem(name, record[name]);
     if (problem) problems.push(`${name} ${problem}`);
   }
   return problems;
 }
 
-function fieldProblem(rule: FieldRule, value: unknown): string | undefined {
+/** What is wrong with one field's value (e.g. "is required"), or undefined when it is valid. */
+export function fieldProblem(name: ExportRequestField, value: unknown): string | undefined {
+  const rule: FieldRule = EXPORT_REQUEST_FIELDS[name];
   if (value === undefined) return 'is required';
   if (typeof value !== 'string') return 'must be a string';
   if (value.length < rule.minLength) return `must be at least ${rule.minLength} characters`;

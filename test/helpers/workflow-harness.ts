@@ -21,6 +21,8 @@ import { stateMachineFile } from '../../lib/paths.js';
 import { certificateDetail, fakeAcmAndSecrets } from './acm-fake.js';
 import type { TestCertificate } from './certificates.js';
 import { type LocalDynamo, startLocalDynamo } from './dynalite.js';
+import type { FakeHost } from './install-script.js';
+import { invocation } from './ssm-fake.js';
 import { ACCOUNT_ID, FUNCTION_ARN, KMS_KEY_ARN, REGION } from './fixtures.js';
 
 /** The part of aws-local-stepfunctions' execution events the tests read (as in a real execution history). */
@@ -75,6 +77,12 @@ export interface WorkflowScenario {
   readonly maxPollAttempts?: number;
   /** Task states whose Lambda invocation fails this many times with Lambda.ServiceException first. */
   readonly lambdaServiceErrors?: Partial<Record<TaskState, number>>;
+  /**
+   * Managed instances that carry the target tag and really run the install document's script (in
+   * temporary roots) when the workflow sends it; their results drive the command's status. When absent,
+   * `commandProgress` and `invocations` script SSM's answers instead.
+   */
+  readonly hosts?: readonly FakeHost[];
   /** ACM answers ExportCertificate with ThrottlingException this many times before it exports. */
   readonly exportThrottles?: number;
   /** The SNS publish itself fails. */
@@ -124,6 +132,10 @@ export async function startWorkflowHarness(): Promise<WorkflowHarness> {
     INSTALL_MAX_CONCURRENCY: '25%',
     INSTALL_MAX_ERRORS: '0',
     INSTALL_DELIVERY_TIMEOUT_SECONDS: '600',
+    INSTALL_CERT_DIRECTORY: '/etc/ssl/certs',
+    INSTALL_KEY_DIRECTORY: '/etc/ssl/private',
+    INSTALL_FILE_OWNER: 'root',
+    INSTALL_FILE_GROUP: 'root',
   });
   const handlers: Record<Exclude<TaskState, 'NotifyFailure'>, Handler> = {
     ExportCertificate: (await import('../../lambda/export-certificate/handler.js')).handler as Handler,
@@ -146,7 +158,7 @@ export async function startWorkflowHarness(): Promise<WorkflowHarness> {
         certificateDetail(scenario.certificate, scenario.detail),
         { exportThrottles: scenario.exportThrottles },
       );
-      const ssm = fakeSsm(scenario);
+      const ssm = scenario.hosts ? agentsOn(scenario.hosts, fakes.stored) : fakeSsm(scenario);
       const alerts: PublishedAlert[] = [];
       const logLines: string[] = [];
       const restoreOutput = captureOutput(logLines);
@@ -276,6 +288,40 @@ function fakeSsm(scenario: WorkflowScenario) {
     };
   });
   ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [...(scenario.invocations ?? [])] });
+  return ssm;
+}
+
+/** SSM with real hosts behind it: SendCommand runs the document's script on each, with the secret. */
+function agentsOn(hosts: readonly FakeHost[], secrets: Map<string, { value: string }>) {
+  const ssm = mockClient(SSMClient);
+  let invocations: CommandInvocation[] = [];
+  ssm.on(SendCommandCommand).callsFake((input: SendCommandCommandInput) => {
+    const parameters = input.Parameters ?? {};
+    const secret = secrets.get(parameters.SecretId?.[0] ?? '');
+    invocations = hosts.map((host, index) => {
+      if (secret) host.serveSecret(secret.value);
+      const run = host.runAsAgent(parameters);
+      const status = run.status === 0 ? 'Success' : 'Failed';
+      const output = run.stderr ? `${run.stdout}\n----------ERROR-------\n${run.stderr}` : run.stdout;
+      return invocation(`i-${String(index).padStart(17, '0')}`, status, status, output);
+    });
+    return { Command: { CommandId: 'cmd-0001', RequestedDateTime: new Date() } };
+  });
+  ssm.on(ListCommandsCommand).callsFake((input: { CommandId: string }) => {
+    const failed = invocations.some((entry) => entry.Status !== 'Success');
+    return {
+      Commands: [
+        {
+          CommandId: input.CommandId,
+          Status: failed ? 'Failed' : 'Success',
+          StatusDetails: failed ? 'Failed' : 'Success',
+          TargetCount: hosts.length,
+          CompletedCount: hosts.length,
+        },
+      ],
+    };
+  });
+  ssm.on(ListCommandInvocationsCommand).callsFake(() => ({ CommandInvocations: invocations }));
   return ssm;
 }
 

@@ -7,6 +7,7 @@ import {
   type RecordAndInstallInput,
   recordAndInstall,
 } from '../../lambda/record-and-install/record-and-install.js';
+import { DEFAULT_HOST_INSTALL } from '../../lambda/shared/install-parameters.js';
 import { mappingKey } from '../../lambda/shared/mapping-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
 import { REGION, REQUEST } from '../helpers/fixtures.js';
@@ -17,6 +18,7 @@ const SETTINGS: InstallCommandSettings = {
   maxErrors: '0',
   deliveryTimeoutSeconds: 600,
   region: REGION,
+  host: { ...DEFAULT_HOST_INSTALL, reloadCommand: 'systemctl reload nginx' },
 };
 
 const INPUT: RecordAndInstallInput = {
@@ -73,6 +75,11 @@ describe('recordAndInstall', () => {
         CertName: ['web-server'],
         SecretId: ['acm-passphrase/web-server/0123456789abcdef'],
         Region: [REGION],
+        CertDirectory: ['/etc/ssl/certs'],
+        KeyDirectory: ['/etc/ssl/private'],
+        FileOwner: ['root'],
+        FileGroup: ['root'],
+        ReloadCommand: ['systemctl reload nginx'],
       },
       MaxConcurrency: '25%',
       MaxErrors: '0',

@@ -236,3 +236,56 @@ describe('install document', () => {
     });
   });
 });
+
+describe('instance access policy', () => {
+  function policyDocument(context: Record<string, unknown> = {}) {
+    const policies = synthesize(context).template.findResources('AWS::IAM::ManagedPolicy');
+    expect(Object.keys(policies)).toHaveLength(1);
+    return Object.values(policies)[0]!.Properties.PolicyDocument as { Statement: Statement[] };
+  }
+
+  it('lets a host read only secrets under acm-passphrase/ whose tag equals the same tag on its role', () => {
+    const [read, decrypt] = policyDocument().Statement;
+    expect(read!.Action).toBe('secretsmanager:GetSecretValue');
+    expect(JSON.stringify(read!.Resource)).toContain(':secret:acm-passphrase/*');
+    expect(read!.Condition).toEqual({
+      Null: { 'aws:PrincipalTag/env': 'false' },
+      StringEquals: { 'secretsmanager:ResourceTag/env': '${aws:PrincipalTag/env}' },
+    });
+    expect(decrypt!.Action).toBe('kms:Decrypt');
+    expect(JSON.stringify(decrypt!.Condition)).toContain('kms:ViaService');
+  });
+
+  it('has one statement per configured tag key, so any of them can match', () => {
+    const statements = policyDocument({ instanceTagKeys: 'env,app:team' }).Statement;
+    const conditions = statements.filter((statement) => statement.Action === 'secretsmanager:GetSecretValue');
+    expect(
+      conditions.map((statement) =>
+        Object.keys((statement.Condition as { StringEquals: object }).StringEquals),
+      ),
+    ).toEqual([['secretsmanager:ResourceTag/env'], ['secretsmanager:ResourceTag/app:team']]);
+  });
+
+  it('is an output, for attaching to instance and hybrid activation roles', () => {
+    template.hasOutput('InstanceAccessPolicyArn', {
+      Value: { Ref: Match.stringLikeRegexp('InstanceAccessPolicy') },
+    });
+  });
+});
+
+describe('install settings', () => {
+  it('reach the install step from configuration', () => {
+    synthesize({
+      installCertDirectory: '/etc/pki/tls/certs',
+      installReloadCommand: 'systemctl reload nginx',
+    }).template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          INSTALL_CERT_DIRECTORY: '/etc/pki/tls/certs',
+          INSTALL_KEY_DIRECTORY: '/etc/ssl/private',
+          INSTALL_RELOAD_COMMAND: 'systemctl reload nginx',
+        }),
+      },
+    });
+  });
+});

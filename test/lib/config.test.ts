@@ -53,6 +53,25 @@ describe('configuration', () => {
     });
   });
 
+  it('holds install settings to the install document rules', () => {
+    expect(() => load({ installCertDirectory: '/etc/../root' })).toThrow(/installCertDirectory is not valid/);
+    expect(() => load({ installReloadCommand: 'systemctl reload nginx; reboot' })).toThrow(
+      /installReloadCommand is not valid: Run after a good install, as plain words/,
+    );
+    expect(load({ installReloadCommand: 'apachectl graceful', installFileGroup: 'ssl-cert' })).toMatchObject({
+      installReloadCommand: 'apachectl graceful',
+      installFileGroup: 'ssl-cert',
+    });
+  });
+
+  it('needs at least one valid instance tag key', () => {
+    expect(load({ instanceTagKeys: 'env, team' }).instanceTagKeys).toEqual(['env', 'team']);
+    expect(() => load({ instanceTagKeys: [] })).toThrow(/instanceTagKeys must name at least one tag key/);
+    expect(() => load({ instanceTagKeys: ['aws:foo'] })).toThrow(
+      /instanceTagKeys has a tag key that is not valid/,
+    );
+  });
+
   it('refuses a log retention CloudWatch does not offer', () => {
     expect(() => load({ logRetentionDays: 8 })).toThrow(/logRetentionDays must be one of/);
   });

@@ -1,22 +1,18 @@
-import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { mappingSecretName } from '../../lambda/shared/certificate-secret.js';
-import { EXPORT_REQUEST_FIELDS } from '../../lambda/shared/export-request.js';
 import { installParameters } from '../../lambda/record-and-install/record-and-install.js';
-import { ssmDocumentFile } from '../../lib/paths.js';
+import { mappingSecretName } from '../../lambda/shared/certificate-secret.js';
+import {
+  DEFAULT_HOST_INSTALL,
+  INSTALL_PARAMETER_RULES,
+  type InstallParameterName,
+} from '../../lambda/shared/install-parameters.js';
+import { installDocument, installScript } from '../helpers/install-script.js';
 import { REGION, REQUEST } from '../helpers/fixtures.js';
 
-interface Parameter {
-  type: string;
-  allowedPattern: string;
-  maxChars?: number;
-  interpolationType?: string;
-}
-const document = parse(readFileSync(ssmDocumentFile('install-acm-certificate'), 'utf8')) as {
-  schemaVersion: string;
-  parameters: Record<string, Parameter>;
-  mainSteps: { action: string; inputs: { runCommand: string[] } }[];
+const document = installDocument();
+const accepts = (name: string, value: string) => {
+  const parameter = document.parameters[name]!;
+  return value.length <= parameter.maxChars && new RegExp(parameter.allowedPattern).test(value);
 };
 
 describe('install document', () => {
@@ -25,30 +21,96 @@ describe('install document', () => {
     expect(document.mainSteps.map((step) => step.action)).toEqual(['aws:runShellScript']);
   });
 
-  it('checks CertName with the same rule as the API and the handlers', () => {
-    expect(document.parameters.CertName!.allowedPattern).toBe(EXPORT_REQUEST_FIELDS.CertName.pattern);
-    expect(document.parameters.CertName!.maxChars).toBe(EXPORT_REQUEST_FIELDS.CertName.maxLength);
+  it('declares exactly the parameters the rules module defines, with the same patterns and limits', () => {
+    expect(Object.keys(document.parameters).sort()).toEqual(Object.keys(INSTALL_PARAMETER_RULES).sort());
+    for (const [name, rule] of Object.entries(INSTALL_PARAMETER_RULES)) {
+      expect(document.parameters[name]!.allowedPattern, name).toBe(rule.pattern);
+      expect(document.parameters[name]!.maxChars, name).toBe(rule.maxChars);
+    }
   });
 
-  it('accepts every secret id the export step can produce', () => {
-    const pattern = new RegExp(document.parameters.SecretId!.allowedPattern);
-    expect(mappingSecretName(REQUEST)).toMatch(pattern);
-    expect(mappingSecretName({ ...REQUEST, CertName: 'a.b_c-d9', TargetTagValue: 'Web Server' })).toMatch(
-      pattern,
-    );
-    expect('acm-passphrase/../x/0123456789abcdef').not.toMatch(pattern);
+  it('has the script check every parameter again with the same pattern', () => {
+    const script = installScript();
+    for (const [name, rule] of Object.entries(INSTALL_PARAMETER_RULES)) {
+      expect(script, name).toContain(`require ${name} "$`);
+      expect(script, name).toContain(`'${rule.pattern}' ${rule.maxChars}`);
+    }
   });
 
-  it('receives every parameter as an environment variable, each with an allowedPattern', () => {
+  it('receives every parameter as an environment variable, never pasted into the script', () => {
     for (const [name, parameter] of Object.entries(document.parameters)) {
       expect(parameter.interpolationType, name).toBe('ENV_VAR');
-      expect(parameter.allowedPattern, name).toMatch(/^\^.*\$$/);
+      expect(parameter.type, name).toBe('String');
     }
-    const script = document.mainSteps.flatMap((step) => step.inputs.runCommand).join('\n');
-    expect(script).not.toMatch(/\{\{/);
+    expect(installScript()).not.toMatch(/\{\{/);
   });
 
-  it('gets exactly the parameters the workflow sends, each of which it accepts', () => {
+  it('defaults the install settings to the same values the deployment does', () => {
+    expect(document.parameters.CertDirectory!.default).toBe(DEFAULT_HOST_INSTALL.certDirectory);
+    expect(document.parameters.KeyDirectory!.default).toBe(DEFAULT_HOST_INSTALL.keyDirectory);
+    expect(document.parameters.FileOwner!.default).toBe(DEFAULT_HOST_INSTALL.fileOwner);
+    expect(document.parameters.FileGroup!.default).toBe(DEFAULT_HOST_INSTALL.fileGroup);
+    expect(document.parameters.ReloadCommand!.default).toBe(DEFAULT_HOST_INSTALL.reloadCommand);
+  });
+
+  const SHELL_HOSTILE = [
+    'a;reboot',
+    '$(id)',
+    '`id`',
+    'a\nb',
+    'x'.repeat(300),
+    "a'b",
+    'a b"c',
+    'a|b',
+    'a&b',
+    'a>b',
+    '*',
+  ];
+  it.each(Object.keys(INSTALL_PARAMETER_RULES) as InstallParameterName[])(
+    'the %s allowedPattern refuses shell metacharacters, newlines and overlong values',
+    (name) => {
+      for (const value of SHELL_HOSTILE) expect(accepts(name, value), JSON.stringify(value)).toBe(false);
+    },
+  );
+
+  it.each(['CertName', 'SecretId', 'Region', 'CertDirectory', 'KeyDirectory', 'FileOwner', 'FileGroup'])(
+    'the %s allowedPattern refuses a path that climbs out (the reload command alone may name a program by path)',
+    (name) => {
+      for (const value of ['../../etc/cron.d/x', '/etc/ssl/../../root', 'a/..']) {
+        expect(accepts(name, value), value).toBe(false);
+      }
+    },
+  );
+
+  it.each([
+    ['CertName', ['web-server', 'api.example.com', 'a_b-c.d9', 'x']],
+    ['SecretId', [mappingSecretName(REQUEST), 'acm-passphrase/a.b/0123456789abcdef']],
+    ['Region', ['eu-west-1', 'us-gov-west-1', 'ap-southeast-4']],
+    ['CertDirectory', ['/etc/ssl/certs', '/etc/pki/tls/certs', '/opt/app-1/tls']],
+    ['KeyDirectory', ['/etc/ssl/private', '/etc/pki/tls/private']],
+    ['FileOwner', ['root', 'nginx', 'www-data', '_apt']],
+    ['FileGroup', ['root', 'ssl-cert']],
+    [
+      'ReloadCommand',
+      [
+        '',
+        'systemctl reload nginx',
+        'apachectl graceful',
+        '/usr/sbin/nginx -s reload',
+        'systemctl reload-or-restart app@1.service',
+      ],
+    ],
+  ])('the %s allowedPattern accepts legal values', (name, values) => {
+    for (const value of values) expect(accepts(name, value), value).toBe(true);
+  });
+
+  it('refuses an empty value where the parameter has no default', () => {
+    for (const name of ['CertName', 'SecretId', 'Region', 'CertDirectory', 'FileOwner']) {
+      expect(accepts(name, ''), name).toBe(false);
+    }
+  });
+
+  it('gets from the workflow only parameters it declares, each of which it accepts', () => {
     const sent = installParameters(
       { ...REQUEST, export: { secretId: mappingSecretName(REQUEST) } as never, executionArn: 'arn' },
       {
@@ -57,11 +119,10 @@ describe('install document', () => {
         maxErrors: '0',
         deliveryTimeoutSeconds: 600,
         region: REGION,
+        host: { ...DEFAULT_HOST_INSTALL, reloadCommand: 'systemctl reload nginx' },
       },
     );
     expect(Object.keys(sent).sort()).toEqual(Object.keys(document.parameters).sort());
-    for (const [name, [value]] of Object.entries(sent)) {
-      expect(value, name).toMatch(new RegExp(document.parameters[name]!.allowedPattern));
-    }
+    for (const [name, [value]] of Object.entries(sent)) expect(accepts(name, value!), name).toBe(true);
   });
 });

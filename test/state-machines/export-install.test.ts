@@ -1,10 +1,12 @@
 import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXPLAINED_ERROR_NAMES } from '../../lambda/shared/errors.js';
 import { waitBeforeCheck } from '../../lambda/shared/poll-schedule.js';
 import { stateMachineFile } from '../../lib/paths.js';
 import { type TestCertificate, makeCertificate } from '../helpers/certificates.js';
 import { REQUEST } from '../helpers/fixtures.js';
+import { FakeHost } from '../helpers/install-script.js';
 import { invocation } from '../helpers/ssm-fake.js';
 import { type WorkflowHarness, type WorkflowRun, startWorkflowHarness } from '../helpers/workflow-harness.js';
 
@@ -64,6 +66,37 @@ describe('export-install workflow', () => {
       'InstallOutcome',
       'InstallSucceeded',
     ]);
+  });
+
+  it('installs the certificate on every tagged host by running the install document itself', async () => {
+    const hosts = [new FakeHost(), new FakeHost()];
+    const result = await run(REQUEST, { hosts });
+
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.output).toMatchObject({ summary: { targets: 2, succeeded: 2, failed: 0 } });
+    const instances = (result.output as { instances: { result: Record<string, string> }[] }).instances;
+    expect(instances.map((instance) => instance.result.serial)).toEqual([
+      certificate.acmSerial,
+      certificate.acmSerial,
+    ]);
+    for (const host of hosts) {
+      const installed = readFileSync(path.join(host.certDirectory, 'web-server-cert.pem'), 'utf8');
+      expect(installed.trim()).toBe(certificate.certificatePem.trim());
+      expect(readFileSync(path.join(host.keyDirectory, 'web-server-privkey.pem'), 'utf8')).toMatch(
+        /^-----BEGIN PRIVATE KEY-----/,
+      );
+    }
+  });
+
+  it('reports a host that could not install, by instance and reason', async () => {
+    const hosts = [new FakeHost(), new FakeHost()];
+    hosts[1]!.addCommand('openssl', '#!/bin/bash\nexit 1\n');
+    const result = await run(REQUEST, { hosts });
+    expect(result.status).toBe('FAILED');
+    expect(result.cause).toBe('1 of 2 instances failed: i-00000000000000001 Failed');
+    expect(readFileSync(path.join(hosts[0]!.certDirectory, 'web-server-cert.pem'), 'utf8')).toContain(
+      'BEGIN',
+    );
   });
 
   it('keeps polling while the command runs, then succeeds', async () => {

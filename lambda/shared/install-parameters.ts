@@ -1,0 +1,80 @@
+import { SECRET_PREFIX } from './certificate-secret.js';
+import { EXPORT_REQUEST_FIELDS } from './export-request.js';
+
+/**
+ * The install document's parameters and the rule each must meet. The document's `allowedPattern`s, the
+ * checks its script repeats, the deployment's configuration and the workflow all follow these (tests hold
+ * the YAML to them). None of them ever carries key material: the host reads that from the secret.
+ */
+export interface InstallParameterRule {
+  readonly pattern: string;
+  readonly maxChars: number;
+  readonly description: string;
+}
+
+/** An absolute path whose segments never start with a dot (so no `.` or `..`), no spaces or quotes. */
+const DIRECTORY = '^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$';
+/** A POSIX user or group name. */
+const ACCOUNT_NAME = '^[a-z_][a-z0-9_-]*$';
+
+export const INSTALL_PARAMETER_RULES = {
+  CertName: {
+    pattern: EXPORT_REQUEST_FIELDS.CertName.pattern,
+    maxChars: EXPORT_REQUEST_FIELDS.CertName.maxLength,
+    description:
+      'File name stem: the files are <CertName>-cert.pem, -chain.pem, -fullchain.pem and -privkey.pem.',
+  },
+  SecretId: {
+    pattern: `^${SECRET_PREFIX}[A-Za-z0-9]+([._-][A-Za-z0-9]+)*/[0-9a-f]{16}$`,
+    maxChars: 100,
+    description: 'Name of the secret that holds the exported certificate bundle.',
+  },
+  Region: {
+    pattern: '^[a-z]{2}(-[a-z]+)+-[0-9]+$',
+    maxChars: 32,
+    description: 'Region of the secret.',
+  },
+  CertDirectory: {
+    pattern: DIRECTORY,
+    maxChars: 200,
+    description: 'Directory for the certificate, chain and full chain (0644).',
+  },
+  KeyDirectory: {
+    pattern: DIRECTORY,
+    maxChars: 200,
+    description: 'Directory for the decrypted private key (0600).',
+  },
+  FileOwner: { pattern: ACCOUNT_NAME, maxChars: 32, description: 'Owner of the installed files.' },
+  FileGroup: { pattern: ACCOUNT_NAME, maxChars: 32, description: 'Group of the installed files.' },
+  ReloadCommand: {
+    pattern: '^([A-Za-z0-9_./:@=+-]+( [A-Za-z0-9_./:@=+-]+)*)?$',
+    maxChars: 256,
+    description:
+      'Run after a good install, as plain words without a shell (no quotes, pipes, ; or $): e.g. "systemctl reload nginx". If it fails, the previous files are put back. Empty for none.',
+  },
+} as const satisfies Record<string, InstallParameterRule>;
+
+export type InstallParameterName = keyof typeof INSTALL_PARAMETER_RULES;
+
+/** Where and how a host installs the files, from the deployment's configuration. */
+export interface HostInstallSettings {
+  readonly certDirectory: string;
+  readonly keyDirectory: string;
+  readonly fileOwner: string;
+  readonly fileGroup: string;
+  /** Empty for none. */
+  readonly reloadCommand: string;
+}
+
+export const DEFAULT_HOST_INSTALL: HostInstallSettings = {
+  certDirectory: '/etc/ssl/certs',
+  keyDirectory: '/etc/ssl/private',
+  fileOwner: 'root',
+  fileGroup: 'root',
+  reloadCommand: '',
+};
+
+export function meetsInstallRule(name: InstallParameterName, value: string): boolean {
+  const rule: InstallParameterRule = INSTALL_PARAMETER_RULES[name];
+  return value.length <= rule.maxChars && new RegExp(rule.pattern).test(value);
+}
