@@ -20,6 +20,7 @@ import {
   CertificateChangedDuringExportError,
 } from '../shared/errors.js';
 import { type ExportRequest, tagKeyValue, validatedRequest } from '../shared/export-request.js';
+import { serialFromAcm, serialFromHex } from '../shared/serial.js';
 import type { ExportedCertificate } from '../shared/workflow-state.js';
 
 export interface ExportDependencies {
@@ -59,8 +60,9 @@ export async function exportCertificate(
   if (!exported.Certificate || !exported.PrivateKey) {
     throw new Error('ACM returned an export without a certificate or private key');
   }
-  const serial = detail.Serial ?? '';
-  if (!sameSerial(serial, new X509Certificate(exported.Certificate).serialNumber)) {
+  // Metadata describes what was exported; ACM renewing in between is caught and retried.
+  const serial = serialFromHex(new X509Certificate(exported.Certificate).serialNumber);
+  if (serialFromAcm(detail.Serial ?? '') !== serial) {
     throw new CertificateChangedDuringExportError(
       `certificate ${request.CertificateArn} changed while it was exported (renewed?); exporting again`,
     );
@@ -185,8 +187,3 @@ async function storeBundle(
   }
 }
 
-/** ACM writes serials as colon-separated hex, X509Certificate as bare hex: compare the numbers. */
-export function sameSerial(acmSerial: string, x509Serial: string): boolean {
-  const normalize = (serial: string) => serial.replace(/:/g, '').toLowerCase().replace(/^0+/, '');
-  return normalize(acmSerial) === normalize(x509Serial);
-}

@@ -4,7 +4,10 @@ import dynalite from 'dynalite';
 import type { AddressInfo } from 'node:net';
 import { CERTIFICATE_INDEX, PARTITION_KEY, SORT_KEY } from '../../lambda/shared/mapping-store.js';
 
-/** A real DynamoDB engine on loopback; each call to `createInventoryTable` lays out a fresh inventory. */
+/**
+ * A real DynamoDB engine on loopback (dynalite here, moto's in the integration suite); each call to
+ * `createInventoryTable` lays out a fresh inventory.
+ */
 export interface LocalDynamo {
   readonly db: DynamoDBDocumentClient;
   /** Creates a table shaped as the stack declares the inventory, with a unique name unless given one. */
@@ -16,12 +19,18 @@ export interface LocalDynamo {
 
 let tableCounter = 0;
 
+/** Starts dynalite on a free loopback port. */
 export async function startLocalDynamo(): Promise<LocalDynamo> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as AddressInfo;
+  return dynamoAt(`http://127.0.0.1:${port}`, () => new Promise<void>((resolve) => server.close(() => resolve())));
+}
+
+/** An engine already listening at `endpoint`; `stopEngine` runs after the client is closed. */
+export function dynamoAt(endpoint: string, stopEngine: () => Promise<void> = async () => {}): LocalDynamo {
   const client = new DynamoDBClient({
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
     region: 'eu-west-1',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
@@ -53,11 +62,10 @@ export async function startLocalDynamo(): Promise<LocalDynamo> {
   return {
     db: DynamoDBDocumentClient.from(client),
     createInventoryTable,
-    endpoint: `http://127.0.0.1:${port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        client.destroy();
-        server.close(() => resolve());
-      }),
+    endpoint,
+    stop: async () => {
+      client.destroy();
+      await stopEngine();
+    },
   };
 }

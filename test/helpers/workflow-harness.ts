@@ -118,8 +118,15 @@ export interface WorkflowHarness {
 
 type Handler = (event: unknown, context: { invokedFunctionArn: string }) => Promise<unknown>;
 
-export async function startWorkflowHarness(): Promise<WorkflowHarness> {
-  const dynamo: LocalDynamo = await startLocalDynamo();
+export interface HarnessOptions {
+  /** The DynamoDB engine for the inventory. @default a dynalite started for the harness */
+  readonly dynamo?: LocalDynamo;
+  /** Sends the workflow's alerts. @default records them after SNS's own size checks */
+  readonly publish?: (params: PublishedAlert) => Promise<unknown>;
+}
+
+export async function startWorkflowHarness(options: HarnessOptions = {}): Promise<WorkflowHarness> {
+  const dynamo: LocalDynamo = options.dynamo ?? (await startLocalDynamo());
   // The handlers create their clients when imported, from the same variables Lambda would give them.
   Object.assign(process.env, {
     AWS_REGION: REGION,
@@ -146,7 +153,7 @@ export async function startWorkflowHarness(): Promise<WorkflowHarness> {
   let executionCount = 0;
 
   return {
-    stop: () => dynamo.stop(),
+    stop: () => (options.dynamo ? Promise.resolve() : dynamo.stop()),
     async run(input, scenario) {
       executionCount += 1;
       const tableName = await dynamo.createInventoryTable();
@@ -182,6 +189,7 @@ export async function startWorkflowHarness(): Promise<WorkflowHarness> {
           throw new Error(`SNS rejects a subject of ${alert.Subject.length} characters`);
         if (Buffer.byteLength(alert.Message) > 262_144) throw new Error('SNS rejects a message over 256 KB');
         alerts.push(alert);
+        if (options.publish) return options.publish(alert);
         return { MessageId: `message-${alerts.length}` };
       };
 

@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { createPrivateKey } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { exportCertificate, sameSerial } from '../../lambda/export-certificate/export-certificate.js';
+import { exportCertificate } from '../../lambda/export-certificate/export-certificate.js';
 import { parseCertificateBundle } from '../../lambda/shared/certificate-secret.js';
 import { type TestCertificate, makeCertificate } from '../helpers/certificates.js';
 import { certificateDetail, fakeAcmAndSecrets } from '../helpers/acm-fake.js';
@@ -259,10 +259,3 @@ describe('exportCertificate', () => {
   });
 });
 
-describe('sameSerial', () => {
-  it('compares ACM colon-hex with bare hex, ignoring case and leading zeros', () => {
-    expect(sameSerial('0a:1b:ff', '0A1BFF')).toBe(true);
-    expect(sameSerial('00:0a:1b', 'A1B')).toBe(true);
-    expect(sameSerial('0a:1b:fe', '0A1BFF')).toBe(false);
-  });
-});
