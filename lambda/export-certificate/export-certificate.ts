@@ -186,4 +186,3 @@ async function storeBundle(
     throw error;
   }
 }
-

@@ -24,7 +24,10 @@ export async function startLocalDynamo(): Promise<LocalDynamo> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const { port } = server.address() as AddressInfo;
-  return dynamoAt(`http://127.0.0.1:${port}`, () => new Promise<void>((resolve) => server.close(() => resolve())));
+  return dynamoAt(
+    `http://127.0.0.1:${port}`,
+    () => new Promise<void>((resolve) => server.close(() => resolve())),
+  );
 }
 
 /** An engine already listening at `endpoint`; `stopEngine` runs after the client is closed. */

@@ -258,4 +258,3 @@ describe('exportCertificate', () => {
     expect(key.asymmetricKeyType).toBe('ec');
   });
 });
-
