@@ -2,13 +2,29 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    setupFiles: ['test/setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     env: { POWERTOOLS_DEV: 'true', AWS_REGION: 'eu-west-1' },
+    setupFiles: ['test/setup.ts'],
     // CI also writes a JSON report, from which .ci/run prints a plain "N passed, N failed" line.
     reporters: process.env.CI ? ['default', 'json'] : ['default'],
     outputFile: { json: 'test-results.json' },
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/integration/**'] },
+      },
+      {
+        // Against a local AWS API server (moto_server) and cfn-lint: both must be installed.
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/integration/moto-server.ts'],
+          // One moto_server holds the state of every file: run them one after another.
+          fileParallelism: false,
+        },
+      },
+    ],
   },
 });
