@@ -9,6 +9,7 @@ import { ExportApi } from './export-api.js';
 import { ExportWorkflow } from './export-workflow.js';
 import { InstallDocument } from './install-document.js';
 import { InstanceCertificateAccess } from './instance-certificate-access.js';
+import { RenewalTrigger } from './renewal-trigger.js';
 
 export interface CertLifecycleStackProps extends StackProps {
   readonly config: AppConfig;
@@ -54,6 +55,13 @@ export class CertLifecycleStack extends Stack {
       key,
       tagKeys: config.instanceTagKeys,
     });
+    const renewal = new RenewalTrigger(this, 'Renewal', {
+      inventory: inventory.table,
+      exportWorkflow: workflow.stateMachine,
+      alertTopic: alerts.topic,
+      includeHealthEvents: config.renewOnHealthEvents,
+      logRetention,
+    });
     const api = new ExportApi(this, 'ExportApi', { stateMachine: workflow.stateMachine, logRetention });
 
     new CfnOutput(this, 'ExportCertUrl', { value: api.exportUrl, description: 'POST export requests here' });
@@ -62,6 +70,10 @@ export class CertLifecycleStack extends Stack {
     new CfnOutput(this, 'AlertTopicArn', { value: alerts.topic.topicArn });
     new CfnOutput(this, 'InstallDocumentName', { value: installDocument.documentName });
     new CfnOutput(this, 'AppKeyArn', { value: key.keyArn });
+    new CfnOutput(this, 'StartRenewalFunctionName', {
+      value: renewal.handler.function.functionName,
+      description: 'Invoke with a renewal event to redeploy a certificate by hand',
+    });
     new CfnOutput(this, 'InstanceAccessPolicyArn', {
       value: instanceAccess.policy.managedPolicyArn,
       description: 'Attach to the roles of the hosts that install certificates, and tag those roles',

@@ -33,6 +33,8 @@ export interface AppConfig {
   readonly installReloadCommand: string;
   /** Tag keys the instance access policy compares between a secret and the caller's role. */
   readonly instanceTagKeys: readonly string[];
+  /** Also start renewals from AWS Health's ACM renewal notices, deduplicated with ACM's own event. */
+  readonly renewOnHealthEvents: boolean;
   /** Retention of the app's log groups, in days. */
   readonly logRetentionDays: number;
 }
@@ -51,6 +53,7 @@ export const DEFAULT_CONFIG: AppConfig = {
   installFileGroup: DEFAULT_HOST_INSTALL.fileGroup,
   installReloadCommand: DEFAULT_HOST_INSTALL.reloadCommand,
   instanceTagKeys: ['env'],
+  renewOnHealthEvents: false,
   logRetentionDays: 365,
 };
 
@@ -127,6 +130,13 @@ const tagKeys: Reader = (raw, problems, key) => {
   return list;
 };
 
+const flag: Reader = (raw, problems, key) => {
+  if (raw === true || raw === 'true') return true;
+  if (raw === false || raw === 'false') return false;
+  problems.push(`${key} must be true or false; got ${JSON.stringify(raw)}`);
+  return false;
+};
+
 const EMAIL = /^[^\s@,;]+@[^\s@,;]+\.[^\s@,;]+$/;
 
 const emails: Reader = (raw, problems, key) => {
@@ -168,6 +178,7 @@ const READERS: Record<keyof AppConfig, Reader> = {
   installFileGroup: installParameter('FileGroup'),
   installReloadCommand: installParameter('ReloadCommand'),
   instanceTagKeys: tagKeys,
+  renewOnHealthEvents: flag,
   logRetentionDays: integer(1, 3653, LOG_RETENTION_DAYS),
 };
 

@@ -1,10 +1,14 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
+import * as path from 'node:path';
 import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exportRequestJsonSchema } from '../../lambda/shared/export-request.js';
-import { ssmDocumentFile, stateMachineFile } from '../../lib/paths.js';
+import { PROJECT_ROOT, ssmDocumentFile, stateMachineFile } from '../../lib/paths.js';
 import { synthesize } from '../helpers/stack.js';
+
+/** Every handler folder under lambda/ is one function of the stack. */
+const HANDLERS = readdirSync(path.join(PROJECT_ROOT, 'lambda')).filter((name) => name !== 'shared');
 
 let template: Template;
 beforeAll(() => {
@@ -108,10 +112,10 @@ describe('export API', () => {
     });
   });
 
-  it('lets API Gateway start executions of this state machine only', () => {
+  it('lets only API Gateway and the renewal trigger start executions, of this state machine only', () => {
     const starts = statementsAllowing('states:StartExecution');
-    expect(starts).toHaveLength(1);
-    expect((starts[0]!.Resource as { Ref: string }).Ref).toMatch(/StateMachine/);
+    expect(starts).toHaveLength(2);
+    for (const start of starts) expect((start.Resource as { Ref: string }).Ref).toMatch(/StateMachine/);
   });
 });
 
@@ -185,7 +189,7 @@ describe('least privilege', () => {
 
   it('gives every function its own role with no managed policy', () => {
     const functions = template.findResources('AWS::Lambda::Function');
-    expect(Object.keys(functions)).toHaveLength(3);
+    expect(Object.keys(functions)).toHaveLength(HANDLERS.length);
     for (const role of Object.values(template.findResources('AWS::IAM::Role'))) {
       const assumedBy = JSON.stringify(role.Properties.AssumeRolePolicyDocument);
       if (assumedBy.includes('lambda.amazonaws.com'))

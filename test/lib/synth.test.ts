@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../lib/paths.js';
 import { synthesize } from '../helpers/stack.js';
 
 describe('synthesis with bundling', () => {
@@ -12,7 +13,8 @@ describe('synthesis with bundling', () => {
         (entry) => entry.startsWith('asset.') && statSync(path.join(assembly.directory, entry)).isDirectory(),
       )
       .map((entry) => path.join(assembly.directory, entry, 'index.mjs'));
-    expect(bundles).toHaveLength(3);
+    const handlers = readdirSync(path.join(PROJECT_ROOT, 'lambda')).filter((name) => name !== 'shared');
+    expect(bundles).toHaveLength(handlers.length);
     for (const bundle of bundles) expect(existsSync(bundle)).toBe(true);
 
     const report = path.join(assembly.directory, 'validation-report.json');

@@ -1,0 +1,22 @@
+import { ACMClient } from '@aws-sdk/client-acm';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { requiredEnv } from '../shared/env.js';
+import { type RenewalEvent, type RenewalOutcome, startRenewal } from './start-renewal.js';
+
+const acm = new ACMClient({});
+// Throttled starts are retried by the SDK first; what still fails is retried with the whole event.
+const sfn = new SFNClient({ maxAttempts: 6 });
+const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+
+/** Target of the renewal rules: ACM "Certificate Available" (RENEWAL) and, optionally, AWS Health. */
+export async function handler(event: RenewalEvent): Promise<RenewalOutcome> {
+  return startRenewal(event, {
+    acm,
+    sfn,
+    db,
+    tableName: requiredEnv('TABLE_NAME'),
+    stateMachineArn: requiredEnv('STATE_MACHINE_ARN'),
+  });
+}

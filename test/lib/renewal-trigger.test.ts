@@ -1,0 +1,139 @@
+import type { Template } from 'aws-cdk-lib/assertions';
+import { Match } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { fixtureEvent, matchesPattern } from '../helpers/events.js';
+import { synthesize } from '../helpers/stack.js';
+
+let template: Template;
+beforeAll(() => {
+  template = synthesize({ renewOnHealthEvents: 'true' }).template;
+});
+
+function ruleNamed(description: RegExp) {
+  const rules = Object.values(template.findResources('AWS::Events::Rule')).filter((rule) =>
+    description.test(String(rule.Properties.Description)),
+  );
+  expect(rules).toHaveLength(1);
+  return rules[0]!.Properties as {
+    EventPattern: Record<string, unknown>;
+    Targets: Record<string, unknown>[];
+  };
+}
+
+describe('renewal rules', () => {
+  it('match the ACM renewal events of private and public certificates, without filtering on fields they lack', () => {
+    const { EventPattern } = ruleNamed(/^ACM renewed/);
+    expect(matchesPattern(EventPattern, fixtureEvent('acm-certificate-available-renewal-private'))).toBe(
+      true,
+    );
+    expect(matchesPattern(EventPattern, fixtureEvent('acm-certificate-available-renewal-public'))).toBe(true);
+    expect(JSON.stringify(EventPattern)).not.toContain('Exportable');
+  });
+
+  it('do not match issuance, import, or other ACM events', () => {
+    const { EventPattern } = ruleNamed(/^ACM renewed/);
+    const renewal = fixtureEvent<{ detail: Record<string, unknown> }>(
+      'acm-certificate-available-renewal-private',
+    );
+    for (const Action of ['ISSUANCE', 'IMPORT', 'REIMPORT']) {
+      expect(matchesPattern(EventPattern, { ...renewal, detail: { ...renewal.detail, Action } })).toBe(false);
+    }
+    expect(
+      matchesPattern(EventPattern, {
+        ...renewal,
+        detail: { ...renewal.detail, CertificateType: 'IMPORTED' },
+      }),
+    ).toBe(false);
+    expect(matchesPattern(EventPattern, fixtureEvent('acm-certificate-expired'))).toBe(false);
+  });
+
+  it('match the AWS Health renewal notice when asked to', () => {
+    const { EventPattern } = ruleNamed(/^AWS Health/);
+    expect(matchesPattern(EventPattern, fixtureEvent('aws-health-acm-renewal-state-change'))).toBe(true);
+    expect(matchesPattern(EventPattern, fixtureEvent('acm-certificate-available-renewal-private'))).toBe(
+      false,
+    );
+  });
+
+  it('leave the AWS Health rule out by default', () => {
+    const rules = synthesize().template.findResources('AWS::Events::Rule');
+    expect(Object.values(rules).map((rule) => rule.Properties.Description)).not.toContainEqual(
+      expect.stringMatching(/^AWS Health/),
+    );
+  });
+
+  it('deliver with a retry policy and a dead-letter queue', () => {
+    for (const rule of [ruleNamed(/^ACM renewed/), ruleNamed(/^AWS Health/)]) {
+      expect(rule.Targets).toEqual([
+        expect.objectContaining({
+          RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 21_600 },
+          DeadLetterConfig: { Arn: expect.anything() },
+        }),
+      ]);
+    }
+  });
+});
+
+describe('renewal dead letters', () => {
+  it('also receive invocations the handler kept failing after Lambda retried them', () => {
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      MaximumRetryAttempts: 2,
+      MaximumEventAgeInSeconds: 21_600,
+      DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
+    });
+  });
+
+  it('sit in an encrypted, TLS-only queue with an alarm to the alert topic on the first message', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('AlertsTopic') }],
+    });
+  });
+
+  it('the alert key lets CloudWatch alarms publish to the encrypted topic', () => {
+    template.hasResourceProperties('AWS::KMS::Key', {
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          }),
+        ]),
+      },
+    });
+  });
+});
+
+describe('start-renewal function', () => {
+  it('may query the certificate index, read certificates, start the workflow and dead-letter, nothing more', () => {
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) =>
+      JSON.stringify(policy.Properties.Roles).includes('StartRenewal'),
+    );
+    const actions = policies.flatMap((policy) =>
+      (policy.Properties.PolicyDocument.Statement as { Action: string | string[] }[]).flatMap((statement) =>
+        [statement.Action].flat(),
+      ),
+    );
+    expect(actions.filter((action) => !action.startsWith('logs:')).sort()).toEqual(
+      [
+        'acm:DescribeCertificate',
+        'dynamodb:Query',
+        'states:StartExecution',
+        // Lambda's on-failure destination: the dead-letter queue.
+        'sqs:GetQueueAttributes',
+        'sqs:GetQueueUrl',
+        'sqs:SendMessage',
+      ].sort(),
+    );
+  });
+});
