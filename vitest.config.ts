@@ -4,7 +4,8 @@ export default defineConfig({
   test: {
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    env: { POWERTOOLS_DEV: 'true', AWS_REGION: 'eu-west-1' },
+    // Handlers log at WARN in tests; the workflow harness turns INFO back on, since it checks the log lines.
+    env: { POWERTOOLS_DEV: 'true', POWERTOOLS_LOG_LEVEL: 'WARN', AWS_REGION: 'eu-west-1' },
     setupFiles: ['test/setup.ts'],
     // CI also writes a JSON report, from which .ci/run prints a plain "N passed, N failed" line.
     reporters: process.env.CI ? ['default', 'json'] : ['default'],

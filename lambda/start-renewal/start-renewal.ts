@@ -28,9 +28,12 @@ export interface RenewalEvent {
 export interface RenewalOutcome {
   readonly certificateArn: string;
   readonly serial?: string;
-  /** Executions this call started. */
+  /**
+   * Executions this call started, or found still running under the same name and input (Step Functions
+   * then returns the running execution rather than starting another).
+   */
   readonly started: string[];
-  /** Executions an earlier delivery of the same renewal had started already. */
+  /** Executions an earlier delivery of the same renewal had started and that have ended since. */
   readonly alreadyStarted: string[];
   /** Mappings whose recorded serial is already the current one. */
   readonly upToDate: string[];

@@ -1,6 +1,7 @@
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { CERTIFICATE_INDEX, PARTITION_KEY, SORT_KEY } from '../../lambda/shared/mapping-store.js';
 
@@ -16,8 +17,6 @@ export interface LocalDynamo {
   readonly endpoint: string;
   stop(): Promise<void>;
 }
-
-let tableCounter = 0;
 
 /** Starts dynalite on a free loopback port. */
 export async function startLocalDynamo(): Promise<LocalDynamo> {
@@ -37,7 +36,7 @@ export function dynamoAt(endpoint: string, stopEngine: () => Promise<void> = asy
     region: 'eu-west-1',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
-  const createInventoryTable = async (tableName = `inventory-${++tableCounter}`) => {
+  const createInventoryTable = async (tableName = `inventory-${randomUUID().slice(0, 8)}`) => {
     await client.send(
       new CreateTableCommand({
         TableName: tableName,
@@ -59,6 +58,11 @@ export function dynamoAt(endpoint: string, stopEngine: () => Promise<void> = asy
           },
         ],
       }),
+    );
+    // Creation is asynchronous even in a local engine: wait until the table answers.
+    await waitUntilTableExists(
+      { client, maxWaitTime: 30, minDelay: 0.05, maxDelay: 0.2 },
+      { TableName: tableName },
     );
     return tableName;
   };

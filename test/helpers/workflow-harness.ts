@@ -85,6 +85,8 @@ export interface WorkflowScenario {
   readonly hosts?: readonly FakeHost[];
   /** ACM answers ExportCertificate with ThrottlingException this many times before it exports. */
   readonly exportThrottles?: number;
+  /** Keep the inventory in this table (made with `harness.dynamo`) rather than a fresh one. */
+  readonly tableName?: string;
   /** The SNS publish itself fails. */
   readonly notificationFails?: boolean;
 }
@@ -112,6 +114,8 @@ export interface WorkflowRun {
 }
 
 export interface WorkflowHarness {
+  /** The inventory's engine, for tests that share a table between runs (`scenario.tableName`). */
+  readonly dynamo: LocalDynamo;
   run(input: unknown, scenario: WorkflowScenario): Promise<WorkflowRun>;
   stop(): Promise<void>;
 }
@@ -134,6 +138,7 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
     AWS_SECRET_ACCESS_KEY: 'local',
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     POWERTOOLS_DEV: 'true',
+    POWERTOOLS_LOG_LEVEL: 'INFO',
     SECRET_KMS_KEY_ARN: KMS_KEY_ARN,
     INSTALL_DOCUMENT_NAME: 'Install-ACMCertificate',
     INSTALL_MAX_CONCURRENCY: '25%',
@@ -153,10 +158,11 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
   let executionCount = 0;
 
   return {
+    dynamo,
     stop: () => (options.dynamo ? Promise.resolve() : dynamo.stop()),
     async run(input, scenario) {
       executionCount += 1;
-      const tableName = await dynamo.createInventoryTable();
+      const tableName = scenario.tableName ?? (await dynamo.createInventoryTable());
       process.env.TABLE_NAME = tableName;
       process.env.MAX_POLL_ATTEMPTS = String(scenario.maxPollAttempts ?? 10);
 
