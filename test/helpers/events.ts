@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { PROJECT_ROOT } from '../../lib/paths.js';
 
-/** An EventBridge event from `../shared/fixtures/events/`, as AWS documents it. */
+/** An EventBridge event from `test/fixtures/events/`, as AWS documents it. */
 export function fixtureEvent<T = Record<string, unknown>>(name: string): T {
   return JSON.parse(
-    readFileSync(path.join(PROJECT_ROOT, '..', 'shared', 'fixtures', 'events', `${name}.json`), 'utf8'),
+    readFileSync(path.join(PROJECT_ROOT, 'test', 'fixtures', 'events', `${name}.json`), 'utf8'),
   ) as T;
 }
 
