@@ -4,6 +4,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { keyUseThrough } from './key-use.js';
 
 export interface AlertTopicProps {
   /** Encrypts the messages at rest. */
@@ -18,9 +19,11 @@ export interface AlertTopicProps {
  */
 export class AlertTopic extends Construct {
   readonly topic: sns.Topic;
+  private readonly key: kms.IKey;
 
   constructor(scope: Construct, id: string, props: AlertTopicProps) {
     super(scope, id);
+    this.key = props.key;
     this.topic = new sns.Topic(this, 'Topic', {
       displayName: 'Certificate lifecycle alerts',
       masterKey: props.key,
@@ -38,5 +41,15 @@ export class AlertTopic extends Construct {
     for (const email of props.emails ?? []) {
       this.topic.addSubscription(new subscriptions.EmailSubscription(email));
     }
+  }
+
+  /** Lets `grantee` publish, using the topic's key only through SNS (no wildcard key actions). */
+  grantPublish(grantee: iam.IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [this.topic.topicArn] }),
+    );
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      keyUseThrough('sns', this.key, ['kms:GenerateDataKey', 'kms:Decrypt']),
+    );
   }
 }

@@ -1,4 +1,5 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -7,6 +8,7 @@ import { CertificateInventory } from './certificate-inventory.js';
 import type { AppConfig } from './config.js';
 import { ExportApi } from './export-api.js';
 import { ExportWorkflow } from './export-workflow.js';
+import { ExpiryMonitor } from './expiry-monitor.js';
 import { InstallDocument } from './install-document.js';
 import { InstanceCertificateAccess } from './instance-certificate-access.js';
 import { RenewalTrigger } from './renewal-trigger.js';
@@ -33,7 +35,7 @@ export class CertLifecycleStack extends Stack {
     });
     const workflow = new ExportWorkflow(this, 'ExportWorkflow', {
       inventory: inventory.table,
-      alertTopic: alerts.topic,
+      alerts,
       key,
       installDocument,
       install: {
@@ -60,6 +62,13 @@ export class CertLifecycleStack extends Stack {
       exportWorkflow: workflow.stateMachine,
       alertTopic: alerts.topic,
       includeHealthEvents: config.renewOnHealthEvents,
+      logRetention,
+    });
+    new ExpiryMonitor(this, 'Expiry', {
+      alerts,
+      securityHubRegion: config.securityHubRegion || undefined,
+      thresholdDays: config.expiryThresholdDays,
+      scanSchedule: events.Schedule.expression(config.expiryScanSchedule),
       logRetention,
     });
     const api = new ExportApi(this, 'ExportApi', { stateMachine: workflow.stateMachine, logRetention });

@@ -33,6 +33,12 @@ export interface AppConfig {
   readonly installReloadCommand: string;
   /** Tag keys the instance access policy compares between a secret and the caller's role. */
   readonly instanceTagKeys: readonly string[];
+  /** Certificates expiring within this many days (or expired) get findings and alerts. */
+  readonly expiryThresholdDays: number;
+  /** When the expiry scan runs: an EventBridge schedule expression. */
+  readonly expiryScanSchedule: string;
+  /** The Region Security Hub findings go to; empty for the stack's own Region. */
+  readonly securityHubRegion: string;
   /** Also start renewals from AWS Health's ACM renewal notices, deduplicated with ACM's own event. */
   readonly renewOnHealthEvents: boolean;
   /** Retention of the app's log groups, in days. */
@@ -53,6 +59,9 @@ export const DEFAULT_CONFIG: AppConfig = {
   installFileGroup: DEFAULT_HOST_INSTALL.fileGroup,
   installReloadCommand: DEFAULT_HOST_INSTALL.reloadCommand,
   instanceTagKeys: ['env'],
+  expiryThresholdDays: 45,
+  expiryScanSchedule: 'rate(1 day)',
+  securityHubRegion: '',
   renewOnHealthEvents: false,
   logRetentionDays: 365,
 };
@@ -178,6 +187,15 @@ const READERS: Record<keyof AppConfig, Reader> = {
   installFileGroup: installParameter('FileGroup'),
   installReloadCommand: installParameter('ReloadCommand'),
   instanceTagKeys: tagKeys,
+  expiryThresholdDays: integer(1, 397),
+  expiryScanSchedule: text(
+    /^(rate\((1 (minute|hour|day)|[1-9][0-9]* (minutes|hours|days))\)|cron\([^()]+\))$/,
+    'an EventBridge schedule like "rate(1 day)" or "cron(0 6 * * ? *)"',
+  ),
+  securityHubRegion: text(
+    /^([a-z]{2}(-[a-z]+)+-[0-9]+)?$/,
+    'a Region name like "eu-west-1", or empty for the stack Region',
+  ),
   renewOnHealthEvents: flag,
   logRetentionDays: integer(1, 3653, LOG_RETENTION_DAYS),
 };

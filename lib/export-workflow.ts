@@ -3,13 +3,14 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { SECRET_PREFIX } from '../lambda/shared/certificate-secret.js';
 import type { HostInstallSettings } from '../lambda/shared/install-parameters.js';
 import { maxPollAttempts } from '../lambda/shared/poll-schedule.js';
+import type { AlertTopic } from './alert-topic.js';
 import { HandlerFunction } from './handler-function.js';
+import { keyUseThrough } from './key-use.js';
 import { stateMachineFile } from './paths.js';
 
 export interface InstallSettings {
@@ -24,7 +25,7 @@ export interface InstallSettings {
 
 export interface ExportWorkflowProps {
   readonly inventory: dynamodb.ITable;
-  readonly alertTopic: sns.ITopic;
+  readonly alerts: AlertTopic;
   /** The app key: encrypts the secrets and the alert topic. */
   readonly key: kms.IKey;
   readonly installDocument: { readonly documentName: string; readonly documentArn: string };
@@ -77,7 +78,9 @@ export class ExportWorkflow extends Construct {
           'One secret per mapping, created on first export: the names are known only at run time, all under the app prefix.',
       },
     );
-    exportStep.allow(keyUseThrough('secretsmanager', props.key, ['kms:GenerateDataKey', 'kms:Decrypt']));
+    exportStep.role.addToPrincipalPolicy(
+      keyUseThrough('secretsmanager', props.key, ['kms:GenerateDataKey', 'kms:Decrypt']),
+    );
 
     const installStep = new HandlerFunction(this, 'RecordAndInstall', {
       handlerName: 'record-and-install',
@@ -141,7 +144,7 @@ export class ExportWorkflow extends Construct {
         ExportCertificateFunctionArn: exportStep.arn,
         RecordAndInstallFunctionArn: installStep.arn,
         CheckInstallStatusFunctionArn: statusStep.arn,
-        AlertTopicArn: props.alertTopic.topicArn,
+        AlertTopicArn: props.alerts.topic.topicArn,
         Partition: partition,
       },
       // Every event is logged, without state data: the history stays the only place that holds it.
@@ -155,25 +158,11 @@ export class ExportWorkflow extends Construct {
         resources: [exportStep.arn, installStep.arn, statusStep.arn],
       }),
     );
-    this.stateMachine.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [props.alertTopic.topicArn] }),
-    );
-    this.stateMachine.addToRolePolicy(
-      new iam.PolicyStatement(keyUseThrough('sns', props.key, ['kms:GenerateDataKey', 'kms:Decrypt'])),
-    );
+    props.alerts.grantPublish(this.stateMachine);
     Validations.of(this.stateMachine).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
         'Vended log delivery (logs:CreateLogDelivery and related) and X-Ray trace writes support no resource-level permissions.',
     });
   }
-}
-
-/** Use of the app key, only when the named service makes the call on the principal's behalf. */
-function keyUseThrough(service: string, key: kms.IKey, actions: string[]): iam.PolicyStatementProps {
-  return {
-    actions,
-    resources: [key.keyArn],
-    conditions: { StringEquals: { 'kms:ViaService': `${service}.${Aws.REGION}.amazonaws.com` } },
-  };
 }

@@ -2,7 +2,9 @@ import { Duration, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import * as path from 'node:path';
 import { PROJECT_ROOT, handlerEntry } from './paths.js';
@@ -83,6 +85,18 @@ export class HandlerFunction extends Construct {
     for (const [finding, reason] of Object.entries(wildcardReasons)) {
       Validations.of(this.role).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason });
     }
+  }
+
+  /**
+   * Events this function is invoked with asynchronously (EventBridge targets) and keeps failing on, after
+   * Lambda's own two retries, go to `queue`. EventBridge's retry policy covers delivery only.
+   */
+  deadLetterTo(queue: sqs.IQueue): void {
+    this.function.configureAsyncInvoke({
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(6),
+      onFailure: new destinations.SqsDestination(queue),
+    });
   }
 
   get arn(): string {

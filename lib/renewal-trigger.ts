@@ -2,7 +2,7 @@ import { Aws, Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
-import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -82,13 +82,7 @@ export class RenewalTrigger extends Construct {
       holds: 'certificate renewal events',
       alertTopic: props.alertTopic,
     });
-    // EventBridge invokes Lambda asynchronously: its retry policy covers delivery, while a handler that
-    // throws is retried by Lambda's own asynchronous retries, and lands in the same queue when those run out.
-    this.handler.function.configureAsyncInvoke({
-      retryAttempts: 2,
-      maxEventAge: Duration.hours(6),
-      onFailure: new destinations.SqsDestination(this.deadLetters.queue),
-    });
+    this.handler.deadLetterTo(this.deadLetters.queue);
     const target = new targets.LambdaFunction(this.handler.function, {
       deadLetterQueue: this.deadLetters.queue,
       retryAttempts: 8,

@@ -1,7 +1,8 @@
-import { type ACMClient, DescribeCertificateCommand } from '@aws-sdk/client-acm';
+import type { ACMClient } from '@aws-sdk/client-acm';
 import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createHash } from 'node:crypto';
+import { describeIfPresent } from '../shared/acm-certificates.js';
 import { settleWithConcurrency } from '../shared/concurrency.js';
 import { EXPORT_REQUEST_FIELDS, type ExportRequest } from '../shared/export-request.js';
 import { logger } from '../shared/logger.js';
@@ -63,12 +64,12 @@ export async function startRenewal(
     return outcome;
   }
 
-  const current = await currentSerial(deps.acm, certificateArn);
+  const current = (await describeIfPresent(deps.acm, certificateArn))?.Serial;
   if (!current) {
     logger.warn('renewed certificate no longer exists; nothing to install', { certificateArn });
     return outcome;
   }
-  const serial = current;
+  const serial = serialFromAcm(current);
   const pending = mappings.filter((mapping) => {
     const current = mapping.Serial !== undefined && serialFromAcm(mapping.Serial) === serial;
     if (current) outcome.upToDate.push(mappingName(mapping));
@@ -102,18 +103,6 @@ export async function startRenewal(
     );
   }
   return { ...outcome, serial };
-}
-
-async function currentSerial(acm: ACMClient, certificateArn: string): Promise<string | undefined> {
-  try {
-    const { Certificate } = await acm.send(
-      new DescribeCertificateCommand({ CertificateArn: certificateArn }),
-    );
-    return Certificate?.Serial ? serialFromAcm(Certificate.Serial) : undefined;
-  } catch (error) {
-    if ((error as Error).name === 'ResourceNotFoundException') return undefined;
-    throw error;
-  }
 }
 
 /** The certificate an ACM "Certificate Available" or an AWS Health renewal event is about. */

@@ -1,0 +1,25 @@
+import { ACMClient } from '@aws-sdk/client-acm';
+import { SecurityHubClient } from '@aws-sdk/client-securityhub';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { requiredEnv } from '../shared/env.js';
+import { logger } from '../shared/logger.js';
+import { type AcmLifecycleEvent, type AlertOutcome, handleCertificateEvent } from './certificate-alert.js';
+
+const acm = new ACMClient({});
+const securityHubRegion = process.env.SECURITY_HUB_REGION || process.env.AWS_REGION;
+const securityHub = new SecurityHubClient({ region: securityHubRegion });
+const sns = new SNSClient({});
+
+/** Target of the ACM lifecycle rules: expiry, renewal-action-required, expired, and available again. */
+export async function handler(event: AcmLifecycleEvent): Promise<AlertOutcome> {
+  const outcome = await handleCertificateEvent(event, {
+    acm,
+    securityHub,
+    sns,
+    topicArn: requiredEnv('ALERT_TOPIC_ARN'),
+    securityHubRegion: securityHubRegion ?? requiredEnv('AWS_REGION'),
+    now: () => new Date(),
+  });
+  logger.info('certificate event handled', { detailType: event['detail-type'], ...outcome });
+  return outcome;
+}

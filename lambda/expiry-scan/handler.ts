@@ -1,0 +1,28 @@
+import { ACMClient } from '@aws-sdk/client-acm';
+import { SecurityHubClient } from '@aws-sdk/client-securityhub';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { requiredEnv, requiredIntegerEnv } from '../shared/env.js';
+import { type ScanOutcome, scanCertificates } from './expiry-scan.js';
+
+// ListCertificates allows about one call a second: the SDK's adaptive retry paces the pages.
+const acm = new ACMClient({ retryMode: 'adaptive', maxAttempts: 8 });
+const securityHubRegion = process.env.SECURITY_HUB_REGION || process.env.AWS_REGION;
+const securityHub = new SecurityHubClient({
+  region: securityHubRegion,
+  retryMode: 'adaptive',
+  maxAttempts: 8,
+});
+const sns = new SNSClient({});
+
+/** Scheduled scan of every certificate in the Region. */
+export async function handler(): Promise<ScanOutcome> {
+  return scanCertificates({
+    acm,
+    securityHub,
+    sns,
+    topicArn: requiredEnv('ALERT_TOPIC_ARN'),
+    securityHubRegion: securityHubRegion ?? requiredEnv('AWS_REGION'),
+    thresholdDays: requiredIntegerEnv('EXPIRY_THRESHOLD_DAYS'),
+    now: () => new Date(),
+  });
+}

@@ -1,0 +1,182 @@
+import type { AwsSecurityFinding } from '@aws-sdk/client-securityhub';
+import { type CertificateFacts, arnParts, consoleUrl } from './certificate-facts.js';
+import { type SeverityLabel, daysLeft, expirySeverity } from './expiry-severity.js';
+
+/**
+ * The one place Security Hub findings (ASFF) about ACM certificates are built. A finding's Id is stable
+ * per certificate and kind, so every run updates the same finding rather than adding another.
+ */
+export type FindingKind = 'expiry' | 'renewal-action-required';
+
+export const GENERATOR_IDS: Record<FindingKind, string> = {
+  expiry: 'cert-lifecycle/certificate-expiry',
+  'renewal-action-required': 'cert-lifecycle/renewal-action-required',
+};
+
+export interface FindingContext {
+  /** The Region findings are imported into (the account's default product there). */
+  readonly securityHubRegion: string;
+  readonly now: Date;
+  /** When the finding was first raised; kept on every update. @default now */
+  readonly createdAt?: string;
+}
+
+export function findingId(certificateArn: string, kind: FindingKind): string {
+  return `${certificateArn}/cert-lifecycle/${kind}`;
+}
+
+export function productArn(partition: string, region: string, account: string): string {
+  return `arn:${partition}:securityhub:${region}:${account}:product/${account}/default`;
+}
+
+export function certificateFinding(
+  kind: FindingKind,
+  facts: CertificateFacts,
+  context: FindingContext,
+): AwsSecurityFinding {
+  const { partition, region, account } = arnParts(facts.arn);
+  const now = context.now.toISOString();
+  const severity = findingSeverity(kind, facts, context.now);
+  const name = facts.domainName ?? facts.arn;
+  return {
+    SchemaVersion: '2018-10-08',
+    Id: findingId(facts.arn, kind),
+    ProductArn: productArn(partition, context.securityHubRegion, account),
+    GeneratorId: GENERATOR_IDS[kind],
+    AwsAccountId: account,
+    Region: region,
+    CreatedAt: context.createdAt ?? now,
+    UpdatedAt: now,
+    Title: truncate(title(kind, name, facts, context.now), 256),
+    Description: truncate(description(kind, facts, context.now), 1024),
+    FindingProviderFields: {
+      Severity: { Label: severity, Original: severity },
+      Types: [
+        `Software and Configuration Checks/AWS Security Best Practices/ACM Certificate ${kind === 'expiry' ? 'Expiry' : 'Renewal'}`,
+      ],
+    },
+    Remediation: {
+      Recommendation: { Text: truncate(remediation(kind, facts), 512), Url: consoleUrl(facts.arn) },
+    },
+    ProductFields: {
+      'cert-lifecycle/Kind': kind,
+      ...(facts.notAfter
+        ? { 'cert-lifecycle/DaysToExpiry': String(daysLeft(facts.notAfter, context.now)) }
+        : {}),
+      ...(facts.renewalStatusReason
+        ? { 'cert-lifecycle/RenewalStatusReason': facts.renewalStatusReason }
+        : {}),
+    },
+    Resources: [
+      {
+        Type: 'AwsCertificateManagerCertificate',
+        Id: facts.arn,
+        Partition: partition as 'aws',
+        Region: region,
+        Details: {
+          AwsCertificateManagerCertificate: {
+            DomainName: facts.domainName,
+            Type: facts.type,
+            Status: facts.status,
+            NotAfter: facts.notAfter?.toISOString(),
+            NotBefore: facts.notBefore?.toISOString(),
+            KeyAlgorithm: facts.keyAlgorithm,
+            InUseBy: facts.inUseBy ? [...facts.inUseBy] : undefined,
+            RenewalEligibility: facts.renewalEligibility,
+            Serial: facts.serial,
+            Subject: facts.subject,
+            Issuer: facts.issuer,
+            ...(facts.renewalStatus
+              ? {
+                  RenewalSummary: {
+                    RenewalStatus: facts.renewalStatus,
+                    RenewalStatusReason: facts.renewalStatusReason,
+                  },
+                }
+              : {}),
+          },
+        },
+      },
+    ],
+    RecordState: 'ACTIVE',
+  };
+}
+
+/** The same finding, closed: sent with a later UpdatedAt, Security Hub archives it. */
+export function archivedFinding(finding: AwsSecurityFinding, now: Date): AwsSecurityFinding {
+  return { ...finding, UpdatedAt: laterThan(finding.UpdatedAt, now), RecordState: 'ARCHIVED' };
+}
+
+export function findingSeverity(kind: FindingKind, facts: CertificateFacts, now: Date): SeverityLabel {
+  const severity = facts.notAfter ? expirySeverity(facts.notAfter, now) : 'MEDIUM';
+  // A renewal that needs a human is at least MEDIUM however far out the expiry is: it will not fix itself.
+  return kind === 'renewal-action-required' && severity === 'LOW' ? 'MEDIUM' : severity;
+}
+
+function title(kind: FindingKind, name: string, facts: CertificateFacts, now: Date): string {
+  if (kind === 'renewal-action-required') {
+    return `Renewal of the certificate for ${name} needs action (${facts.renewalStatusReason ?? 'reason unknown'})`;
+  }
+  if (!facts.notAfter) return `Certificate for ${name} is expiring`;
+  if (facts.notAfter.getTime() <= now.getTime()) return `Certificate for ${name} has expired`;
+  const days = daysLeft(facts.notAfter, now);
+  return `Certificate for ${name} expires in ${days} ${days === 1 ? 'day' : 'days'}`;
+}
+
+function description(kind: FindingKind, facts: CertificateFacts, now: Date): string {
+  const expiry = facts.notAfter
+    ? facts.notAfter.getTime() <= now.getTime()
+      ? `expired on ${facts.notAfter.toISOString()}`
+      : `expires on ${facts.notAfter.toISOString()} (${daysLeft(facts.notAfter, now)} days left)`
+    : 'is expiring';
+  const use =
+    facts.inUseBy && facts.inUseBy.length > 0 ? ` It is in use by ${facts.inUseBy.length} resource(s).` : '';
+  const renewal = facts.renewalStatus
+    ? ` Renewal status: ${facts.renewalStatus}${facts.renewalStatusReason ? ` (${facts.renewalStatusReason})` : ''}.`
+    : '';
+  const subject = kind === 'renewal-action-required' ? 'ACM could not renew the' : 'The';
+  return `${subject} ${(facts.type ?? 'ACM').toLowerCase().replace('_', ' ')} certificate ${facts.arn} for ${facts.domainName ?? 'its domain'} ${expiry}.${renewal}${use}`;
+}
+
+const RENEWAL_GUIDANCE: Record<string, string> = {
+  CAA_ERROR:
+    'A CAA record on the domain does not let Amazon issue certificates: add amazon.com (or amazontrust.com, awstrust.com, amazonaws.com) to it.',
+  PENDING_DOMAIN_VALIDATION:
+    'Domain validation is not complete: put the DNS validation CNAME records back, or answer the validation email.',
+  NO_AVAILABLE_CONTACTS:
+    'ACM found no address to send validation email to: switch the certificate to DNS validation.',
+  ADDITIONAL_VERIFICATION_REQUIRED: 'ACM needs more information before it can renew: contact AWS Support.',
+  DOMAIN_NOT_ALLOWED: 'ACM may not issue for this domain: request a certificate for a domain ACM accepts.',
+  INVALID_PUBLIC_DOMAIN: 'The domain is not a valid public domain: request a certificate for a valid one.',
+  DOMAIN_VALIDATION_DENIED: 'The domain owner denied validation: approve it, or validate by DNS.',
+  SLR_NOT_FOUND: "ACM's service-linked role is missing: recreate AWSServiceRoleForCertificateManager.",
+};
+
+function remediation(kind: FindingKind, facts: CertificateFacts): string {
+  if (kind === 'renewal-action-required') {
+    const reason = facts.renewalStatusReason ?? 'OTHER';
+    if (RENEWAL_GUIDANCE[reason]) return RENEWAL_GUIDANCE[reason];
+    if (reason.startsWith('PCA_')) {
+      return `AWS Private CA could not sign the renewal (${reason}): check that the CA exists, is ACTIVE, outlives the certificate and lets ACM use it.`;
+    }
+    return 'Check the renewal status and its reason in the ACM console, then fix what it names.';
+  }
+  switch (facts.type) {
+    case 'IMPORTED':
+      return 'ACM does not renew imported certificates: get a new certificate from its issuer and re-import it into the same ARN (aws acm import-certificate --certificate-arn ...) before it expires.';
+    case 'PRIVATE':
+      return 'ACM renews private certificates through AWS Private CA: check that the CA is ACTIVE, outlives the certificate, and lets ACM issue; then check the renewal status in the ACM console.';
+    default:
+      return 'ACM renews public certificates once their domains validate: check the renewal status in the ACM console and that the DNS validation records are still in place.';
+  }
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+/** Security Hub ignores an update whose UpdatedAt is not later than the stored one. */
+function laterThan(previous: string | undefined, now: Date): string {
+  const floor = previous ? Date.parse(previous) + 1 : 0;
+  return new Date(Math.max(now.getTime(), floor)).toISOString();
+}
