@@ -155,6 +155,7 @@ function envelope(
 
 /** Under 100 characters, printable, one line. */
 export function safeSubject(subject: string): string {
+  // eslint-disable-next-line no-control-regex -- removing control characters is the point
   const flat = subject.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
   return flat.length <= MAX_SUBJECT ? flat : `${flat.slice(0, MAX_SUBJECT - 1)}…`;
 }
