@@ -10,8 +10,8 @@ import { type SeverityLabel, daysLeft } from './expiry-severity.js';
 export type AlertEventType =
   'ApproachingExpiration' | 'RenewalActionRequired' | 'Expired' | 'ExpiryDigest' | 'AuditDigest';
 
-/** SNS takes at most 256 KB (bytes) per message; both bodies share it, with room for the envelope. */
-const BODY_BUDGET_BYTES = 110_000;
+/** SNS takes at most 256 KB (bytes) per message; the two bodies share it, with room for the rest. */
+const BODY_BUDGET_BYTES = 120_000;
 /** SNS subjects must be under 100 characters. */
 const MAX_SUBJECT = 99;
 
@@ -109,8 +109,9 @@ export function digestMessage(
       arn: entry.facts.arn,
       type: entry.facts.type,
     };
-    const lineBytes = Buffer.byteLength(line) + 1;
-    const itemBytes = Buffer.byteLength(JSON.stringify(item)) + 1;
+    // Counted as they will travel: each body is itself a JSON string inside the message.
+    const lineBytes = escapedBytes(line) + 2;
+    const itemBytes = escapedBytes(JSON.stringify(item)) + 2;
     if (textBytes + lineBytes > BODY_BUDGET_BYTES || jsonBytes + itemBytes > BODY_BUDGET_BYTES) break;
     textLines.push(line);
     jsonEntries.push(item);
@@ -148,7 +149,8 @@ function envelope(
   return {
     Subject: safeSubject(subject),
     MessageStructure: 'json',
-    Message: JSON.stringify({ default: json, email: text, 'email-json': json }),
+    // Email gets the text; every other protocol (email-json, SQS, Lambda, HTTPS) the JSON.
+    Message: JSON.stringify({ default: json, email: text }),
     MessageAttributes: attributes,
   };
 }
@@ -158,6 +160,10 @@ export function safeSubject(subject: string): string {
   // eslint-disable-next-line no-control-regex -- removing control characters is the point
   const flat = subject.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
   return flat.length <= MAX_SUBJECT ? flat : `${flat.slice(0, MAX_SUBJECT - 1)}…`;
+}
+
+function escapedBytes(text: string): number {
+  return Buffer.byteLength(JSON.stringify(text));
 }
 
 function rank(severity: SeverityLabel): number {
