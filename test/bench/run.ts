@@ -4,6 +4,7 @@
  *     real handlers: an install that is done at the first check, and one that takes about a minute.
  *  2. Each handler's bundle, built with the stack's own bundling settings: size, and the time a fresh
  *     Node.js process takes to import it (what a cold start pays before the handler runs).
+ *  3. The expiry scan's API calls and wall time over 10,000 certificates (test/bench/expiry-scan.ts).
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -16,6 +17,7 @@ import { makeCertificate } from '../helpers/certificates.js';
 import { REQUEST } from '../helpers/fixtures.js';
 import { invocation } from '../helpers/ssm-fake.js';
 import { startWorkflowHarness } from '../helpers/workflow-harness.js';
+import { benchExpiryScan } from './expiry-scan.js';
 
 const STANDARD_PRICE_PER_TRANSITION = 0.025 / 1000;
 const IMPORT_SAMPLES = 7;
@@ -92,3 +94,4 @@ function median(values: number[]): number {
 
 await transitions();
 await bundles();
+await benchExpiryScan();

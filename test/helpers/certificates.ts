@@ -17,6 +17,7 @@ export interface TestCertificate {
 export function makeCertificate(
   keyType: 'rsa' | 'ec' = 'rsa',
   commonName = 'app.example.com',
+  validDays = 395,
 ): TestCertificate {
   const dir = mkdtempSync(path.join(tmpdir(), 'cert-'));
   const file = (name: string) => path.join(dir, name);
@@ -63,7 +64,7 @@ export function makeCertificate(
       '-out',
       file('leaf.pem'),
       '-days',
-      '395',
+      String(validDays),
     );
     const certificatePem = readFileSync(file('leaf.pem'), 'utf8');
     const x509 = new X509Certificate(certificatePem);

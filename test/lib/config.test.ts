@@ -72,6 +72,27 @@ describe('configuration', () => {
     );
   });
 
+  it('checks the expiry settings', () => {
+    expect(
+      load({
+        expiryScanSchedule: 'rate(12 hours)',
+        securityHubRegion: 'us-east-1',
+        expiryThresholdDays: '60',
+      }),
+    ).toMatchObject({
+      expiryScanSchedule: 'rate(12 hours)',
+      securityHubRegion: 'us-east-1',
+      expiryThresholdDays: 60,
+    });
+    expect(() => load({ expiryScanSchedule: 'daily' })).toThrow(
+      /expiryScanSchedule must be an EventBridge schedule/,
+    );
+    expect(() => load({ securityHubRegion: 'Frankfurt' })).toThrow(/securityHubRegion must be a Region name/);
+    expect(() => load({ expiryThresholdDays: 0 })).toThrow(
+      /expiryThresholdDays must be a whole number from 1 to 397/,
+    );
+  });
+
   it('refuses a log retention CloudWatch does not offer', () => {
     expect(() => load({ logRetentionDays: 8 })).toThrow(/logRetentionDays must be one of/);
   });
