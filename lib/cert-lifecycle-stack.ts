@@ -8,6 +8,7 @@ import { CertificateInventory } from './certificate-inventory.js';
 import type { AppConfig } from './config.js';
 import { ExportApi } from './export-api.js';
 import { ExportWorkflow } from './export-workflow.js';
+import { AuditReportMonitor } from './audit-report-monitor.js';
 import { ExpiryMonitor } from './expiry-monitor.js';
 import { InstallDocument } from './install-document.js';
 import { InstanceCertificateAccess } from './instance-certificate-access.js';
@@ -69,6 +70,17 @@ export class CertLifecycleStack extends Stack {
       securityHubRegion: config.securityHubRegion || undefined,
       thresholdDays: config.expiryThresholdDays,
       scanSchedule: events.Schedule.expression(config.expiryScanSchedule),
+      logRetention,
+    });
+    new AuditReportMonitor(this, 'Audit', {
+      alerts,
+      certificateAuthorityArns: config.privateCaArns,
+      reportFormat: config.auditReportFormat,
+      schedule: events.Schedule.expression(config.auditSchedule),
+      thresholdDays: config.auditThresholdDays,
+      includeAcmManaged: config.auditIncludeAcmManaged,
+      reportRetentionDays: config.auditReportRetentionDays,
+      securityHubRegion: config.securityHubRegion || undefined,
       logRetention,
     });
     const api = new ExportApi(this, 'ExportApi', { stateMachine: workflow.stateMachine, logRetention });

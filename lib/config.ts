@@ -39,6 +39,17 @@ export interface AppConfig {
   readonly expiryScanSchedule: string;
   /** The Region Security Hub findings go to; empty for the stack's own Region. */
   readonly securityHubRegion: string;
+  /** Private CAs to audit; empty for every ACTIVE CA of the account and Region. */
+  readonly privateCaArns: readonly string[];
+  /** When audit reports are requested: an EventBridge schedule expression. */
+  readonly auditSchedule: string;
+  readonly auditReportFormat: 'JSON' | 'CSV';
+  /** Private CA certificates expiring within this many days are reported. */
+  readonly auditThresholdDays: number;
+  /** Also report certificates ACM requested and renews itself. */
+  readonly auditIncludeAcmManaged: boolean;
+  /** Audit reports are deleted after this many days. */
+  readonly auditReportRetentionDays: number;
   /** Also start renewals from AWS Health's ACM renewal notices, deduplicated with ACM's own event. */
   readonly renewOnHealthEvents: boolean;
   /** Retention of the app's log groups, in days. */
@@ -62,6 +73,12 @@ export const DEFAULT_CONFIG: AppConfig = {
   expiryThresholdDays: 45,
   expiryScanSchedule: 'rate(1 day)',
   securityHubRegion: '',
+  privateCaArns: [],
+  auditSchedule: 'rate(1 day)',
+  auditReportFormat: 'JSON',
+  auditThresholdDays: 30,
+  auditIncludeAcmManaged: false,
+  auditReportRetentionDays: 90,
   renewOnHealthEvents: false,
   logRetentionDays: 365,
 };
@@ -146,6 +163,28 @@ const flag: Reader = (raw, problems, key) => {
   return false;
 };
 
+const schedule = text(
+  /^(rate\((1 (minute|hour|day)|[1-9][0-9]* (minutes|hours|days))\)|cron\([^()]+\))$/,
+  'an EventBridge schedule like "rate(1 day)" or "cron(0 6 * * ? *)"',
+);
+
+const CA_ARN = /^arn:aws[a-z-]*:acm-pca:[a-z0-9-]+:\d{12}:certificate-authority\/[0-9a-f-]{36}$/;
+
+const caArns: Reader = (raw, problems, key) => {
+  const list = listOf(raw);
+  if (!list) {
+    problems.push(
+      `${key} must be a list of Private CA ARNs (or one comma-separated string); got ${JSON.stringify(raw)}`,
+    );
+    return [];
+  }
+  for (const entry of list) {
+    if (typeof entry !== 'string' || !CA_ARN.test(entry))
+      problems.push(`${key} has an entry that is not a Private CA ARN: ${JSON.stringify(entry)}`);
+  }
+  return list;
+};
+
 const EMAIL = /^[^\s@,;]+@[^\s@,;]+\.[^\s@,;]+$/;
 
 const emails: Reader = (raw, problems, key) => {
@@ -188,14 +227,17 @@ const READERS: Record<keyof AppConfig, Reader> = {
   installReloadCommand: installParameter('ReloadCommand'),
   instanceTagKeys: tagKeys,
   expiryThresholdDays: integer(1, 397),
-  expiryScanSchedule: text(
-    /^(rate\((1 (minute|hour|day)|[1-9][0-9]* (minutes|hours|days))\)|cron\([^()]+\))$/,
-    'an EventBridge schedule like "rate(1 day)" or "cron(0 6 * * ? *)"',
-  ),
+  expiryScanSchedule: schedule,
   securityHubRegion: text(
     /^([a-z]{2}(-[a-z]+)+-[0-9]+)?$/,
     'a Region name like "eu-west-1", or empty for the stack Region',
   ),
+  privateCaArns: caArns,
+  auditSchedule: schedule,
+  auditReportFormat: text(/^(JSON|CSV)$/, 'JSON or CSV'),
+  auditThresholdDays: integer(1, 3650),
+  auditIncludeAcmManaged: flag,
+  auditReportRetentionDays: integer(1, 3650),
   renewOnHealthEvents: flag,
   logRetentionDays: integer(1, 3653, LOG_RETENTION_DAYS),
 };

@@ -51,7 +51,7 @@ export function certificateAlertMessage(alert: CertificateAlert): PublishCommand
     '',
     `What to do: ${alert.action}`,
     '',
-    `Console: ${consoleUrl(facts.arn)}`,
+    `Console: ${consoleUrl(facts.arn, facts.privateCa)}`,
   ];
   const json = {
     eventType: alert.eventType,
@@ -63,7 +63,7 @@ export function certificateAlertMessage(alert: CertificateAlert): PublishCommand
       notBefore: facts.notBefore?.toISOString(),
     },
     action: alert.action,
-    consoleUrl: consoleUrl(facts.arn),
+    consoleUrl: consoleUrl(facts.arn, facts.privateCa),
   };
   return envelope(headline, lines.join('\n'), JSON.stringify(json), alert.eventType, alert.severity, days);
 }

@@ -17,6 +17,8 @@ export interface CertificateFacts {
   readonly serial?: string;
   readonly subject?: string;
   readonly issuer?: string;
+  /** Set for a certificate issued by AWS Private CA directly (never tracked by ACM). */
+  readonly privateCa?: { readonly certificateAuthorityArn: string; readonly templateArn?: string };
 }
 
 export function factsFromDetail(detail: CertificateDetail): CertificateFacts {
@@ -57,8 +59,8 @@ export function arnParts(arn: string): { partition: string; region: string; acco
   return { partition, region, account, id: resource.split('/').pop() ?? '' };
 }
 
-/** The certificate's page in the ACM console. */
-export function consoleUrl(arn: string): string {
+/** The certificate's page in the console: ACM's, or its CA's in AWS Private CA's. */
+export function consoleUrl(arn: string, privateCa?: CertificateFacts['privateCa']): string {
   const { partition, region, id } = arnParts(arn);
   const host =
     partition === 'aws-cn'
@@ -66,5 +68,8 @@ export function consoleUrl(arn: string): string {
       : partition === 'aws-us-gov'
         ? 'console.amazonaws-us-gov.com'
         : 'console.aws.amazon.com';
+  if (privateCa) {
+    return `https://${host}/acm-pca/home?region=${region}#/details?arn=${encodeURIComponent(privateCa.certificateAuthorityArn)}`;
+  }
   return `https://${host}/acm/home?region=${region}#/certificates/${id}`;
 }

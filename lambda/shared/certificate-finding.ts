@@ -1,4 +1,4 @@
-import type { AwsSecurityFinding } from '@aws-sdk/client-securityhub';
+import type { AwsSecurityFinding, Partition, Resource } from '@aws-sdk/client-securityhub';
 import { type CertificateFacts, arnParts, consoleUrl } from './certificate-facts.js';
 import { type SeverityLabel, daysLeft, expirySeverity } from './expiry-severity.js';
 
@@ -6,11 +6,20 @@ import { type SeverityLabel, daysLeft, expirySeverity } from './expiry-severity.
  * The one place Security Hub findings (ASFF) about ACM certificates are built. A finding's Id is stable
  * per certificate and kind, so every run updates the same finding rather than adding another.
  */
-export type FindingKind = 'expiry' | 'renewal-action-required';
+export type FindingKind = 'expiry' | 'renewal-action-required' | 'private-ca-expiry';
 
 export const GENERATOR_IDS: Record<FindingKind, string> = {
   expiry: 'cert-lifecycle/certificate-expiry',
   'renewal-action-required': 'cert-lifecycle/renewal-action-required',
+  'private-ca-expiry': 'cert-lifecycle/private-ca-certificate-expiry',
+};
+
+const TYPES: Record<FindingKind, string> = {
+  expiry: 'Software and Configuration Checks/AWS Security Best Practices/ACM Certificate Expiry',
+  'renewal-action-required':
+    'Software and Configuration Checks/AWS Security Best Practices/ACM Certificate Renewal',
+  'private-ca-expiry':
+    'Software and Configuration Checks/AWS Security Best Practices/Private CA Certificate Expiry',
 };
 
 export interface FindingContext {
@@ -51,12 +60,13 @@ export function certificateFinding(
     Description: truncate(description(kind, facts, context.now), 1024),
     FindingProviderFields: {
       Severity: { Label: severity, Original: severity },
-      Types: [
-        `Software and Configuration Checks/AWS Security Best Practices/ACM Certificate ${kind === 'expiry' ? 'Expiry' : 'Renewal'}`,
-      ],
+      Types: [TYPES[kind]],
     },
     Remediation: {
-      Recommendation: { Text: truncate(remediation(kind, facts), 512), Url: consoleUrl(facts.arn) },
+      Recommendation: {
+        Text: truncate(remediation(kind, facts), 512),
+        Url: consoleUrl(facts.arn, facts.privateCa),
+      },
     },
     ProductFields: {
       'cert-lifecycle/Kind': kind,
@@ -67,38 +77,64 @@ export function certificateFinding(
         ? { 'cert-lifecycle/RenewalStatusReason': facts.renewalStatusReason }
         : {}),
     },
-    Resources: [
-      {
-        Type: 'AwsCertificateManagerCertificate',
-        Id: facts.arn,
-        Partition: partition as 'aws',
-        Region: region,
-        Details: {
-          AwsCertificateManagerCertificate: {
-            DomainName: facts.domainName,
-            Type: facts.type,
-            Status: facts.status,
-            NotAfter: facts.notAfter?.toISOString(),
-            NotBefore: facts.notBefore?.toISOString(),
-            KeyAlgorithm: facts.keyAlgorithm,
-            InUseBy: facts.inUseBy ? [...facts.inUseBy] : undefined,
-            RenewalEligibility: facts.renewalEligibility,
-            Serial: facts.serial,
-            Subject: facts.subject,
-            Issuer: facts.issuer,
-            ...(facts.renewalStatus
-              ? {
-                  RenewalSummary: {
-                    RenewalStatus: facts.renewalStatus,
-                    RenewalStatusReason: facts.renewalStatusReason,
-                  },
-                }
-              : {}),
-          },
-        },
-      },
-    ],
+    Resources: [facts.privateCa ? privateCaResource(facts) : acmResource(facts)],
     RecordState: 'ACTIVE',
+  };
+}
+
+function acmResource(facts: CertificateFacts): Resource {
+  const { partition, region } = arnParts(facts.arn);
+  return {
+    Type: 'AwsCertificateManagerCertificate',
+    Id: facts.arn,
+    Partition: partition as Partition,
+    Region: region,
+    Details: {
+      AwsCertificateManagerCertificate: {
+        DomainName: facts.domainName,
+        Type: facts.type,
+        Status: facts.status,
+        NotAfter: facts.notAfter?.toISOString(),
+        NotBefore: facts.notBefore?.toISOString(),
+        KeyAlgorithm: facts.keyAlgorithm,
+        InUseBy: facts.inUseBy ? [...facts.inUseBy] : undefined,
+        RenewalEligibility: facts.renewalEligibility,
+        Serial: facts.serial,
+        Subject: facts.subject,
+        Issuer: facts.issuer,
+        ...(facts.renewalStatus
+          ? {
+              RenewalSummary: {
+                RenewalStatus: facts.renewalStatus,
+                RenewalStatusReason: facts.renewalStatusReason,
+              },
+            }
+          : {}),
+      },
+    },
+  };
+}
+
+/** A certificate ACM never saw: ASFF has no type for it, so it is `Other` with its identifying details. */
+function privateCaResource(facts: CertificateFacts): Resource {
+  const { partition, region } = arnParts(facts.arn);
+  const details: Record<string, string | undefined> = {
+    Serial: facts.serial,
+    Subject: facts.subject,
+    NotAfter: facts.notAfter?.toISOString(),
+    CertificateAuthorityArn: facts.privateCa?.certificateAuthorityArn,
+    TemplateArn: facts.privateCa?.templateArn,
+  };
+  return {
+    Type: 'Other',
+    Id: facts.arn,
+    Partition: partition as Partition,
+    Region: region,
+    Details: {
+      Other: Object.fromEntries(
+        Object.entries(details).flatMap(([key, value]) => (value ? [[key, truncate(value, 1024)]] : [])),
+      ),
+    },
   };
 }
 
@@ -117,10 +153,11 @@ function title(kind: FindingKind, name: string, facts: CertificateFacts, now: Da
   if (kind === 'renewal-action-required') {
     return `Renewal of the certificate for ${name} needs action (${facts.renewalStatusReason ?? 'reason unknown'})`;
   }
-  if (!facts.notAfter) return `Certificate for ${name} is expiring`;
-  if (facts.notAfter.getTime() <= now.getTime()) return `Certificate for ${name} has expired`;
+  const what = kind === 'private-ca-expiry' ? 'Private CA certificate' : 'Certificate';
+  if (!facts.notAfter) return `${what} for ${name} is expiring`;
+  if (facts.notAfter.getTime() <= now.getTime()) return `${what} for ${name} has expired`;
   const days = daysLeft(facts.notAfter, now);
-  return `Certificate for ${name} expires in ${days} ${days === 1 ? 'day' : 'days'}`;
+  return `${what} for ${name} expires in ${days} ${days === 1 ? 'day' : 'days'}`;
 }
 
 function description(kind: FindingKind, facts: CertificateFacts, now: Date): string {
@@ -134,6 +171,9 @@ function description(kind: FindingKind, facts: CertificateFacts, now: Date): str
   const renewal = facts.renewalStatus
     ? ` Renewal status: ${facts.renewalStatus}${facts.renewalStatusReason ? ` (${facts.renewalStatusReason})` : ''}.`
     : '';
+  if (kind === 'private-ca-expiry') {
+    return `The certificate ${facts.serial ?? ''} for ${facts.subject ?? 'an unknown subject'}, issued by ${facts.privateCa?.certificateAuthorityArn ?? 'AWS Private CA'} outside ACM, ${expiry}. ACM does not renew it.`;
+  }
   const subject = kind === 'renewal-action-required' ? 'ACM could not renew the' : 'The';
   return `${subject} ${(facts.type ?? 'ACM').toLowerCase().replace('_', ' ')} certificate ${facts.arn} for ${facts.domainName ?? 'its domain'} ${expiry}.${renewal}${use}`;
 }
@@ -160,6 +200,9 @@ function remediation(kind: FindingKind, facts: CertificateFacts): string {
       return `AWS Private CA could not sign the renewal (${reason}): check that the CA exists, is ACTIVE, outlives the certificate and lets ACM use it.`;
     }
     return 'Check the renewal status and its reason in the ACM console, then fix what it names.';
+  }
+  if (kind === 'private-ca-expiry') {
+    return 'Issued straight from AWS Private CA, so ACM will not renew it: issue a replacement from the CA (the pipeline that issued it), deploy it, then revoke the old one if it is no longer used.';
   }
   switch (facts.type) {
     case 'IMPORTED':

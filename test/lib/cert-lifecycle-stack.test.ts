@@ -187,24 +187,38 @@ describe('least privilege', () => {
     expect(resources).not.toContain('document/*');
   });
 
-  it('gives every function its own role with no managed policy', () => {
-    const functions = template.findResources('AWS::Lambda::Function');
-    expect(Object.keys(functions)).toHaveLength(HANDLERS.length);
-    for (const role of Object.values(template.findResources('AWS::IAM::Role'))) {
-      const assumedBy = JSON.stringify(role.Properties.AssumeRolePolicyDocument);
-      if (assumedBy.includes('lambda.amazonaws.com'))
-        expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+  it('gives every function of the app its own role with no managed policy', () => {
+    expect(Object.keys(appFunctions())).toHaveLength(HANDLERS.length);
+    const appRoles = new Set(Object.values(appFunctions()).map((fn) => JSON.stringify(fn.Properties.Role)));
+    for (const [logicalId, role] of Object.entries(template.findResources('AWS::IAM::Role'))) {
+      if (appRoles.has(JSON.stringify({ 'Fn::GetAtt': [logicalId, 'Arn'] }))) {
+        expect(role.Properties.ManagedPolicyArns, logicalId).toBeUndefined();
+      }
     }
   });
 });
 
+/**
+ * The app's own functions (CDK adds one more, for S3 bucket notifications at deployment time, which is
+ * CDK's to define).
+ */
+function appFunctions() {
+  return Object.fromEntries(
+    Object.entries(template.findResources('AWS::Lambda::Function')).filter(
+      ([logicalId]) => !logicalId.startsWith('BucketNotificationsHandler'),
+    ),
+  );
+}
+
 describe('functions', () => {
   it('run Node.js 22 on arm64 with their own log groups', () => {
-    template.allResourcesProperties('AWS::Lambda::Function', {
-      Runtime: 'nodejs22.x',
-      Architectures: ['arm64'],
-      LoggingConfig: Match.objectLike({ LogFormat: 'JSON', LogGroup: Match.anyValue() }),
-    });
+    for (const fn of Object.values(appFunctions())) {
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        LoggingConfig: { LogFormat: 'JSON', LogGroup: expect.anything() },
+      });
+    }
   });
 });
 
