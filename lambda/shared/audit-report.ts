@@ -148,7 +148,7 @@ function countQuotes(text: string): number {
   return count;
 }
 
-function splitCsvLine(line: string): string[] {
+export function splitCsvLine(line: string): string[] {
   if (!line.includes('"')) return line.split(',');
   const fields: string[] = [];
   let field = '';

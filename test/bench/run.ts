@@ -5,6 +5,7 @@
  *  2. Each handler's bundle, built with the stack's own bundling settings: size, and the time a fresh
  *     Node.js process takes to import it (what a cold start pays before the handler runs).
  *  3. The expiry scan's API calls and wall time over 10,000 certificates (test/bench/expiry-scan.ts).
+ *  4. The audit processor on a 1,000,000-row report, streamed vs parsed whole (test/bench/audit-report.ts).
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -17,6 +18,7 @@ import { makeCertificate } from '../helpers/certificates.js';
 import { REQUEST } from '../helpers/fixtures.js';
 import { invocation } from '../helpers/ssm-fake.js';
 import { startWorkflowHarness } from '../helpers/workflow-harness.js';
+import { benchAuditReport } from './audit-report.js';
 import { benchExpiryScan } from './expiry-scan.js';
 
 const STANDARD_PRICE_PER_TRANSITION = 0.025 / 1000;
@@ -95,3 +97,4 @@ function median(values: number[]): number {
 await transitions();
 await bundles();
 await benchExpiryScan();
+await benchAuditReport();

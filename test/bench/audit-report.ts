@@ -1,0 +1,101 @@
+/**
+ * The audit processor on a generated report of 1,000,000 rows, JSON and CSV: time and peak RSS of the
+ * streamed processing, side by side with reading the whole object and parsing it at once.
+ */
+import { execFileSync } from 'node:child_process';
+import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { once } from 'node:events';
+
+const ROWS = 1_000_000;
+const EXPIRING = 1_000;
+const CA =
+  'arn:aws:acm-pca:eu-west-1:111122223333:certificate-authority/11111111-2222-3333-4444-555555555555';
+const COLUMNS = [
+  'awsAccountId',
+  'requestedByServicePrincipal',
+  'certificateArn',
+  'serial',
+  'subject',
+  'notBefore',
+  'notAfter',
+  'issuedAt',
+  'revokedAt',
+  'revocationReason',
+  'templateArn',
+];
+
+function row(index: number): Record<string, string> {
+  const day = (offset: number) =>
+    new Date(Date.now() + offset * 86_400_000).toISOString().replace(/\.\d{3}Z$/, '+0000');
+  const hex = index.toString(16).padStart(32, '0');
+  return {
+    awsAccountId: '111122223333',
+    certificateArn: `${CA}/certificate/${hex}`,
+    serial: hex.match(/../g)!.join(':'),
+    subject: `CN=device-${index}.internal.example.com,O=Example Corp,C=US`,
+    notBefore: day(-30),
+    notAfter: day(index < EXPIRING ? 10 : 300),
+    issuedAt: day(-30),
+    templateArn: 'arn:aws:acm-pca:::template/EndEntityCertificate/V1',
+  };
+}
+
+async function write(file: string, format: 'JSON' | 'CSV'): Promise<void> {
+  const out = createWriteStream(file);
+  const put = async (text: string) => {
+    if (!out.write(text)) await once(out, 'drain');
+  };
+  await put(format === 'JSON' ? '[\n' : `${COLUMNS.join(',')}\n`);
+  for (let index = 0; index < ROWS; index += 1) {
+    const fields = row(index);
+    if (format === 'JSON') await put(`${index ? ',\n' : ''}${JSON.stringify(fields)}`);
+    else
+      await put(
+        `${COLUMNS.map((name) => (name === 'subject' ? `"${fields[name]}"` : (fields[name] ?? ''))).join(',')}\n`,
+      );
+  }
+  await put(format === 'JSON' ? '\n]\n' : '');
+  out.end();
+  await once(out, 'finish');
+}
+
+export async function benchAuditReport(): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'audit-bench-'));
+  const worker = path.join(import.meta.dirname, 'audit-worker.ts');
+  try {
+    console.log(
+      `\nAudit report: ${ROWS.toLocaleString('en')} rows, ${EXPIRING.toLocaleString('en')} expiring (each run in a fresh process)`,
+    );
+    console.log(
+      `  ${'report'.padEnd(14)} ${'how'.padEnd(36)} ${'time'.padStart(8)} ${'peak RSS'.padStart(10)}`,
+    );
+    for (const format of ['JSON', 'CSV'] as const) {
+      const file = path.join(dir, `report.${format.toLowerCase()}`);
+      await write(file, format);
+      const size = `${format} ${(statSync(file).size / 1024 / 1024).toFixed(0)} MiB`;
+      for (const [mode, how] of [
+        ['stream', 'streamed, two passes (the processor)'],
+        ['whole', 'whole object read and parsed at once'],
+      ] as const) {
+        const output = execFileSync(process.execPath, ['--import', 'tsx', worker, mode, file], {
+          encoding: 'utf8',
+          env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'ERROR' },
+          maxBuffer: 1024 * 1024,
+        });
+        const result = JSON.parse(output.trim().split('\n').pop()!) as {
+          seconds: number;
+          peakRssMiB: number;
+          reported: number;
+        };
+        console.log(
+          `  ${size.padEnd(14)} ${how.padEnd(36)} ${result.seconds.toFixed(1).padStart(6)} s ${result.peakRssMiB.toFixed(0).padStart(6)} MiB  (${result.reported} reported)`,
+        );
+      }
+      rmSync(file);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

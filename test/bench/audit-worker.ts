@@ -1,0 +1,51 @@
+/**
+ * One measured run, in a fresh process so its peak RSS is its own: `stream` processes the report as the
+ * processor does (two streamed passes); `whole` reads the whole object and parses it at once.
+ */
+import { createReadStream, readFileSync } from 'node:fs';
+import { processAuditReport } from '../../lambda/audit-process/audit-process.js';
+import { auditTimestamp, formatOfKey, splitCsvLine } from '../../lambda/shared/audit-report.js';
+import { insideWindow } from '../../lambda/shared/expiry-severity.js';
+
+const [mode, file] = process.argv.slice(2) as ['stream' | 'whole', string];
+const now = new Date();
+const started = performance.now();
+let reported = 0;
+
+if (mode === 'stream') {
+  const accept = {
+    send: async () => ({ SuccessCount: 100, FailedCount: 0, FailedFindings: [], MessageId: 'm' }),
+  };
+  const outcome = await processAuditReport(file, async () => createReadStream(file), {
+    securityHub: accept as never,
+    sns: accept as never,
+    topicArn: 'arn:aws:sns:eu-west-1:111122223333:alerts',
+    securityHubRegion: 'eu-west-1',
+    thresholdDays: 30,
+    now: () => now,
+  });
+  reported = outcome.reported;
+} else {
+  const text = readFileSync(file, 'utf8');
+  const rows: Record<string, string>[] =
+    formatOfKey(file) === 'JSON'
+      ? (JSON.parse(text) as Record<string, string>[])
+      : (() => {
+          const [header, ...lines] = text.split('\n');
+          const names = header!.split(',');
+          return lines
+            .filter(Boolean)
+            .map((line) => Object.fromEntries(line.split(',').map((value, i) => [names[i], value])));
+        })();
+  reported = rows.filter(
+    (row) => !row.revokedAt && insideWindow(auditTimestamp(row.notAfter!)!, now, 30),
+  ).length;
+}
+
+console.log(
+  JSON.stringify({
+    seconds: (performance.now() - started) / 1000,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    reported,
+  }),
+);
