@@ -10,7 +10,7 @@ import { insideWindow } from '../../lambda/shared/expiry-severity.js';
 const [mode, file] = process.argv.slice(2) as ['stream' | 'whole', string];
 const now = new Date();
 const started = performance.now();
-let reported = 0;
+let reported: number;
 
 if (mode === 'stream') {
   const accept = {
@@ -35,7 +35,7 @@ if (mode === 'stream') {
           const names = header!.split(',');
           return lines
             .filter(Boolean)
-            .map((line) => Object.fromEntries(line.split(',').map((value, i) => [names[i], value])));
+            .map((line) => Object.fromEntries(splitCsvLine(line).map((value, i) => [names[i], value])));
         })();
   reported = rows.filter(
     (row) => !row.revokedAt && insideWindow(auditTimestamp(row.notAfter!)!, now, 30),
