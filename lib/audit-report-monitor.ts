@@ -39,6 +39,7 @@ export class AuditReportMonitor extends Construct {
   readonly bucket: s3.Bucket;
   readonly generator: HandlerFunction;
   readonly processor: HandlerFunction;
+  readonly deadLetters: AlarmedDeadLetterQueue;
 
   constructor(scope: Construct, id: string, props: AuditReportMonitorProps) {
     super(scope, id);
@@ -131,10 +132,10 @@ export class AuditReportMonitor extends Construct {
     });
     props.alerts.grantPublish(this.processor.role);
 
-    const deadLetters = new AlarmedDeadLetterQueue(this, 'DeadLetters', {
+    const deadLetters = (this.deadLetters = new AlarmedDeadLetterQueue(this, 'DeadLetters', {
       holds: 'audit report runs',
       alertTopic: props.alerts.topic,
-    });
+    }));
     this.generator.deadLetterTo(deadLetters.queue);
     this.processor.deadLetterTo(deadLetters.queue);
     this.bucket.addEventNotification(

@@ -12,6 +12,7 @@ import { AuditReportMonitor } from './audit-report-monitor.js';
 import { ExpiryMonitor } from './expiry-monitor.js';
 import { InstallDocument } from './install-document.js';
 import { InstanceCertificateAccess } from './instance-certificate-access.js';
+import { OperationsMonitoring } from './operations-monitoring.js';
 import { RenewalTrigger } from './renewal-trigger.js';
 
 export interface CertLifecycleStackProps extends StackProps {
@@ -65,14 +66,14 @@ export class CertLifecycleStack extends Stack {
       includeHealthEvents: config.renewOnHealthEvents,
       logRetention,
     });
-    new ExpiryMonitor(this, 'Expiry', {
+    const expiry = new ExpiryMonitor(this, 'Expiry', {
       alerts,
       securityHubRegion: config.securityHubRegion || undefined,
       thresholdDays: config.expiryThresholdDays,
       scanSchedule: events.Schedule.expression(config.expiryScanSchedule),
       logRetention,
     });
-    new AuditReportMonitor(this, 'Audit', {
+    const audit = new AuditReportMonitor(this, 'Audit', {
       alerts,
       certificateAuthorityArns: config.privateCaArns,
       reportFormat: config.auditReportFormat,
@@ -83,9 +84,29 @@ export class CertLifecycleStack extends Stack {
       securityHubRegion: config.securityHubRegion || undefined,
       logRetention,
     });
+    const monitoring = new OperationsMonitoring(this, 'Operations', {
+      exportWorkflow: workflow.stateMachine,
+      functions: Object.fromEntries(
+        Object.entries({
+          ...workflow.steps,
+          StartRenewal: renewal.handler,
+          CertificateAlert: expiry.alertHandler,
+          ExpiryScan: expiry.scanHandler,
+          AuditGenerate: audit.generator,
+          AuditProcess: audit.processor,
+        }).map(([name, handler]) => [name, handler.function]),
+      ),
+      deadLetterQueues: {
+        renewal: renewal.deadLetters.queue,
+        expiry: expiry.deadLetters.queue,
+        audit: audit.deadLetters.queue,
+      },
+      alertTopic: alerts.topic,
+    });
     const api = new ExportApi(this, 'ExportApi', { stateMachine: workflow.stateMachine, logRetention });
 
     new CfnOutput(this, 'ExportCertUrl', { value: api.exportUrl, description: 'POST export requests here' });
+    new CfnOutput(this, 'DashboardName', { value: monitoring.dashboard.dashboardName });
     new CfnOutput(this, 'StateMachineArn', { value: workflow.stateMachine.stateMachineArn });
     new CfnOutput(this, 'InventoryTableName', { value: inventory.table.tableName });
     new CfnOutput(this, 'AlertTopicArn', { value: alerts.topic.topicArn });

@@ -39,6 +39,8 @@ export interface ExportWorkflowProps {
  */
 export class ExportWorkflow extends Construct {
   readonly stateMachine: sfn.StateMachine;
+  /** The three step functions, by step name. */
+  readonly steps: Record<string, HandlerFunction>;
 
   constructor(scope: Construct, id: string, props: ExportWorkflowProps) {
     super(scope, id);
@@ -133,6 +135,11 @@ export class ExportWorkflow extends Construct {
     );
     statusStep.allow({ actions: ['dynamodb:UpdateItem'], resources: [props.inventory.tableArn] });
 
+    this.steps = {
+      ExportCertificate: exportStep,
+      RecordAndInstall: installStep,
+      CheckInstallStatus: statusStep,
+    };
     const logGroup = new logs.LogGroup(this, 'ExecutionLogs', {
       logGroupName: `/aws/vendedlogs/states/${Aws.STACK_NAME}-export-install`,
       retention: props.logRetention,

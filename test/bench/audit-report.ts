@@ -2,7 +2,7 @@
  * The audit processor on a generated report of 1,000,000 rows, JSON and CSV: time and peak RSS of the
  * streamed processing, side by side with reading the whole object and parsing it at once.
  */
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -79,12 +79,23 @@ export async function benchAuditReport(): Promise<void> {
         ['stream', 'streamed, two passes (the processor)'],
         ['whole', 'whole object read and parsed at once'],
       ] as const) {
-        const output = execFileSync(process.execPath, ['--import', 'tsx', worker, mode, file], {
-          encoding: 'utf8',
-          env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'ERROR' },
-          maxBuffer: 1024 * 1024,
-        });
-        const result = JSON.parse(output.trim().split('\n').pop()!) as {
+        const run = spawnSync(
+          process.execPath,
+          ['--max-old-space-size=12288', '--import', 'tsx', worker, mode, file],
+          {
+            encoding: 'utf8',
+            env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'ERROR' },
+            maxBuffer: 64 * 1024 * 1024,
+          },
+        );
+        if (run.status !== 0) {
+          const why = /heap out of memory/.test(run.stderr)
+            ? 'out of memory (12 GiB heap)'
+            : `exit ${run.status}`;
+          console.log(`  ${size.padEnd(14)} ${how.padEnd(36)} failed: ${why}`);
+          continue;
+        }
+        const result = JSON.parse(run.stdout.trim().split('\n').pop()!) as {
           seconds: number;
           peakRssMiB: number;
           reported: number;
