@@ -135,10 +135,31 @@ export class ExportWorkflow extends Construct {
     );
     statusStep.allow({ actions: ['dynamodb:UpdateItem'], resources: [props.inventory.tableArn] });
 
+    const dryRunStep = new HandlerFunction(this, 'DryRun', {
+      handlerName: 'dry-run',
+      description: 'Reports what an export would do: exportable or not, and the instances the tag selects',
+      logRetention: props.logRetention,
+    });
+    dryRunStep.allow(
+      {
+        actions: ['acm:DescribeCertificate'],
+        resources: [`arn:${partition}:acm:${region}:${account}:certificate/*`],
+      },
+      {
+        'Resource::arn:<AWS::Partition>:acm:<AWS::Region>:<AWS::AccountId>:certificate/*':
+          'Any certificate of this account and Region may be named in a request; a dry run only describes it.',
+      },
+    );
+    dryRunStep.allow(
+      { actions: ['ssm:DescribeInstanceInformation'], resources: ['*'] },
+      { 'Resource::*': 'DescribeInstanceInformation supports no resource-level permissions.' },
+    );
+
     this.steps = {
       ExportCertificate: exportStep,
       RecordAndInstall: installStep,
       CheckInstallStatus: statusStep,
+      DryRun: dryRunStep,
     };
     const logGroup = new logs.LogGroup(this, 'ExecutionLogs', {
       logGroupName: `/aws/vendedlogs/states/${Aws.STACK_NAME}-export-install`,
@@ -151,6 +172,7 @@ export class ExportWorkflow extends Construct {
         ExportCertificateFunctionArn: exportStep.arn,
         RecordAndInstallFunctionArn: installStep.arn,
         CheckInstallStatusFunctionArn: statusStep.arn,
+        DryRunFunctionArn: dryRunStep.arn,
         AlertTopicArn: props.alerts.topic.topicArn,
         Partition: partition,
       },
@@ -162,7 +184,7 @@ export class ExportWorkflow extends Construct {
     this.stateMachine.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['lambda:InvokeFunction'],
-        resources: [exportStep.arn, installStep.arn, statusStep.arn],
+        resources: [exportStep.arn, installStep.arn, statusStep.arn, dryRunStep.arn],
       }),
     );
     props.alerts.grantPublish(this.stateMachine);

@@ -17,9 +17,10 @@ import {
   CertificateNotFoundError,
   CertificateNotIssuedError,
   CertificateOutOfScopeError,
+  InvalidExportRequestError,
   CertificateChangedDuringExportError,
 } from '../shared/errors.js';
-import { type ExportRequest, tagKeyValue, validatedRequest } from '../shared/export-request.js';
+import { type ExportRequest, isDryRun, tagKeyValue, validatedRequest } from '../shared/export-request.js';
 import { serialFromAcm, serialFromHex } from '../shared/serial.js';
 import type { ExportedCertificate } from '../shared/workflow-state.js';
 
@@ -45,10 +46,9 @@ export async function exportCertificate(
   input: unknown,
   deps: ExportDependencies,
 ): Promise<ExportedCertificate> {
+  if (isDryRun(input)) throw new InvalidExportRequestError('a dry run never reaches the export step');
   const request = validatedRequest(input);
-  assertInScope(request.CertificateArn, deps);
-  const detail = await describe(deps.acm, request.CertificateArn);
-  assertExportable(detail);
+  const detail = await exportableCertificate(request.CertificateArn, deps);
 
   const passphrase = await generatePassphrase(deps.secrets);
   const exported = await deps.acm.send(
@@ -88,7 +88,18 @@ export async function exportCertificate(
   };
 }
 
-function assertInScope(certificateArn: string, deps: ExportDependencies): void {
+/** The certificate's details, once it is known to be in scope, issued and exportable. */
+export async function exportableCertificate(
+  certificateArn: string,
+  deps: Pick<ExportDependencies, 'acm' | 'region' | 'accountId'>,
+): Promise<CertificateDetail> {
+  assertInScope(certificateArn, deps);
+  const detail = await describe(deps.acm, certificateArn);
+  assertExportable(detail);
+  return detail;
+}
+
+function assertInScope(certificateArn: string, deps: Pick<ExportDependencies, 'region' | 'accountId'>): void {
   const [, , , region, account] = certificateArn.split(':');
   if (region !== deps.region) {
     throw new CertificateOutOfScopeError(

@@ -50,6 +50,15 @@ export type ExportRequest = Record<ExportRequestField, string>;
 
 const FIELD_NAMES = Object.keys(EXPORT_REQUEST_FIELDS) as ExportRequestField[];
 
+/** Optional: check what an export would do (certificate, matching instances) without doing it. */
+export const DRY_RUN_FIELD = 'DryRun';
+const DRY_RUN_DESCRIPTION =
+  'true to check the certificate and list the instances the tag selects, without exporting anything';
+
+export function isDryRun(input: unknown): boolean {
+  return typeof input === 'object' && input !== null && (input as Record<string, unknown>)[DRY_RUN_FIELD] === true;
+}
+
 /** Returns every problem with `input` as a sentence; an empty list means it is a valid export request. */
 export function exportRequestProblems(input: unknown): string[] {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -58,7 +67,9 @@ export function exportRequestProblems(input: unknown): string[] {
   const record = input as Record<string, unknown>;
   const problems: string[] = [];
   for (const name of Object.keys(record)) {
-    if (!(FIELD_NAMES as string[]).includes(name)) problems.push(`${name} is not a known field`);
+    if (name === DRY_RUN_FIELD) {
+      if (typeof record[name] !== 'boolean') problems.push(`${DRY_RUN_FIELD} must be true or false`);
+    } else if (!(FIELD_NAMES as string[]).includes(name)) problems.push(`${name} is not a known field`);
   }
   for (const name of FIELD_NAMES) {
     const problem = fieldProblem(name, record[name]);
@@ -86,7 +97,8 @@ export function validatedRequest(input: unknown): ExportRequest {
   const problems = exportRequestProblems(input);
   if (problems.length > 0)
     throw new InvalidExportRequestError(`invalid export request: ${problems.join('; ')}`);
-  return input as ExportRequest;
+  const { CertificateArn, CertName, TargetTagKey, TargetTagValue } = input as ExportRequest;
+  return { CertificateArn, CertName, TargetTagKey, TargetTagValue };
 }
 
 /** The same rules as a JSON Schema draft-04 document, for the API Gateway request model. */
@@ -109,7 +121,7 @@ export function exportRequestJsonSchema(): Record<string, unknown> {
     type: 'object',
     required: FIELD_NAMES,
     additionalProperties: false,
-    properties,
+    properties: { ...properties, [DRY_RUN_FIELD]: { type: 'boolean', description: DRY_RUN_DESCRIPTION } },
   };
 }
 

@@ -7,6 +7,8 @@
 import type { CertificateDetail } from '@aws-sdk/client-acm';
 import {
   type CommandInvocation,
+  DescribeInstanceInformationCommand,
+  type InstanceInformation,
   ListCommandInvocationsCommand,
   ListCommandsCommand,
   SendCommandCommand,
@@ -37,6 +39,7 @@ export const TASK_STATES = [
   'ExportCertificate',
   'RecordAndInstall',
   'CheckInstallStatus',
+  'DryRun',
   'NotifyFailure',
 ] as const;
 type TaskState = (typeof TASK_STATES)[number];
@@ -47,6 +50,7 @@ export function deployedDefinition(): Record<string, unknown> {
     ExportCertificateFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:ExportCertificate`,
     RecordAndInstallFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:RecordAndInstall`,
     CheckInstallStatusFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:CheckInstallStatus`,
+    DryRunFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:DryRun`,
     AlertTopicArn: `arn:aws:sns:${REGION}:${ACCOUNT_ID}:alerts`,
     Partition: 'aws',
   };
@@ -83,6 +87,8 @@ export interface WorkflowScenario {
    * `commandProgress` and `invocations` script SSM's answers instead.
    */
   readonly hosts?: readonly FakeHost[];
+  /** What SSM DescribeInstanceInformation knows of the tagged instances (for dry runs). */
+  readonly instanceInformation?: readonly InstanceInformation[];
   /** ACM answers ExportCertificate with ThrottlingException this many times before it exports. */
   readonly exportThrottles?: number;
   /** Keep the inventory in this table (made with `harness.dynamo`) rather than a fresh one. */
@@ -153,6 +159,7 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
     ExportCertificate: (await import('../../lambda/export-certificate/handler.js')).handler as Handler,
     RecordAndInstall: (await import('../../lambda/record-and-install/handler.js')).handler as Handler,
     CheckInstallStatus: (await import('../../lambda/check-install-status/handler.js')).handler as Handler,
+    DryRun: (await import('../../lambda/dry-run/handler.js')).handler as Handler,
   };
   const definition = deployedDefinition();
   let executionCount = 0;
@@ -206,6 +213,7 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
             ExportCertificate: asLambda('ExportCertificate'),
             RecordAndInstall: asLambda('RecordAndInstall'),
             CheckInstallStatus: asLambda('CheckInstallStatus'),
+            DryRun: asLambda('DryRun'),
             NotifyFailure: publish,
           } as never,
           waitTimeOverrides: { WaitForInstall: 0 },
@@ -302,6 +310,9 @@ function fakeSsm(scenario: WorkflowScenario) {
     };
   });
   ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [...(scenario.invocations ?? [])] });
+  ssm
+    .on(DescribeInstanceInformationCommand)
+    .resolves({ InstanceInformationList: [...(scenario.instanceInformation ?? [])] });
   return ssm;
 }
 

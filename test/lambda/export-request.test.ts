@@ -3,6 +3,7 @@ import {
   EXPORT_REQUEST_FIELDS,
   exportRequestJsonSchema,
   exportRequestProblems,
+  isDryRun,
   tagKeyValue,
   validatedRequest,
 } from '../../lambda/shared/export-request.js';
@@ -97,6 +98,14 @@ describe('export request rules', () => {
     );
   });
 
+  it('takes an optional DryRun flag, and returns only the four fields', () => {
+    expect(exportRequestProblems({ ...REQUEST, DryRun: true })).toEqual([]);
+    expect(exportRequestProblems({ ...REQUEST, DryRun: 'yes' })).toEqual(['DryRun must be true or false']);
+    expect(validatedRequest({ ...REQUEST, DryRun: false })).toEqual(REQUEST);
+    expect(isDryRun({ ...REQUEST, DryRun: true })).toBe(true);
+    expect(isDryRun(REQUEST)).toBe(false);
+  });
+
   it('joins the target tag as key=value', () => {
     expect(tagKeyValue(REQUEST)).toBe('env=dev');
   });
@@ -129,7 +138,7 @@ describe('the API model', () => {
 
   it('uses no regular-expression syntax beyond what draft-04 validators share (no lookaround)', () => {
     for (const property of Object.values(schema.properties)) {
-      expect(property.pattern).not.toMatch(/\(\?[=!<]/);
+      if (property.pattern) expect(property.pattern).not.toMatch(/\(\?[=!<]/);
     }
   });
 });

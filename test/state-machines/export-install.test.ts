@@ -58,6 +58,7 @@ describe('export-install workflow', () => {
       /certificate exported[\s\S]*install command sent[\s\S]*install status checked/,
     );
     expect(result.transitions).toEqual([
+      'Route',
       'ExportCertificate',
       'RecordAndInstall',
       'StartPolling',
@@ -97,6 +98,57 @@ describe('export-install workflow', () => {
     expect(readFileSync(path.join(hosts[0]!.certDirectory, 'web-server-cert.pem'), 'utf8')).toContain(
       'BEGIN',
     );
+  });
+
+  it('only reports on a dry run: the certificate, the instances the tag selects, nothing exported', async () => {
+    const result = await run(
+      { ...REQUEST, DryRun: true },
+      {
+        instanceInformation: [
+          {
+            InstanceId: 'i-0aaa',
+            PingStatus: 'Online',
+            PlatformType: 'Linux',
+            PlatformName: 'Amazon Linux',
+            AgentVersion: '3.3.3050.0',
+          },
+          {
+            InstanceId: 'mi-0bbb',
+            PingStatus: 'ConnectionLost',
+            PlatformType: 'Linux',
+            AgentVersion: '3.2.582.0',
+          },
+        ],
+      },
+    );
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.output).toMatchObject({
+      dryRun: true,
+      exportable: true,
+      target: 'env=dev',
+      ready: false,
+      instances: [
+        { instanceId: 'i-0aaa', ready: true },
+        {
+          instanceId: 'mi-0bbb',
+          ready: false,
+          notReadyBecause: 'agent is ConnectionLost; SSM Agent 3.2.582.0 is older than 3.3.2746.0',
+        },
+      ],
+    });
+    expect(result.secrets.size).toBe(0);
+    expect(result.sendCommands).toEqual([]);
+    expect(result.inventoryItems).toEqual([]);
+    expect(result.transitions).toEqual(['Route', 'DryRun']);
+  });
+
+  it('says on a dry run why a certificate cannot be exported', async () => {
+    const result = await run({ ...REQUEST, DryRun: true }, { detail: { Type: 'IMPORTED' } });
+    expect(result.output).toMatchObject({
+      exportable: false,
+      notExportableBecause: expect.stringMatching(/was imported/),
+      ready: false,
+    });
   });
 
   it('keeps polling while the command runs, then succeeds', async () => {
@@ -239,6 +291,7 @@ describe('the definition', () => {
 
   it('retries every Lambda task', () => {
     expect(lambdaTasks.map(([name]) => name)).toEqual([
+      'DryRun',
       'ExportCertificate',
       'RecordAndInstall',
       'CheckInstallStatus',
@@ -249,7 +302,8 @@ describe('the definition', () => {
   it('catches by name exactly the errors the handlers raise for humans to read', () => {
     for (const [name, state] of lambdaTasks) {
       const named = state.Catch?.find((catcher) => !catcher.ErrorEquals.includes('States.ALL'));
-      if (name === 'CheckInstallStatus') continue;
+      // The status step and the dry run report outcomes instead of raising them.
+      if (name === 'CheckInstallStatus' || name === 'DryRun') continue;
       expect(named?.ErrorEquals).toEqual([...EXPLAINED_ERROR_NAMES]);
     }
   });

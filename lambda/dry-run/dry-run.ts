@@ -1,0 +1,101 @@
+import type { ACMClient } from '@aws-sdk/client-acm';
+import { type InstanceInformation, type SSMClient, paginateDescribeInstanceInformation } from '@aws-sdk/client-ssm';
+import { exportableCertificate } from '../export-certificate/export-certificate.js';
+import { EXPLAINED_ERROR_NAMES } from '../shared/errors.js';
+import { tagKeyValue, validatedRequest } from '../shared/export-request.js';
+
+/** The install document reads its parameters as environment variables, which needs this agent or later. */
+export const MINIMUM_AGENT_VERSION = '3.3.2746.0';
+
+export interface DryRunDependencies {
+  readonly acm: ACMClient;
+  readonly ssm: SSMClient;
+  readonly region: string;
+  readonly accountId: string;
+}
+
+export interface TargetInstance {
+  readonly instanceId: string;
+  readonly pingStatus?: string;
+  readonly platform?: string;
+  readonly agentVersion?: string;
+  /** Online, Linux, and an agent new enough for the install document. */
+  readonly ready: boolean;
+  readonly notReadyBecause?: string;
+}
+
+export interface DryRunReport {
+  readonly dryRun: true;
+  readonly certificateArn: string;
+  readonly target: string;
+  readonly exportable: boolean;
+  readonly notExportableBecause?: string;
+  readonly instances: TargetInstance[];
+  /** True when a real export would be expected to install on every instance. */
+  readonly ready: boolean;
+}
+
+/**
+ * What an export would do, without doing it: whether the certificate can be exported, and which managed
+ * instances the tag selects (online or not, platform, agent version). Nothing is exported and no secret
+ * is created.
+ */
+export async function dryRun(input: unknown, deps: DryRunDependencies): Promise<DryRunReport> {
+  const request = validatedRequest(input);
+  let notExportableBecause: string | undefined;
+  try {
+    await exportableCertificate(request.CertificateArn, deps);
+  } catch (error) {
+    if (!(EXPLAINED_ERROR_NAMES as readonly string[]).includes((error as Error).name)) throw error;
+    notExportableBecause = (error as Error).message;
+  }
+  const instances = (await taggedInstances(deps.ssm, request.TargetTagKey, request.TargetTagValue)).map(describeInstance);
+  return {
+    dryRun: true,
+    certificateArn: request.CertificateArn,
+    target: tagKeyValue(request),
+    exportable: notExportableBecause === undefined,
+    ...(notExportableBecause ? { notExportableBecause } : {}),
+    instances,
+    ready: notExportableBecause === undefined && instances.length > 0 && instances.every((instance) => instance.ready),
+  };
+}
+
+async function taggedInstances(ssm: SSMClient, key: string, value: string): Promise<InstanceInformation[]> {
+  const instances: InstanceInformation[] = [];
+  const pages = paginateDescribeInstanceInformation(
+    { client: ssm, pageSize: 50 },
+    { Filters: [{ Key: `tag:${key}`, Values: [value] }] },
+  );
+  for await (const page of pages) instances.push(...(page.InstanceInformationList ?? []));
+  return instances;
+}
+
+function describeInstance(info: InstanceInformation): TargetInstance {
+  const problems = [
+    info.PingStatus !== 'Online' ? `agent is ${info.PingStatus ?? 'not reporting'}` : undefined,
+    info.PlatformType !== 'Linux' ? `platform is ${info.PlatformType ?? 'unknown'}, not Linux` : undefined,
+    !info.AgentVersion || compareVersions(info.AgentVersion, MINIMUM_AGENT_VERSION) < 0
+      ? `SSM Agent ${info.AgentVersion ?? 'version unknown'} is older than ${MINIMUM_AGENT_VERSION}`
+      : undefined,
+  ].filter((problem): problem is string => problem !== undefined);
+  return {
+    instanceId: info.InstanceId ?? 'unknown',
+    pingStatus: info.PingStatus,
+    platform: [info.PlatformName, info.PlatformVersion].filter(Boolean).join(' ') || info.PlatformType,
+    agentVersion: info.AgentVersion,
+    ready: problems.length === 0,
+    ...(problems.length > 0 ? { notReadyBecause: problems.join('; ') } : {}),
+  };
+}
+
+/** Compares dotted version numbers numerically ("3.3.10" is later than "3.3.9"). */
+export function compareVersions(a: string, b: string): number {
+  const left = a.split('.').map(Number);
+  const right = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(left.length, right.length); i += 1) {
+    const difference = (left[i] ?? 0) - (right[i] ?? 0);
+    if (difference !== 0) return Math.sign(difference);
+  }
+  return 0;
+}
