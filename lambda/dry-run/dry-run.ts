@@ -1,5 +1,9 @@
 import type { ACMClient } from '@aws-sdk/client-acm';
-import { type InstanceInformation, type SSMClient, paginateDescribeInstanceInformation } from '@aws-sdk/client-ssm';
+import {
+  type InstanceInformation,
+  type SSMClient,
+  paginateDescribeInstanceInformation,
+} from '@aws-sdk/client-ssm';
 import { exportableCertificate } from '../export-certificate/export-certificate.js';
 import { EXPLAINED_ERROR_NAMES } from '../shared/errors.js';
 import { tagKeyValue, validatedRequest } from '../shared/export-request.js';
@@ -49,7 +53,9 @@ export async function dryRun(input: unknown, deps: DryRunDependencies): Promise<
     if (!(EXPLAINED_ERROR_NAMES as readonly string[]).includes((error as Error).name)) throw error;
     notExportableBecause = (error as Error).message;
   }
-  const instances = (await taggedInstances(deps.ssm, request.TargetTagKey, request.TargetTagValue)).map(describeInstance);
+  const instances = (await taggedInstances(deps.ssm, request.TargetTagKey, request.TargetTagValue)).map(
+    describeInstance,
+  );
   return {
     dryRun: true,
     certificateArn: request.CertificateArn,
@@ -57,7 +63,10 @@ export async function dryRun(input: unknown, deps: DryRunDependencies): Promise<
     exportable: notExportableBecause === undefined,
     ...(notExportableBecause ? { notExportableBecause } : {}),
     instances,
-    ready: notExportableBecause === undefined && instances.length > 0 && instances.every((instance) => instance.ready),
+    ready:
+      notExportableBecause === undefined &&
+      instances.length > 0 &&
+      instances.every((instance) => instance.ready),
   };
 }
 

@@ -16,6 +16,10 @@ export async function handler(event: unknown, context: Context): Promise<DryRunR
     region: requiredEnv('AWS_REGION'),
     accountId: accountIdOf(context.invokedFunctionArn),
   });
-  logger.info('dry run', { certificateArn: report.certificateArn, target: report.target, ready: report.ready });
+  logger.info('dry run', {
+    certificateArn: report.certificateArn,
+    target: report.target,
+    ready: report.ready,
+  });
   return report;
 }

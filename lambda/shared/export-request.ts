@@ -56,7 +56,9 @@ const DRY_RUN_DESCRIPTION =
   'true to check the certificate and list the instances the tag selects, without exporting anything';
 
 export function isDryRun(input: unknown): boolean {
-  return typeof input === 'object' && input !== null && (input as Record<string, unknown>)[DRY_RUN_FIELD] === true;
+  return (
+    typeof input === 'object' && input !== null && (input as Record<string, unknown>)[DRY_RUN_FIELD] === true
+  );
 }
 
 /** Returns every problem with `input` as a sentence; an empty list means it is a valid export request. */
