@@ -1,0 +1,215 @@
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { HttpRequest } from '@smithy/protocol-http';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { mockClient } from 'aws-sdk-client-mock';
+import { type IncomingMessage, type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { follow, runCli } from '../../../lib/cli/cli.js';
+import { REQUEST } from '../../helpers/fixtures.js';
+
+const CREDENTIALS = {
+  accessKeyId: 'AKIDEXAMPLE',
+  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+  sessionToken: 'session-token',
+};
+const ENV = {
+  AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
+  AWS_SESSION_TOKEN: CREDENTIALS.sessionToken,
+};
+
+interface Received {
+  readonly headers: IncomingMessage['headers'];
+  readonly body: string;
+  readonly signatureValid: boolean;
+}
+
+let server: Server;
+let url: string;
+let received: Received[];
+let answer: { status: number; body: unknown };
+
+/** A stand-in for the deployed API: it checks the SigV4 signature as API Gateway would, then answers. */
+beforeAll(async () => {
+  // The CLI reads credentials through the standard chain, whose first link is the environment.
+  Object.assign(process.env, ENV);
+  server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => (body += chunk));
+    request.on('end', async () => {
+      const amzDate = String(request.headers['x-amz-date']);
+      const signingDate = new Date(
+        `${amzDate.slice(0, 4)}-${amzDate.slice(4, 6)}-${amzDate.slice(6, 8)}T${amzDate.slice(9, 11)}:${amzDate.slice(11, 13)}:${amzDate.slice(13, 15)}Z`,
+      );
+      const expected = await new SignatureV4({
+        service: 'execute-api',
+        region: 'eu-west-1',
+        credentials: CREDENTIALS,
+        sha256: Sha256,
+      }).sign(
+        new HttpRequest({
+          method: 'POST',
+          protocol: 'http:',
+          hostname: '127.0.0.1',
+          port: (server.address() as AddressInfo).port,
+          path: request.url!,
+          headers: {
+            host: String(request.headers.host),
+            'content-type': String(request.headers['content-type']),
+          },
+          body,
+        }),
+        { signingDate },
+      );
+      received.push({
+        headers: request.headers,
+        body,
+        signatureValid: expected.headers.authorization === request.headers.authorization,
+      });
+      response.writeHead(answer.status, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(answer.body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/export-cert`;
+});
+afterAll(async () => {
+  for (const name of Object.keys(ENV)) delete process.env[name];
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+let lines: string[];
+let errors: string[];
+const io = {
+  out: (line: string) => lines.push(line),
+  err: (line: string) => errors.push(line),
+  sleep: async () => {},
+};
+beforeEach(() => {
+  received = [];
+  lines = [];
+  errors = [];
+  answer = {
+    status: 202,
+    body: {
+      executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-1',
+      startDate: 1,
+    },
+  };
+});
+
+const exportArgs = () => [
+  'export',
+  '--cert-arn',
+  REQUEST.CertificateArn,
+  '--name',
+  'web-server',
+  '--tag',
+  'env=dev',
+  '--api-url',
+  url,
+  '--region',
+  'eu-west-1',
+];
+
+describe('cli export', () => {
+  it('sends the request SigV4-signed with the standard credential chain, and prints the execution ARN', async () => {
+    expect(await runCli(exportArgs(), io, ENV)).toBe(0);
+    expect(received).toHaveLength(1);
+    const [request] = received;
+    expect(request!.headers.authorization).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/execute-api\/aws4_request, SignedHeaders=[a-z0-9;-]*host[a-z0-9;-]*, Signature=[0-9a-f]{64}$/,
+    );
+    expect(request!.headers['x-amz-security-token']).toBe('session-token');
+    expect(request!.signatureValid).toBe(true);
+    expect(JSON.parse(request!.body)).toEqual(REQUEST);
+    expect(lines).toEqual(['arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-1']);
+  });
+
+  it('asks for a dry run', async () => {
+    await runCli([...exportArgs(), '--dry-run'], io, ENV);
+    expect(JSON.parse(received[0]!.body)).toEqual({ ...REQUEST, DryRun: true });
+  });
+
+  it('checks the request with the same rules as the API and sends nothing when it breaks them', async () => {
+    const args = exportArgs().map((arg) => (arg === 'web-server' ? '../etc' : arg));
+    expect(await runCli(args, io, ENV)).toBe(2);
+    expect(received).toEqual([]);
+    expect(errors[0]).toMatch(/^Not sent: CertName is not valid/);
+  });
+
+  it('fails with what the API said when it refuses', async () => {
+    answer = { status: 400, body: { message: 'Invalid request body' } };
+    expect(await runCli(exportArgs(), io, ENV)).toBe(1);
+    expect(errors[0]).toBe('The API answered 400: {"message":"Invalid request body"}');
+  });
+
+  it('prints help', async () => {
+    expect(await runCli(['--help'], io, ENV)).toBe(0);
+    expect(lines[0]).toMatch(/^Usage: npm run cli/);
+  });
+});
+
+describe('cli follow', () => {
+  const sfn = mockClient(SFNClient);
+  beforeEach(() => sfn.reset());
+
+  it('prints each state as it is entered, then the per-instance result, exit 0', async () => {
+    sfn
+      .on(GetExecutionHistoryCommand)
+      .resolvesOnce({
+        events: [
+          {
+            id: 1,
+            type: 'TaskStateEntered',
+            timestamp: new Date(),
+            stateEnteredEventDetails: { name: 'ExportCertificate' },
+          },
+        ],
+      })
+      .resolves({
+        events: [
+          {
+            id: 1,
+            type: 'TaskStateEntered',
+            timestamp: new Date(),
+            stateEnteredEventDetails: { name: 'ExportCertificate' },
+          },
+          {
+            id: 2,
+            type: 'TaskStateEntered',
+            timestamp: new Date(),
+            stateEnteredEventDetails: { name: 'RecordAndInstall' },
+          },
+        ],
+      });
+    sfn
+      .on(DescribeExecutionCommand)
+      .resolvesOnce({ status: 'RUNNING' } as never)
+      .resolves({
+        status: 'SUCCEEDED',
+        output: JSON.stringify({ instances: [{ instanceId: 'i-0aaa', status: 'Success' }] }),
+      } as never);
+    const code = await follow(new SFNClient({ region: 'eu-west-1' }), 'arn:execution', io, 0);
+    expect(code).toBe(0);
+    expect(lines.slice(0, 4)).toEqual([
+      '… ExportCertificate',
+      '… RecordAndInstall',
+      'SUCCEEDED',
+      '  i-0aaa  Success',
+    ]);
+  });
+
+  it('exits 1 with the error and cause of a failed execution', async () => {
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [] });
+    sfn.on(DescribeExecutionCommand).resolves({
+      status: 'FAILED',
+      error: 'InstallFailed',
+      cause: '1 of 2 instances failed: i-0b Failed',
+    } as never);
+    expect(await follow(new SFNClient({ region: 'eu-west-1' }), 'arn:execution', io, 0)).toBe(1);
+    expect(errors).toEqual(['InstallFailed: 1 of 2 instances failed: i-0b Failed']);
+  });
+});
