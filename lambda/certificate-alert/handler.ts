@@ -2,7 +2,7 @@ import { ACMClient } from '@aws-sdk/client-acm';
 import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { requiredEnv } from '../shared/env.js';
-import { logger } from '../shared/logger.js';
+import { logger, withLogContext } from '../shared/logger.js';
 import { type AcmLifecycleEvent, type AlertOutcome, handleCertificateEvent } from './certificate-alert.js';
 
 const acm = new ACMClient({});
@@ -12,14 +12,19 @@ const sns = new SNSClient({});
 
 /** Target of the ACM lifecycle rules: expiry, renewal-action-required, expired, and available again. */
 export async function handler(event: AcmLifecycleEvent): Promise<AlertOutcome> {
-  const outcome = await handleCertificateEvent(event, {
-    acm,
-    securityHub,
-    sns,
-    topicArn: requiredEnv('ALERT_TOPIC_ARN'),
-    securityHubRegion: securityHubRegion ?? requiredEnv('AWS_REGION'),
-    now: () => new Date(),
-  });
-  logger.info('certificate event handled', { detailType: event['detail-type'], ...outcome });
-  return outcome;
+  return withLogContext(
+    { certificateArn: event.resources?.[0], detailType: event['detail-type'] },
+    async () => {
+      const outcome = await handleCertificateEvent(event, {
+        acm,
+        securityHub,
+        sns,
+        topicArn: requiredEnv('ALERT_TOPIC_ARN'),
+        securityHubRegion: securityHubRegion ?? requiredEnv('AWS_REGION'),
+        now: () => new Date(),
+      });
+      logger.info('certificate event handled', { detailType: event['detail-type'], ...outcome });
+      return outcome;
+    },
+  );
 }

@@ -2,8 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { requiredEnv, requiredIntegerEnv } from '../shared/env.js';
-import { tagKeyValue } from '../shared/export-request.js';
-import { logger } from '../shared/logger.js';
+import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
 import type { InstallStatusReport } from '../shared/workflow-state.js';
 import { type CheckInstallInput, checkInstallStatus } from './install-status.js';
 
@@ -12,21 +11,20 @@ const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 
 /** Step "CheckInstallStatus" of the export-install workflow, run in a bounded poll loop. */
 export async function handler(event: CheckInstallInput): Promise<InstallStatusReport> {
-  const report = await checkInstallStatus(event, {
-    ssm,
-    db,
-    tableName: requiredEnv('TABLE_NAME'),
-    maxAttempts: requiredIntegerEnv('MAX_POLL_ATTEMPTS'),
-    now: () => new Date(),
+  return withLogContext({ ...logKeysOf(event), commandId: event.commandId }, async () => {
+    const report = await checkInstallStatus(event, {
+      ssm,
+      db,
+      tableName: requiredEnv('TABLE_NAME'),
+      maxAttempts: requiredIntegerEnv('MAX_POLL_ATTEMPTS'),
+      now: () => new Date(),
+    });
+    logger.info('install status checked', {
+      attempt: event.attempt,
+      outcome: report.outcome,
+      summary: report.summary,
+      reason: report.reason,
+    });
+    return report;
   });
-  logger.info('install status checked', {
-    certificateArn: event.CertificateArn,
-    mapping: tagKeyValue(event),
-    commandId: event.commandId,
-    attempt: event.attempt,
-    outcome: report.outcome,
-    summary: report.summary,
-    reason: report.reason,
-  });
-  return report;
 }

@@ -2,7 +2,7 @@ import { ACMClient } from '@aws-sdk/client-acm';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { accountIdOf, requiredEnv } from '../shared/env.js';
-import { logger } from '../shared/logger.js';
+import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
 import { type DryRunReport, dryRun } from './dry-run.js';
 
 const acm = new ACMClient({});
@@ -10,16 +10,18 @@ const ssm = new SSMClient({});
 
 /** Step "DryRun" of the export-install workflow: reports what an export would do. */
 export async function handler(event: unknown, context: Context): Promise<DryRunReport> {
-  const report = await dryRun(event, {
-    acm,
-    ssm,
-    region: requiredEnv('AWS_REGION'),
-    accountId: accountIdOf(context.invokedFunctionArn),
+  return withLogContext(logKeysOf(event), async () => {
+    const report = await dryRun(event, {
+      acm,
+      ssm,
+      region: requiredEnv('AWS_REGION'),
+      accountId: accountIdOf(context.invokedFunctionArn),
+    });
+    logger.info('dry run', {
+      certificateArn: report.certificateArn,
+      target: report.target,
+      ready: report.ready,
+    });
+    return report;
   });
-  logger.info('dry run', {
-    certificateArn: report.certificateArn,
-    target: report.target,
-    ready: report.ready,
-  });
-  return report;
 }

@@ -2,7 +2,7 @@ import { ACMClient } from '@aws-sdk/client-acm';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
 import { accountIdOf, requiredEnv } from '../shared/env.js';
-import { logger } from '../shared/logger.js';
+import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
 import type { ExportedCertificate } from '../shared/workflow-state.js';
 import { exportCertificate } from './export-certificate.js';
 
@@ -11,14 +11,16 @@ const secrets = new SecretsManagerClient({});
 
 /** Step "ExportCertificate" of the export-install workflow. Input: the export request. */
 export async function handler(event: unknown, context: Context): Promise<ExportedCertificate> {
-  const result = await exportCertificate(event, {
-    acm,
-    secrets,
-    kmsKeyId: requiredEnv('SECRET_KMS_KEY_ARN'),
-    region: requiredEnv('AWS_REGION'),
-    accountId: accountIdOf(context.invokedFunctionArn),
-    now: () => new Date(),
+  return withLogContext(logKeysOf(event), async () => {
+    const result = await exportCertificate(event, {
+      acm,
+      secrets,
+      kmsKeyId: requiredEnv('SECRET_KMS_KEY_ARN'),
+      region: requiredEnv('AWS_REGION'),
+      accountId: accountIdOf(context.invokedFunctionArn),
+      now: () => new Date(),
+    });
+    logger.info('certificate exported', { ...result });
+    return result;
   });
-  logger.info('certificate exported', { ...result });
-  return result;
 }

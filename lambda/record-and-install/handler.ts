@@ -1,9 +1,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { tagKeyValue } from '../shared/export-request.js';
 import { requiredEnv, requiredIntegerEnv } from '../shared/env.js';
-import { logger } from '../shared/logger.js';
+import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
 import type { InstallCommand } from '../shared/workflow-state.js';
 import { type RecordAndInstallInput, recordAndInstall } from './record-and-install.js';
 
@@ -12,31 +11,27 @@ const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 
 /** Step "RecordAndInstall" of the export-install workflow. */
 export async function handler(event: RecordAndInstallInput): Promise<InstallCommand> {
-  const command = await recordAndInstall(event, {
-    ssm,
-    db,
-    tableName: requiredEnv('TABLE_NAME'),
-    command: {
-      documentName: requiredEnv('INSTALL_DOCUMENT_NAME'),
-      maxConcurrency: requiredEnv('INSTALL_MAX_CONCURRENCY'),
-      maxErrors: requiredEnv('INSTALL_MAX_ERRORS'),
-      deliveryTimeoutSeconds: requiredIntegerEnv('INSTALL_DELIVERY_TIMEOUT_SECONDS'),
-      region: requiredEnv('AWS_REGION'),
-      host: {
-        certDirectory: requiredEnv('INSTALL_CERT_DIRECTORY'),
-        keyDirectory: requiredEnv('INSTALL_KEY_DIRECTORY'),
-        fileOwner: requiredEnv('INSTALL_FILE_OWNER'),
-        fileGroup: requiredEnv('INSTALL_FILE_GROUP'),
-        reloadCommand: process.env.INSTALL_RELOAD_COMMAND ?? '',
+  return withLogContext({ ...logKeysOf(event), executionArn: event.executionArn }, async () => {
+    const command = await recordAndInstall(event, {
+      ssm,
+      db,
+      tableName: requiredEnv('TABLE_NAME'),
+      command: {
+        documentName: requiredEnv('INSTALL_DOCUMENT_NAME'),
+        maxConcurrency: requiredEnv('INSTALL_MAX_CONCURRENCY'),
+        maxErrors: requiredEnv('INSTALL_MAX_ERRORS'),
+        deliveryTimeoutSeconds: requiredIntegerEnv('INSTALL_DELIVERY_TIMEOUT_SECONDS'),
+        region: requiredEnv('AWS_REGION'),
+        host: {
+          certDirectory: requiredEnv('INSTALL_CERT_DIRECTORY'),
+          keyDirectory: requiredEnv('INSTALL_KEY_DIRECTORY'),
+          fileOwner: requiredEnv('INSTALL_FILE_OWNER'),
+          fileGroup: requiredEnv('INSTALL_FILE_GROUP'),
+          reloadCommand: process.env.INSTALL_RELOAD_COMMAND ?? '',
+        },
       },
-    },
+    });
+    logger.info('install command sent', { commandId: command.commandId });
+    return command;
   });
-  logger.info('install command sent', {
-    certificateArn: event.CertificateArn,
-    certName: event.CertName,
-    target: tagKeyValue(event),
-    executionArn: event.executionArn,
-    commandId: command.commandId,
-  });
-  return command;
 }

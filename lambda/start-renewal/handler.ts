@@ -2,6 +2,7 @@ import { ACMClient } from '@aws-sdk/client-acm';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { withLogContext } from '../shared/logger.js';
 import { requiredEnv } from '../shared/env.js';
 import { type RenewalEvent, type RenewalOutcome, startRenewal } from './start-renewal.js';
 
@@ -12,11 +13,13 @@ const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 
 /** Target of the renewal rules: ACM "Certificate Available" (RENEWAL) and, optionally, AWS Health. */
 export async function handler(event: RenewalEvent): Promise<RenewalOutcome> {
-  return startRenewal(event, {
-    acm,
-    sfn,
-    db,
-    tableName: requiredEnv('TABLE_NAME'),
-    stateMachineArn: requiredEnv('STATE_MACHINE_ARN'),
+  return withLogContext({ certificateArn: event.resources?.[0] }, async () => {
+    return startRenewal(event, {
+      acm,
+      sfn,
+      db,
+      tableName: requiredEnv('TABLE_NAME'),
+      stateMachineArn: requiredEnv('STATE_MACHINE_ARN'),
+    });
   });
 }

@@ -54,6 +54,13 @@ describe('export-install workflow', () => {
       }),
     ]);
     expect(result.alerts).toEqual([]);
+    const sent = result.logLines.find((line) => line.includes('install command sent'))!;
+    expect(JSON.parse(sent)).toMatchObject({
+      certificateArn: REQUEST.CertificateArn,
+      mapping: 'env=dev',
+      executionArn: expect.stringContaining(':execution:'),
+      commandId: 'cmd-0001',
+    });
     expect(result.logLines.join('\n')).toMatch(
       /certificate exported[\s\S]*install command sent[\s\S]*install status checked/,
     );
