@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type ExportRequest, tagKeyValue, validatedRequest } from '../shared/export-request.js';
+import { listInvocations, resultLine } from '../shared/command-invocations.js';
 import { logger } from '../shared/logger.js';
 import { recordInstallResult } from '../shared/mapping-store.js';
 import { waitBeforeCheck } from '../shared/poll-schedule.js';
@@ -33,9 +34,6 @@ const MAX_NAMED_IN_REASON = 10;
 
 const RUNNING_COMMAND_STATUSES = new Set(['Pending', 'InProgress', 'Cancelling']);
 const FINISHED_COMMAND_STATUSES = new Set(['Success', 'Failed', 'TimedOut', 'Cancelled']);
-
-/** The line the install document prints last; its `key=value` fields are kept per instance. */
-const RESULT_LINE_PREFIX = 'RESULT ';
 
 /**
  * Looks at an install command once and says whether the workflow is done. Every SSM status maps to an
@@ -157,36 +155,9 @@ async function describeCommand(ssm: SSMClient, commandId: string): Promise<Comma
   return response.Commands?.[0];
 }
 
-async function listInvocations(ssm: SSMClient, commandId: string): Promise<CommandInvocation[]> {
-  const invocations: CommandInvocation[] = [];
-  const pages = paginateListCommandInvocations(
-    { client: ssm, pageSize: 50 },
-    { CommandId: commandId, Details: true },
-  );
-  for await (const page of pages) invocations.push(...(page.CommandInvocations ?? []));
-  return invocations;
-}
-
 function instanceResult(invocation: CommandInvocation): InstanceInstallResult {
   const status =
     invocation.Status === 'Success' ? 'Success' : invocation.StatusDetails || invocation.Status || 'Unknown';
   const result = resultLine(invocation);
   return { instanceId: invocation.InstanceId ?? 'unknown-instance', status, ...(result ? { result } : {}) };
-}
-
-/** Parses `RESULT key=value key=value` from the last line the document printed, if it did. */
-export function resultLine(invocation: CommandInvocation): Record<string, string> | undefined {
-  const output = (invocation.CommandPlugins ?? []).map((plugin) => plugin.Output ?? '').join('\n');
-  const line = output
-    .split('\n')
-    .map((text) => text.trim())
-    .filter((text) => text.startsWith(RESULT_LINE_PREFIX))
-    .pop();
-  if (!line) return undefined;
-  const fields: Record<string, string> = {};
-  for (const pair of line.slice(RESULT_LINE_PREFIX.length).split(/\s+/)) {
-    const separator = pair.indexOf('=');
-    if (separator > 0) fields[pair.slice(0, separator)] = pair.slice(separator + 1);
-  }
-  return fields;
 }

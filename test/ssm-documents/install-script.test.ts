@@ -3,7 +3,7 @@ import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto'
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { resultLine } from '../../lambda/check-install-status/install-status.js';
+import { resultLine } from '../../lambda/shared/command-invocations.js';
 import { formatCertificateBundle } from '../../lambda/shared/certificate-secret.js';
 import { type TestCertificate, encryptAsAcmDoes, makeCertificate } from '../helpers/certificates.js';
 import { FakeHost, installScript } from '../helpers/install-script.js';

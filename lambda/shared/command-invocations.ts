@@ -1,0 +1,32 @@
+import { type CommandInvocation, type SSMClient, paginateListCommandInvocations } from '@aws-sdk/client-ssm';
+
+/** Every invocation of a command, with the plugins' output, all pages. */
+export async function listInvocations(ssm: SSMClient, commandId: string): Promise<CommandInvocation[]> {
+  const invocations: CommandInvocation[] = [];
+  const pages = paginateListCommandInvocations(
+    { client: ssm, pageSize: 50 },
+    { CommandId: commandId, Details: true },
+  );
+  for await (const page of pages) invocations.push(...(page.CommandInvocations ?? []));
+  return invocations;
+}
+
+/** The line the install and check documents print last; its `key=value` fields describe the host. */
+const RESULT_LINE_PREFIX = 'RESULT ';
+
+/** Parses `RESULT key=value key=value` from the last such line the document printed, if it did. */
+export function resultLine(invocation: CommandInvocation): Record<string, string> | undefined {
+  const output = (invocation.CommandPlugins ?? []).map((plugin) => plugin.Output ?? '').join('\n');
+  const line = output
+    .split('\n')
+    .map((text) => text.trim())
+    .filter((text) => text.startsWith(RESULT_LINE_PREFIX))
+    .pop();
+  if (!line) return undefined;
+  const fields: Record<string, string> = {};
+  for (const pair of line.slice(RESULT_LINE_PREFIX.length).split(/\s+/)) {
+    const separator = pair.indexOf('=');
+    if (separator > 0) fields[pair.slice(0, separator)] = pair.slice(separator + 1);
+  }
+  return fields;
+}
