@@ -3,7 +3,6 @@ import {
   type CommandInvocation,
   ListCommandsCommand,
   type SSMClient,
-  paginateListCommandInvocations,
 } from '@aws-sdk/client-ssm';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type ExportRequest, tagKeyValue, validatedRequest } from '../shared/export-request.js';
