@@ -9,6 +9,7 @@ import type { AppConfig } from './config.js';
 import { ExportApi } from './export-api.js';
 import { ExportWorkflow } from './export-workflow.js';
 import { AuditReportMonitor } from './audit-report-monitor.js';
+import { DriftMonitor } from './drift-monitor.js';
 import { ExpiryMonitor } from './expiry-monitor.js';
 import { InstallDocument } from './install-document.js';
 import { InstanceCertificateAccess } from './instance-certificate-access.js';
@@ -84,6 +85,14 @@ export class CertLifecycleStack extends Stack {
       securityHubRegion: config.securityHubRegion || undefined,
       logRetention,
     });
+    const drift = new DriftMonitor(this, 'Drift', {
+      inventory: inventory.table,
+      alerts,
+      certDirectory: config.installCertDirectory,
+      schedule: events.Schedule.expression(config.driftCheckSchedule),
+      securityHubRegion: config.securityHubRegion || undefined,
+      logRetention,
+    });
     const monitoring = new OperationsMonitoring(this, 'Operations', {
       exportWorkflow: workflow.stateMachine,
       functions: Object.fromEntries(
@@ -94,12 +103,15 @@ export class CertLifecycleStack extends Stack {
           ExpiryScan: expiry.scanHandler,
           AuditGenerate: audit.generator,
           AuditProcess: audit.processor,
+          DriftCheck: drift.checker,
+          DriftResult: drift.comparer,
         }).map(([name, handler]) => [name, handler.function]),
       ),
       deadLetterQueues: {
         renewal: renewal.deadLetters.queue,
         expiry: expiry.deadLetters.queue,
         audit: audit.deadLetters.queue,
+        drift: drift.deadLetters.queue,
       },
       alertTopic: alerts.topic,
     });

@@ -50,6 +50,8 @@ export interface AppConfig {
   readonly auditIncludeAcmManaged: boolean;
   /** Audit reports are deleted after this many days. */
   readonly auditReportRetentionDays: number;
+  /** When every mapped host is asked which certificate it holds. */
+  readonly driftCheckSchedule: string;
   /** Also start renewals from AWS Health's ACM renewal notices, deduplicated with ACM's own event. */
   readonly renewOnHealthEvents: boolean;
   /** Retention of the app's log groups, in days. */
@@ -79,6 +81,7 @@ export const DEFAULT_CONFIG: AppConfig = {
   auditThresholdDays: 30,
   auditIncludeAcmManaged: false,
   auditReportRetentionDays: 90,
+  driftCheckSchedule: 'rate(1 day)',
   renewOnHealthEvents: false,
   logRetentionDays: 365,
 };
@@ -238,6 +241,7 @@ const READERS: Record<keyof AppConfig, Reader> = {
   auditThresholdDays: integer(1, 3650),
   auditIncludeAcmManaged: flag,
   auditReportRetentionDays: integer(1, 3650),
+  driftCheckSchedule: schedule,
   renewOnHealthEvents: flag,
   logRetentionDays: integer(1, 3653, LOG_RETENTION_DAYS),
 };

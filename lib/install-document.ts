@@ -7,9 +7,11 @@ import { ssmDocumentFile } from './paths.js';
 export interface InstallDocumentProps {
   /** @default 'Install-ACMCertificate' */
   readonly documentName?: string;
+  /** The document's file in ssm-documents/, without `.yaml`. @default 'install-acm-certificate' */
+  readonly sourceFile?: string;
 }
 
-/** The SSM Command document that installs a certificate on a host, from `ssm-documents/`. */
+/** An SSM Command document of the app, from `ssm-documents/` (the install document by default). */
 export class InstallDocument extends Construct {
   readonly documentName: string;
   readonly documentArn: string;
@@ -21,7 +23,7 @@ export class InstallDocument extends Construct {
       name: this.documentName,
       documentType: 'Command',
       documentFormat: 'JSON',
-      content: parse(readFileSync(ssmDocumentFile('install-acm-certificate'), 'utf8')),
+      content: parse(readFileSync(ssmDocumentFile(props.sourceFile ?? 'install-acm-certificate'), 'utf8')),
       // A named document cannot be replaced in place; updates add a version, and commands use $LATEST.
       updateMethod: 'NewVersion',
     });

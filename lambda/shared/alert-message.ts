@@ -8,7 +8,12 @@ import { type SeverityLabel, daysLeft } from './expiry-severity.js';
  * on: event_type, severity and days_to_expiry.
  */
 export type AlertEventType =
-  'ApproachingExpiration' | 'RenewalActionRequired' | 'Expired' | 'ExpiryDigest' | 'AuditDigest';
+  | 'ApproachingExpiration'
+  | 'RenewalActionRequired'
+  | 'Expired'
+  | 'ExpiryDigest'
+  | 'AuditDigest'
+  | 'HostDrift';
 
 /** SNS takes at most 256 KB (bytes) per message; the two bodies share it, with room for the rest. */
 const BODY_BUDGET_BYTES = 120_000;
@@ -16,7 +21,7 @@ const BODY_BUDGET_BYTES = 120_000;
 const MAX_SUBJECT = 99;
 
 export interface CertificateAlert {
-  readonly eventType: Exclude<AlertEventType, 'ExpiryDigest' | 'AuditDigest'>;
+  readonly eventType: Exclude<AlertEventType, 'ExpiryDigest' | 'AuditDigest' | 'HostDrift'>;
   readonly severity: SeverityLabel;
   readonly facts: CertificateFacts;
   /** Why and what to do, e.g. the remediation of the finding. */
@@ -131,6 +136,45 @@ export function digestMessage(
     certificates: jsonEntries,
   });
   return envelope(subject, textLines.join('\n'), json, eventType, worst, undefined);
+}
+
+export interface DriftedHost {
+  readonly instanceId: string;
+  /** The serial the host has, or undefined when its files are missing. */
+  readonly serial?: string;
+}
+
+/** One alert for the hosts of one mapping that do not hold ACM's current certificate. */
+export function driftMessage(
+  certName: string,
+  certificateArn: string,
+  currentSerial: string,
+  hosts: readonly DriftedHost[],
+): PublishCommandInput {
+  const subject = `Certificate drift: ${hosts.length} host${hosts.length === 1 ? '' : 's'} not serving the current ${certName}`;
+  const lines = [
+    subject,
+    '',
+    `Certificate:     ${certificateArn}`,
+    `Current serial:  ${currentSerial}`,
+    '',
+    ...hosts.map(
+      (host) =>
+        `  ${host.instanceId.padEnd(22)} ${host.serial ? `serves serial ${host.serial}` : 'files missing'}`,
+    ),
+    '',
+    'What to do: export the certificate to this target again (npm run cli -- export …), then check the hosts that still differ.',
+  ];
+  const severity: SeverityLabel = hosts.some((host) => !host.serial) ? 'HIGH' : 'MEDIUM';
+  const json = JSON.stringify({
+    eventType: 'HostDrift',
+    severity,
+    certName,
+    certificateArn,
+    currentSerial,
+    hosts,
+  });
+  return envelope(subject, lines.join('\n'), json, 'HostDrift', severity, undefined);
 }
 
 function envelope(

@@ -138,6 +138,69 @@ function privateCaResource(facts: CertificateFacts): Resource {
   };
 }
 
+export const DRIFT_GENERATOR_ID = 'cert-lifecycle/host-certificate-drift';
+
+export function driftFindingId(certificateArn: string, instanceId: string): string {
+  return `${certificateArn}/cert-lifecycle/host-drift/${instanceId}`;
+}
+
+/** A host that does not hold ACM's current certificate for its mapping (or holds none). */
+export function driftFinding(
+  facts: { readonly certificateArn: string; readonly certName: string; readonly currentSerial: string },
+  host: { readonly instanceId: string; readonly serial?: string },
+  context: FindingContext,
+): AwsSecurityFinding {
+  const { partition, region, account } = arnParts(facts.certificateArn);
+  const now = context.now.toISOString();
+  const severity: SeverityLabel = host.serial ? 'MEDIUM' : 'HIGH';
+  const what = host.serial
+    ? `still serves serial ${host.serial} of ${facts.certName}, not ACM's current ${facts.currentSerial}`
+    : `has no ${facts.certName} certificate files installed`;
+  const managed = host.instanceId.startsWith('mi-');
+  return {
+    SchemaVersion: '2018-10-08',
+    Id: driftFindingId(facts.certificateArn, host.instanceId),
+    ProductArn: productArn(partition, context.securityHubRegion, account),
+    GeneratorId: DRIFT_GENERATOR_ID,
+    AwsAccountId: account,
+    Region: region,
+    CreatedAt: context.createdAt ?? now,
+    UpdatedAt: now,
+    Title: truncate(
+      `Host ${host.instanceId} ${host.serial ? 'serves an old certificate' : 'is missing the certificate'} ${facts.certName}`,
+      256,
+    ),
+    Description: truncate(`Managed instance ${host.instanceId} ${what} (${facts.certificateArn}).`, 1024),
+    FindingProviderFields: {
+      Severity: { Label: severity, Original: severity },
+      Types: ['Software and Configuration Checks/AWS Security Best Practices/Certificate Drift'],
+    },
+    Remediation: {
+      Recommendation: {
+        Text: 'Export the certificate to this target again (npm run cli -- export ...); if the host still differs, check its SSM Agent and its access to the secret.',
+        Url: consoleUrl(facts.certificateArn),
+      },
+    },
+    Resources: [
+      {
+        Type: managed ? 'Other' : 'AwsEc2Instance',
+        Id: managed
+          ? `arn:${partition}:ssm:${region}:${account}:managed-instance/${host.instanceId}`
+          : `arn:${partition}:ec2:${region}:${account}:instance/${host.instanceId}`,
+        Partition: partition as Partition,
+        Region: region,
+      },
+      {
+        Type: 'AwsCertificateManagerCertificate',
+        Id: facts.certificateArn,
+        Partition: partition as Partition,
+        Region: region,
+      },
+    ],
+    RecordState: 'ACTIVE',
+  };
+}
+
 /** The same finding, closed: sent with a later UpdatedAt, Security Hub archives it. */
 export function archivedFinding(finding: AwsSecurityFinding, now: Date): AwsSecurityFinding {
   return { ...finding, UpdatedAt: laterThan(finding.UpdatedAt, now), RecordState: 'ARCHIVED' };

@@ -177,14 +177,19 @@ describe('least privilege', () => {
     expect(new Set(services)).toEqual(new Set(['secretsmanager', 'sns']));
   });
 
-  it('allows SendCommand only with the install document, on instances and managed nodes', () => {
+  it('allows SendCommand only with the install document or the read-only check document, on instances and managed nodes', () => {
     const sends = statementsAllowing('ssm:SendCommand');
-    expect(sends).toHaveLength(1);
-    const resources = JSON.stringify(sends[0]!.Resource);
-    expect(resources).toContain(':document/Install-ACMCertificate');
-    expect(resources).toContain(':instance/*');
-    expect(resources).toContain(':managed-instance/*');
-    expect(resources).not.toContain('document/*');
+    expect(sends).toHaveLength(2);
+    const documents = sends.map((send) => JSON.stringify(send.Resource));
+    expect(
+      documents.filter((resources) => resources.includes(':document/Install-ACMCertificate')),
+    ).toHaveLength(1);
+    expect(documents.filter((resources) => resources.includes('-Check-ACMCertificate'))).toHaveLength(1);
+    for (const resources of documents) {
+      expect(resources).toContain(':instance/*');
+      expect(resources).toContain(':managed-instance/*');
+      expect(resources).not.toContain('document/*');
+    }
   });
 
   it('gives every function of the app its own role with no managed policy', () => {

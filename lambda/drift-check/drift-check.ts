@@ -1,0 +1,62 @@
+import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { type DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
+import { settleWithConcurrency } from '../shared/concurrency.js';
+import { logger } from '../shared/logger.js';
+import type { CertificateMapping } from '../shared/mapping-store.js';
+
+export interface DriftCheckDependencies {
+  readonly ssm: SSMClient;
+  readonly db: DynamoDBDocumentClient;
+  readonly tableName: string;
+  /** The read-only check document. */
+  readonly documentName: string;
+  readonly certDirectory: string;
+}
+
+export interface DriftCheckOutcome {
+  readonly mappings: number;
+  readonly commands: string[];
+  readonly failed: number;
+}
+
+/**
+ * Asks every mapped host which certificate it has: one read-only command per mapping, to the instances
+ * with its tag. Their answers arrive later (the command's status-change event) and are compared then.
+ */
+export async function startDriftChecks(deps: DriftCheckDependencies): Promise<DriftCheckOutcome> {
+  const mappings: CertificateMapping[] = [];
+  for await (const page of paginateScan({ client: deps.db }, { TableName: deps.tableName })) {
+    mappings.push(...((page.Items ?? []) as CertificateMapping[]));
+  }
+  const results = await settleWithConcurrency(mappings, 5, async (mapping) => {
+    const response = await deps.ssm.send(
+      new SendCommandCommand({
+        DocumentName: deps.documentName,
+        DocumentVersion: '$LATEST',
+        Targets: [{ Key: `tag:${mapping.TargetTagKey}`, Values: [mapping.TargetTagValue] }],
+        Parameters: {
+          CertName: [mapping.CertName],
+          CertDirectory: [deps.certDirectory],
+          CertificateArn: [mapping.CertificateArn],
+        },
+        MaxConcurrency: '50%',
+        MaxErrors: '100%',
+        TimeoutSeconds: 600,
+        Comment: `Drift check of ${mapping.CertName}`.slice(0, 100),
+      }),
+    );
+    return response.Command?.CommandId ?? '';
+  });
+  const commands = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const failed = results.length - commands.length;
+  results.forEach((result, index) => {
+    if (result.status === 'rejected') {
+      logger.error('drift check not sent', {
+        mapping: mappings[index]!.TagKeyValue,
+        certificateArn: mappings[index]!.CertificateArn,
+        error: (result.reason as Error).name,
+      });
+    }
+  });
+  return { mappings: mappings.length, commands, failed };
+}

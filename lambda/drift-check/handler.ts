@@ -1,0 +1,19 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { requiredEnv } from '../shared/env.js';
+import { type DriftCheckOutcome, startDriftChecks } from './drift-check.js';
+
+const ssm = new SSMClient({ maxAttempts: 6 });
+const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+
+/** Scheduled: asks every mapped host which certificate it holds. */
+export async function handler(): Promise<DriftCheckOutcome> {
+  return startDriftChecks({
+    ssm,
+    db,
+    tableName: requiredEnv('TABLE_NAME'),
+    documentName: requiredEnv('CHECK_DOCUMENT_NAME'),
+    certDirectory: requiredEnv('INSTALL_CERT_DIRECTORY'),
+  });
+}

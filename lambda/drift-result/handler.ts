@@ -1,0 +1,25 @@
+import { ACMClient } from '@aws-sdk/client-acm';
+import { SecurityHubClient } from '@aws-sdk/client-securityhub';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { requiredEnv } from '../shared/env.js';
+import { type CommandStatusEvent, type DriftOutcome, handleDriftResult } from './drift-result.js';
+
+const ssm = new SSMClient({});
+const acm = new ACMClient({});
+const securityHubRegion = process.env.SECURITY_HUB_REGION || process.env.AWS_REGION;
+const securityHub = new SecurityHubClient({ region: securityHubRegion });
+const sns = new SNSClient({});
+
+/** Target of the drift check command's status-change event. */
+export async function handler(event: CommandStatusEvent): Promise<DriftOutcome> {
+  return handleDriftResult(event, {
+    ssm,
+    acm,
+    securityHub,
+    sns,
+    topicArn: requiredEnv('ALERT_TOPIC_ARN'),
+    securityHubRegion: securityHubRegion ?? requiredEnv('AWS_REGION'),
+    now: () => new Date(),
+  });
+}

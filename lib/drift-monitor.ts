@@ -1,0 +1,139 @@
+import { Aws, Duration } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { AlarmedDeadLetterQueue } from './alarmed-dead-letter-queue.js';
+import type { AlertTopic } from './alert-topic.js';
+import { HandlerFunction } from './handler-function.js';
+import { InstallDocument } from './install-document.js';
+
+export interface DriftMonitorProps {
+  readonly inventory: dynamodb.ITable;
+  readonly alerts: AlertTopic;
+  /** Where the hosts keep the certificates (the install setting). */
+  readonly certDirectory: string;
+  /** @default every day */
+  readonly schedule?: events.Schedule;
+  /** @default the stack's Region */
+  readonly securityHubRegion?: string;
+  readonly logRetention: logs.RetentionDays;
+}
+
+/**
+ * Drift check: on a schedule a read-only document asks every mapped host which certificate it holds;
+ * when each check finishes, the answers are compared with ACM's current serial, and any host serving
+ * another certificate, or none, becomes a finding and an alert.
+ */
+export class DriftMonitor extends Construct {
+  readonly checker: HandlerFunction;
+  readonly comparer: HandlerFunction;
+  readonly deadLetters: AlarmedDeadLetterQueue;
+
+  constructor(scope: Construct, id: string, props: DriftMonitorProps) {
+    super(scope, id);
+    const [partition, region, account] = [Aws.PARTITION, Aws.REGION, Aws.ACCOUNT_ID];
+    const securityHubRegion = props.securityHubRegion ?? region;
+    const document = new InstallDocument(this, 'CheckDocument', {
+      documentName: `${Aws.STACK_NAME}-Check-ACMCertificate`,
+      sourceFile: 'check-acm-certificate',
+    });
+
+    this.checker = new HandlerFunction(this, 'Check', {
+      handlerName: 'drift-check',
+      description: 'Asks every mapped host which certificate it holds (read-only command)',
+      environment: {
+        TABLE_NAME: props.inventory.tableName,
+        CHECK_DOCUMENT_NAME: document.documentName,
+        INSTALL_CERT_DIRECTORY: props.certDirectory,
+      },
+      timeout: Duration.minutes(5),
+      logRetention: props.logRetention,
+    });
+    this.checker.allow({ actions: ['dynamodb:Scan'], resources: [props.inventory.tableArn] });
+    this.checker.allow(
+      {
+        actions: ['ssm:SendCommand'],
+        resources: [
+          document.documentArn,
+          `arn:${partition}:ec2:${region}:${account}:instance/*`,
+          `arn:${partition}:ssm:${region}:${account}:managed-instance/*`,
+        ],
+      },
+      {
+        'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*':
+          'The instances are chosen at run time by their tag; SendCommand is allowed only with the read-only check document.',
+        'Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:managed-instance/*':
+          'On-premises nodes are chosen at run time by their tag; SendCommand is allowed only with the read-only check document.',
+      },
+    );
+
+    this.comparer = new HandlerFunction(this, 'Compare', {
+      handlerName: 'drift-result',
+      description:
+        "Compares the hosts' answers with ACM's current certificate; drift becomes findings and an alert",
+      environment: { ALERT_TOPIC_ARN: props.alerts.topic.topicArn, SECURITY_HUB_REGION: securityHubRegion },
+      timeout: Duration.minutes(2),
+      logRetention: props.logRetention,
+    });
+    this.comparer.allow(
+      { actions: ['ssm:ListCommands', 'ssm:ListCommandInvocations'], resources: ['*'] },
+      { 'Resource::*': 'ListCommands and ListCommandInvocations support no resource-level permissions.' },
+    );
+    this.comparer.allow(
+      {
+        actions: ['acm:DescribeCertificate'],
+        resources: [`arn:${partition}:acm:${region}:${account}:certificate/*`],
+      },
+      {
+        'Resource::arn:<AWS::Partition>:acm:<AWS::Region>:<AWS::AccountId>:certificate/*':
+          "The mapped certificates are known only at run time; the step reads each one's current serial.",
+      },
+    );
+    this.comparer.allow({
+      actions: ['securityhub:BatchImportFindings'],
+      resources: [`arn:${partition}:securityhub:${securityHubRegion}:${account}:product/${account}/default`],
+    });
+    this.comparer.allow({
+      actions: ['securityhub:GetFindings'],
+      resources: [`arn:${partition}:securityhub:${securityHubRegion}:${account}:hub/default`],
+    });
+    props.alerts.grantPublish(this.comparer.role);
+
+    this.deadLetters = new AlarmedDeadLetterQueue(this, 'DeadLetters', {
+      holds: 'drift check runs and results',
+      alertTopic: props.alerts.topic,
+    });
+    this.checker.deadLetterTo(this.deadLetters.queue);
+    this.comparer.deadLetterTo(this.deadLetters.queue);
+    new events.Rule(this, 'Schedule', {
+      description: 'Ask every mapped host which certificate it holds',
+      schedule: props.schedule ?? events.Schedule.rate(Duration.days(1)),
+      targets: [
+        new targets.LambdaFunction(this.checker.function, {
+          deadLetterQueue: this.deadLetters.queue,
+          retryAttempts: 2,
+        }),
+      ],
+    });
+    new events.Rule(this, 'CheckFinished', {
+      description: 'A drift check command finished: compare what the hosts hold with ACM',
+      eventPattern: {
+        source: ['aws.ssm'],
+        detailType: ['EC2 Command Status-change Notification'],
+        detail: {
+          'document-name': [document.documentName],
+          status: ['Success', 'Failed', 'TimedOut', 'Cancelled'],
+        },
+      },
+      targets: [
+        new targets.LambdaFunction(this.comparer.function, {
+          deadLetterQueue: this.deadLetters.queue,
+          retryAttempts: 8,
+          maxEventAge: Duration.hours(6),
+        }),
+      ],
+    });
+  }
+}

@@ -1,0 +1,179 @@
+import { ACMClient, DescribeCertificateCommand } from '@aws-sdk/client-acm';
+import { SecurityHubClient } from '@aws-sdk/client-securityhub';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import {
+  ListCommandInvocationsCommand,
+  ListCommandsCommand,
+  SendCommandCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startDriftChecks } from '../../lambda/drift-check/drift-check.js';
+import { handleDriftResult } from '../../lambda/drift-result/drift-result.js';
+import { driftFinding } from '../../lambda/shared/certificate-finding.js';
+import { recordExport } from '../../lambda/shared/mapping-store.js';
+import { asffProblems } from '../helpers/asff.js';
+import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
+import { CERTIFICATE_ARN, REGION, REQUEST } from '../helpers/fixtures.js';
+import { fakeSecurityHub } from '../helpers/security-hub-fake.js';
+import { invocation } from '../helpers/ssm-fake.js';
+
+const NOW = new Date('2026-11-24T12:00:00.000Z');
+const CURRENT = '1d:2e:3f';
+const ssm = mockClient(SSMClient);
+const acm = mockClient(ACMClient);
+const sns = mockClient(SNSClient);
+let hub: ReturnType<typeof fakeSecurityHub>;
+
+beforeEach(() => {
+  ssm.reset();
+  acm.reset();
+  sns.reset();
+  sns.on(PublishCommand).resolves({ MessageId: 'm' });
+  acm
+    .on(DescribeCertificateCommand)
+    .resolves({ Certificate: { CertificateArn: CERTIFICATE_ARN, Serial: CURRENT } });
+  ssm.on(ListCommandsCommand).resolves({
+    Commands: [
+      {
+        CommandId: 'check-1',
+        Parameters: {
+          CertName: ['web-server'],
+          CertificateArn: [CERTIFICATE_ARN],
+          CertDirectory: ['/etc/ssl/certs'],
+        },
+        Targets: [{ Key: 'tag:env', Values: ['dev'] }],
+      },
+    ],
+  });
+  hub = fakeSecurityHub();
+});
+afterEach(() => hub.client.restore());
+
+const compare = () =>
+  handleDriftResult(
+    {
+      detail: {
+        'command-id': 'check-1',
+        'document-name': 'CertLifecycle-Check-ACMCertificate',
+        status: 'Success',
+      },
+    },
+    {
+      ssm: new SSMClient({ region: REGION }),
+      acm: new ACMClient({ region: REGION }),
+      securityHub: new SecurityHubClient({ region: REGION }),
+      sns: new SNSClient({ region: REGION }),
+      topicArn: 'arn:aws:sns:eu-west-1:111122223333:alerts',
+      securityHubRegion: REGION,
+      now: () => NOW,
+    },
+  );
+
+const answer = (instanceId: string, fields: string) =>
+  invocation(instanceId, 'Success', 'Success', `RESULT cert_name=web-server ${fields}`);
+
+describe('drift result', () => {
+  it('raises a finding and one alert for hosts with an old certificate or none, and leaves in-sync hosts alone', async () => {
+    ssm.on(ListCommandInvocationsCommand).resolves({
+      CommandInvocations: [
+        answer('i-0current', `status=present serial=${CURRENT.toUpperCase()}`),
+        answer('i-0old', 'status=present serial=0a:0b:0c'),
+        answer('mi-0missing', 'status=missing'),
+        invocation('i-0offline', 'Failed', 'Undeliverable'),
+      ],
+    });
+    const outcome = await compare();
+    expect(outcome).toMatchObject({
+      checked: 3,
+      drifted: [{ instanceId: 'i-0old', serial: '0a:0b:0c' }, { instanceId: 'mi-0missing' }],
+      unreachable: ['i-0offline'],
+    });
+    const findings = [...hub.stored.values()];
+    expect(findings.map((finding) => finding.Title).sort()).toEqual([
+      'Host i-0old serves an old certificate web-server',
+      'Host mi-0missing is missing the certificate web-server',
+    ]);
+    for (const finding of findings) expect(asffProblems(finding)).toEqual([]);
+    const input = sns.commandCalls(PublishCommand)[0]!.args[0].input;
+    expect(input.Subject).toBe('Certificate drift: 2 hosts not serving the current web-server');
+    expect(input.MessageAttributes?.event_type?.StringValue).toBe('HostDrift');
+    const email = JSON.parse(input.Message!).email as string;
+    expect(email).toContain('i-0old                 serves serial 0a:0b:0c');
+    expect(email).toContain('mi-0missing            files missing');
+  });
+
+  it('archives the finding of a host that is back in sync, and sends nothing when all are', async () => {
+    const stale = driftFinding(
+      { certificateArn: CERTIFICATE_ARN, certName: 'web-server', currentSerial: CURRENT },
+      { instanceId: 'i-0aaa', serial: '0a:0b:0c' },
+      { securityHubRegion: REGION, now: new Date(NOW.getTime() - 86_400_000) },
+    );
+    hub.stored.set(stale.Id!, stale);
+    ssm
+      .on(ListCommandInvocationsCommand)
+      .resolves({ CommandInvocations: [answer('i-0aaa', `status=present serial=${CURRENT}`)] });
+    const outcome = await compare();
+    expect(outcome.resolved).toBe(1);
+    expect(hub.stored.get(stale.Id!)?.RecordState).toBe('ARCHIVED');
+    expect(sns).not.toHaveReceivedAnyCommand();
+  });
+
+  it('does nothing when the certificate no longer exists', async () => {
+    acm
+      .on(DescribeCertificateCommand)
+      .rejects(Object.assign(new Error('gone'), { name: 'ResourceNotFoundException' }));
+    expect(await compare()).toMatchObject({ checked: 0, drifted: [] });
+    expect(ssm).not.toHaveReceivedCommand(ListCommandInvocationsCommand);
+  });
+});
+
+describe('drift check', () => {
+  let dynamo: LocalDynamo;
+  beforeAll(async () => {
+    dynamo = await startLocalDynamo();
+  });
+  afterAll(async () => dynamo.stop());
+
+  it('sends the read-only check document to the instances of every mapping', async () => {
+    const tableName = await dynamo.createInventoryTable();
+    for (const value of ['dev', 'prod']) {
+      await recordExport(
+        dynamo.db,
+        tableName,
+        { ...REQUEST, TargetTagValue: value },
+        {
+          expiresAt: '2027-01-01T00:00:00.000Z',
+          exportedAt: '2026-01-01T00:00:00.000Z',
+          secretId: 'acm-passphrase/web-server/0123456789abcdef',
+          serial: CURRENT,
+          executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:x:y',
+          installStatus: 'Success',
+        },
+      );
+    }
+    let n = 0;
+    ssm.on(SendCommandCommand).callsFake(() => ({ Command: { CommandId: `check-${++n}` } }));
+    const outcome = await startDriftChecks({
+      ssm: new SSMClient({ region: REGION }),
+      db: dynamo.db,
+      tableName,
+      documentName: 'CertLifecycle-Check-ACMCertificate',
+      certDirectory: '/etc/ssl/certs',
+    });
+    expect(outcome).toMatchObject({ mappings: 2, failed: 0 });
+    const sent = ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input);
+    expect(sent.map((input) => input.Targets)).toEqual(
+      expect.arrayContaining([[{ Key: 'tag:env', Values: ['dev'] }], [{ Key: 'tag:env', Values: ['prod'] }]]),
+    );
+    expect(sent[0]).toMatchObject({
+      DocumentName: 'CertLifecycle-Check-ACMCertificate',
+      Parameters: {
+        CertName: ['web-server'],
+        CertDirectory: ['/etc/ssl/certs'],
+        CertificateArn: [CERTIFICATE_ARN],
+      },
+    });
+  });
+});

@@ -1,0 +1,64 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { resultLine } from '../../lambda/shared/command-invocations.js';
+import { INSTALL_PARAMETER_RULES } from '../../lambda/shared/install-parameters.js';
+import { ssmDocumentFile } from '../../lib/paths.js';
+import { makeCertificate } from '../helpers/certificates.js';
+
+const document = parse(readFileSync(ssmDocumentFile('check-acm-certificate'), 'utf8')) as {
+  parameters: Record<string, { allowedPattern: string; interpolationType: string }>;
+  mainSteps: { inputs: { runCommand: string[] } }[];
+};
+const script = document.mainSteps[0]!.inputs.runCommand.join('\n');
+
+function runCheck(env: Record<string, string>) {
+  return spawnSync('bash', ['-c', script], { env: { PATH: process.env.PATH!, ...env }, encoding: 'utf8' });
+}
+
+describe('check document', () => {
+  it('uses the install rules for the names it shares with the install document, as environment variables', () => {
+    expect(document.parameters.CertName!.allowedPattern).toBe(INSTALL_PARAMETER_RULES.CertName.pattern);
+    expect(document.parameters.CertDirectory!.allowedPattern).toBe(
+      INSTALL_PARAMETER_RULES.CertDirectory.pattern,
+    );
+    for (const parameter of Object.values(document.parameters))
+      expect(parameter.interpolationType).toBe('ENV_VAR');
+    expect(script).not.toMatch(/\{\{/);
+  });
+
+  it('reports the serial of the installed certificate in the form the workflow compares', () => {
+    const certificate = makeCertificate('rsa');
+    const dir = mkdtempSync(path.join(tmpdir(), 'check-'));
+    mkdirSync(path.join(dir, 'certs'));
+    writeFileSync(path.join(dir, 'certs', 'web-server-cert.pem'), certificate.certificatePem);
+    const run = runCheck({ SSM_CertName: 'web-server', SSM_CertDirectory: path.join(dir, 'certs') });
+    expect(run.status).toBe(0);
+    expect(resultLine({ CommandPlugins: [{ Output: run.stdout }] })).toMatchObject({
+      status: 'present',
+      serial: certificate.acmSerial,
+    });
+  });
+
+  it('reports missing files, and changes nothing', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'check-'));
+    const run = runCheck({ SSM_CertName: 'web-server', SSM_CertDirectory: dir });
+    expect(run.stdout.trim()).toBe('RESULT cert_name=web-server status=missing');
+  });
+
+  it('refuses a hostile name', () => {
+    const run = runCheck({ SSM_CertName: '../../etc/passwd', SSM_CertDirectory: '/tmp' });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('parameter CertName is not valid');
+  });
+
+  it('is clean under shellcheck (when installed)', () => {
+    if (spawnSync('shellcheck', ['--version']).error) return;
+    const result = spawnSync('shellcheck', ['--shell=bash', '-'], { input: script, encoding: 'utf8' });
+    expect(result.stdout).toBe('');
+  });
+});
