@@ -6,6 +6,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { METRICS_NAMESPACE, METRICS_SERVICE, type MetricName } from '../lambda/shared/metrics.js';
 
 export interface OperationsMonitoringProps {
   readonly exportWorkflow: sfn.IStateMachine;
@@ -105,6 +106,39 @@ export class OperationsMonitoring extends Construct {
           queue.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', label: name }),
         ),
         width: 12,
+      }),
+    );
+    const appMetric = (metricName: MetricName, statistic: string, label: string) =>
+      new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName,
+        dimensionsMap: { service: METRICS_SERVICE },
+        statistic,
+        period: Duration.hours(1),
+        label,
+      });
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Certificates expiring soon',
+        left: [
+          appMetric('CertificatesInsideWindow', 'Maximum', 'ACM certificates inside the window'),
+          appMetric('PrivateCaCertificatesExpiring', 'Maximum', 'Private CA certificates expiring'),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Findings raised',
+        left: [appMetric('FindingsRaised', 'Sum', 'raised'), appMetric('FindingsRefused', 'Sum', 'refused')],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Hosts',
+        left: [
+          appMetric('InstancesInstalled', 'Sum', 'installed'),
+          appMetric('InstancesFailed', 'Sum', 'install failed'),
+          appMetric('HostsDrifted', 'Sum', 'drifted'),
+        ],
+        width: 8,
       }),
     );
     this.dashboard.addWidgets(

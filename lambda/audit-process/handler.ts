@@ -4,6 +4,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import type { Readable } from 'node:stream';
 import { REPORT_PREFIX } from '../shared/audit-report.js';
 import { requiredEnv, requiredIntegerEnv } from '../shared/env.js';
+import { emitCounts } from '../shared/metrics.js';
 import { type AuditOutcome, processAuditReport } from './audit-process.js';
 
 const s3 = new S3Client({});
@@ -27,17 +28,20 @@ export async function handler(event: S3Event): Promise<AuditOutcome[]> {
     if (!key.startsWith(REPORT_PREFIX)) continue;
     const open = async () =>
       (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body as Readable;
-    outcomes.push(
-      await processAuditReport(key, open, {
-        securityHub,
-        sns,
-        topicArn: requiredEnv('ALERT_TOPIC_ARN'),
-        securityHubRegion: securityHubRegion ?? requiredEnv('AWS_REGION'),
-        thresholdDays: requiredIntegerEnv('AUDIT_THRESHOLD_DAYS'),
-        includeAcmManaged: process.env.AUDIT_INCLUDE_ACM_MANAGED === 'true',
-        now: () => new Date(),
-      }),
-    );
+    const outcome = await processAuditReport(key, open, {
+      securityHub,
+      sns,
+      topicArn: requiredEnv('ALERT_TOPIC_ARN'),
+      securityHubRegion: securityHubRegion ?? requiredEnv('AWS_REGION'),
+      thresholdDays: requiredIntegerEnv('AUDIT_THRESHOLD_DAYS'),
+      includeAcmManaged: process.env.AUDIT_INCLUDE_ACM_MANAGED === 'true',
+      now: () => new Date(),
+    });
+    emitCounts({
+      PrivateCaCertificatesExpiring: outcome.reported,
+      FindingsRaised: outcome.findingSkippedBecause ? 0 : outcome.reported,
+    });
+    outcomes.push(outcome);
   }
   return outcomes;
 }

@@ -2,6 +2,7 @@ import { ACMClient } from '@aws-sdk/client-acm';
 import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { requiredEnv } from '../shared/env.js';
+import { emitCounts } from '../shared/metrics.js';
 import { logger, withLogContext } from '../shared/logger.js';
 import { type AcmLifecycleEvent, type AlertOutcome, handleCertificateEvent } from './certificate-alert.js';
 
@@ -24,6 +25,7 @@ export async function handler(event: AcmLifecycleEvent): Promise<AlertOutcome> {
         now: () => new Date(),
       });
       logger.info('certificate event handled', { detailType: event['detail-type'], ...outcome });
+      emitCounts({ FindingsRaised: outcome.findingId && !outcome.findingSkippedBecause ? 1 : 0 });
       return outcome;
     },
   );

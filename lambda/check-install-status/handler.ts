@@ -3,6 +3,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { requiredEnv, requiredIntegerEnv } from '../shared/env.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
+import { emitCounts } from '../shared/metrics.js';
 import type { InstallStatusReport } from '../shared/workflow-state.js';
 import { type CheckInstallInput, checkInstallStatus } from './install-status.js';
 
@@ -25,6 +26,9 @@ export async function handler(event: CheckInstallInput): Promise<InstallStatusRe
       summary: report.summary,
       reason: report.reason,
     });
+    if (report.outcome !== 'InProgress') {
+      emitCounts({ InstancesInstalled: report.summary.succeeded, InstancesFailed: report.summary.failed });
+    }
     return report;
   });
 }

@@ -3,6 +3,7 @@ import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { requiredEnv } from '../shared/env.js';
+import { emitCounts } from '../shared/metrics.js';
 import { type CommandStatusEvent, type DriftOutcome, handleDriftResult } from './drift-result.js';
 
 const ssm = new SSMClient({});
@@ -13,7 +14,7 @@ const sns = new SNSClient({});
 
 /** Target of the drift check command's status-change event. */
 export async function handler(event: CommandStatusEvent): Promise<DriftOutcome> {
-  return handleDriftResult(event, {
+  const outcome = await handleDriftResult(event, {
     ssm,
     acm,
     securityHub,
@@ -22,4 +23,6 @@ export async function handler(event: CommandStatusEvent): Promise<DriftOutcome> 
     securityHubRegion: securityHubRegion ?? requiredEnv('AWS_REGION'),
     now: () => new Date(),
   });
+  emitCounts({ HostsDrifted: outcome.drifted.length, FindingsRaised: outcome.drifted.length });
+  return outcome;
 }

@@ -2,6 +2,7 @@ import { ACMClient } from '@aws-sdk/client-acm';
 import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { requiredEnv, requiredIntegerEnv } from '../shared/env.js';
+import { emitCounts } from '../shared/metrics.js';
 import { type ScanOutcome, scanCertificates } from './expiry-scan.js';
 
 // ListCertificates allows about one call a second: the SDK's adaptive retry paces the pages.
@@ -16,7 +17,7 @@ const sns = new SNSClient({});
 
 /** Scheduled scan of every certificate in the Region. */
 export async function handler(): Promise<ScanOutcome> {
-  return scanCertificates({
+  const outcome = await scanCertificates({
     acm,
     securityHub,
     sns,
@@ -25,4 +26,10 @@ export async function handler(): Promise<ScanOutcome> {
     thresholdDays: requiredIntegerEnv('EXPIRY_THRESHOLD_DAYS'),
     now: () => new Date(),
   });
+  emitCounts({
+    CertificatesInsideWindow: outcome.insideWindow,
+    FindingsRaised: outcome.findingSkippedBecause ? 0 : outcome.findings - outcome.findingsRefused,
+    FindingsRefused: outcome.findingsRefused,
+  });
+  return outcome;
 }

@@ -63,4 +63,21 @@ describe('operations monitoring', () => {
     }
     template.hasOutput('DashboardName', {});
   });
+
+  it("charts the handlers' own EMF metrics, in the app's namespace", () => {
+    const body = JSON.stringify(
+      Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0]!.Properties.DashboardBody,
+    );
+    for (const metric of [
+      'CertificatesInsideWindow',
+      'PrivateCaCertificatesExpiring',
+      'FindingsRaised',
+      'HostsDrifted',
+      'InstancesInstalled',
+    ]) {
+      expect(body).toContain(metric);
+    }
+    expect(body).toContain('CertLifecycle');
+    expect(body).toContain('cert-lifecycle');
+  });
 });
