@@ -124,12 +124,7 @@ export class AuditReportMonitor extends Construct {
           'Reads the reports, whose keys the service chooses, under the report prefix only.',
       },
     );
-    this.processor.allow({
-      actions: ['securityhub:BatchImportFindings'],
-      resources: [
-        `arn:${Aws.PARTITION}:securityhub:${securityHubRegion}:${Aws.ACCOUNT_ID}:product/${Aws.ACCOUNT_ID}/default`,
-      ],
-    });
+    this.processor.allowFindings(securityHubRegion, { read: false });
     props.alerts.grantPublish(this.processor.role);
 
     const deadLetters = (this.deadLetters = new AlarmedDeadLetterQueue(this, 'DeadLetters', {

@@ -33,8 +33,7 @@ export class DriftMonitor extends Construct {
 
   constructor(scope: Construct, id: string, props: DriftMonitorProps) {
     super(scope, id);
-    const [partition, region, account] = [Aws.PARTITION, Aws.REGION, Aws.ACCOUNT_ID];
-    const securityHubRegion = props.securityHubRegion ?? region;
+    const securityHubRegion = props.securityHubRegion ?? Aws.REGION;
     const document = new InstallDocument(this, 'CheckDocument', {
       documentName: `${Aws.STACK_NAME}-Check-ACMCertificate`,
       sourceFile: 'check-acm-certificate',
@@ -52,22 +51,7 @@ export class DriftMonitor extends Construct {
       logRetention: props.logRetention,
     });
     this.checker.allow({ actions: ['dynamodb:Scan'], resources: [props.inventory.tableArn] });
-    this.checker.allow(
-      {
-        actions: ['ssm:SendCommand'],
-        resources: [
-          document.documentArn,
-          `arn:${partition}:ec2:${region}:${account}:instance/*`,
-          `arn:${partition}:ssm:${region}:${account}:managed-instance/*`,
-        ],
-      },
-      {
-        'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*':
-          'The instances are chosen at run time by their tag; SendCommand is allowed only with the read-only check document.',
-        'Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:managed-instance/*':
-          'On-premises nodes are chosen at run time by their tag; SendCommand is allowed only with the read-only check document.',
-      },
-    );
+    this.checker.allowSendCommand(document.documentArn, 'the read-only check document');
 
     this.comparer = new HandlerFunction(this, 'Compare', {
       handlerName: 'drift-result',
@@ -81,24 +65,10 @@ export class DriftMonitor extends Construct {
       { actions: ['ssm:ListCommands', 'ssm:ListCommandInvocations'], resources: ['*'] },
       { 'Resource::*': 'ListCommands and ListCommandInvocations support no resource-level permissions.' },
     );
-    this.comparer.allow(
-      {
-        actions: ['acm:DescribeCertificate'],
-        resources: [`arn:${partition}:acm:${region}:${account}:certificate/*`],
-      },
-      {
-        'Resource::arn:<AWS::Partition>:acm:<AWS::Region>:<AWS::AccountId>:certificate/*':
-          "The mapped certificates are known only at run time; the step reads each one's current serial.",
-      },
+    this.comparer.allowDescribeCertificates(
+      "The mapped certificates are known only at run time; the step reads each one's current serial.",
     );
-    this.comparer.allow({
-      actions: ['securityhub:BatchImportFindings'],
-      resources: [`arn:${partition}:securityhub:${securityHubRegion}:${account}:product/${account}/default`],
-    });
-    this.comparer.allow({
-      actions: ['securityhub:GetFindings'],
-      resources: [`arn:${partition}:securityhub:${securityHubRegion}:${account}:hub/default`],
-    });
+    this.comparer.allowFindings(securityHubRegion, { read: true });
     props.alerts.grantPublish(this.comparer.role);
 
     this.deadLetters = new AlarmedDeadLetterQueue(this, 'DeadLetters', {

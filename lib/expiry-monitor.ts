@@ -67,26 +67,10 @@ export class ExpiryMonitor extends Construct {
     });
 
     for (const handler of [this.alertHandler, this.scanHandler]) {
-      handler.allow(
-        {
-          actions: ['acm:DescribeCertificate'],
-          resources: [`arn:${Aws.PARTITION}:acm:${Aws.REGION}:${Aws.ACCOUNT_ID}:certificate/*`],
-        },
-        {
-          'Resource::arn:<AWS::Partition>:acm:<AWS::Region>:<AWS::AccountId>:certificate/*':
-            'Every certificate of the account and Region is watched; they are known only at run time.',
-        },
+      handler.allowDescribeCertificates(
+        'Every certificate of the account and Region is watched; they are known only at run time.',
       );
-      handler.allow({
-        actions: ['securityhub:BatchImportFindings'],
-        resources: [
-          `arn:${Aws.PARTITION}:securityhub:${securityHubRegion}:${Aws.ACCOUNT_ID}:product/${Aws.ACCOUNT_ID}/default`,
-        ],
-      });
-      handler.allow({
-        actions: ['securityhub:GetFindings'],
-        resources: [`arn:${Aws.PARTITION}:securityhub:${securityHubRegion}:${Aws.ACCOUNT_ID}:hub/default`],
-      });
+      handler.allowFindings(securityHubRegion, { read: true });
       props.alerts.grantPublish(handler.role);
     }
     this.scanHandler.allow(

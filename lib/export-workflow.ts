@@ -52,15 +52,9 @@ export class ExportWorkflow extends Construct {
       environment: { SECRET_KMS_KEY_ARN: props.key.keyArn },
       logRetention: props.logRetention,
     });
-    exportStep.allow(
-      {
-        actions: ['acm:DescribeCertificate', 'acm:ExportCertificate'],
-        resources: [`arn:${partition}:acm:${region}:${account}:certificate/*`],
-      },
-      {
-        'Resource::arn:<AWS::Partition>:acm:<AWS::Region>:<AWS::AccountId>:certificate/*':
-          'Any certificate of this account and Region may be named in a request; the step checks it is issued and exportable before exporting.',
-      },
+    exportStep.allowDescribeCertificates(
+      'Any certificate of this account and Region may be named in a request; the step checks it is issued and exportable before exporting.',
+      ['acm:ExportCertificate'],
     );
     exportStep.allow(
       { actions: ['secretsmanager:GetRandomPassword'], resources: ['*'] },
@@ -101,22 +95,7 @@ export class ExportWorkflow extends Construct {
       },
       logRetention: props.logRetention,
     });
-    installStep.allow(
-      {
-        actions: ['ssm:SendCommand'],
-        resources: [
-          props.installDocument.documentArn,
-          `arn:${partition}:ec2:${region}:${account}:instance/*`,
-          `arn:${partition}:ssm:${region}:${account}:managed-instance/*`,
-        ],
-      },
-      {
-        'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*':
-          'The instances are chosen at run time by their tag; SendCommand is allowed only with the install document.',
-        'Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:managed-instance/*':
-          'On-premises managed nodes are chosen at run time by their tag; SendCommand is allowed only with the install document.',
-      },
-    );
+    installStep.allowSendCommand(props.installDocument.documentArn, 'the install document');
     installStep.allow({ actions: ['dynamodb:UpdateItem'], resources: [props.inventory.tableArn] });
 
     const statusStep = new HandlerFunction(this, 'CheckInstallStatus', {
@@ -140,15 +119,8 @@ export class ExportWorkflow extends Construct {
       description: 'Reports what an export would do: exportable or not, and the instances the tag selects',
       logRetention: props.logRetention,
     });
-    dryRunStep.allow(
-      {
-        actions: ['acm:DescribeCertificate'],
-        resources: [`arn:${partition}:acm:${region}:${account}:certificate/*`],
-      },
-      {
-        'Resource::arn:<AWS::Partition>:acm:<AWS::Region>:<AWS::AccountId>:certificate/*':
-          'Any certificate of this account and Region may be named in a request; a dry run only describes it.',
-      },
+    dryRunStep.allowDescribeCertificates(
+      'Any certificate of this account and Region may be named in a request; a dry run only describes it.',
     );
     dryRunStep.allow(
       { actions: ['ssm:DescribeInstanceInformation'], resources: ['*'] },

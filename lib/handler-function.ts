@@ -1,4 +1,4 @@
-import { Duration, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -85,6 +85,51 @@ export class HandlerFunction extends Construct {
     for (const [finding, reason] of Object.entries(wildcardReasons)) {
       Validations.of(this.role).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason });
     }
+  }
+
+  /** DescribeCertificate on any certificate of the account and Region, with why it needs any. */
+  allowDescribeCertificates(reason: string, extraActions: string[] = []): void {
+    this.allow(
+      {
+        actions: ['acm:DescribeCertificate', ...extraActions],
+        resources: [`arn:${Aws.PARTITION}:acm:${Aws.REGION}:${Aws.ACCOUNT_ID}:certificate/*`],
+      },
+      { 'Resource::arn:<AWS::Partition>:acm:<AWS::Region>:<AWS::AccountId>:certificate/*': reason },
+    );
+  }
+
+  /** Importing findings into the account's default product in `region`, and reading them back if asked. */
+  allowFindings(region: string, { read }: { read: boolean }): void {
+    this.allow({
+      actions: ['securityhub:BatchImportFindings'],
+      resources: [
+        `arn:${Aws.PARTITION}:securityhub:${region}:${Aws.ACCOUNT_ID}:product/${Aws.ACCOUNT_ID}/default`,
+      ],
+    });
+    if (read) {
+      this.allow({
+        actions: ['securityhub:GetFindings'],
+        resources: [`arn:${Aws.PARTITION}:securityhub:${region}:${Aws.ACCOUNT_ID}:hub/default`],
+      });
+    }
+  }
+
+  /** SendCommand with one document only, to the instances and on-premises nodes a tag selects. */
+  allowSendCommand(documentArn: string, documentDescription: string): void {
+    this.allow(
+      {
+        actions: ['ssm:SendCommand'],
+        resources: [
+          documentArn,
+          `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/*`,
+          `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:managed-instance/*`,
+        ],
+      },
+      {
+        'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*': `The instances are chosen at run time by their tag; SendCommand is allowed only with ${documentDescription}.`,
+        'Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:managed-instance/*': `On-premises managed nodes are chosen at run time by their tag; SendCommand is allowed only with ${documentDescription}.`,
+      },
+    );
   }
 
   /**

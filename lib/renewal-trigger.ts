@@ -1,4 +1,4 @@
-import { Aws, Duration } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -63,15 +63,8 @@ export class RenewalTrigger extends Construct {
       actions: ['dynamodb:Query'],
       resources: [`${props.inventory.tableArn}/index/${CERTIFICATE_INDEX}`],
     });
-    this.handler.allow(
-      {
-        actions: ['acm:DescribeCertificate'],
-        resources: [`arn:${Aws.PARTITION}:acm:${Aws.REGION}:${Aws.ACCOUNT_ID}:certificate/*`],
-      },
-      {
-        'Resource::arn:<AWS::Partition>:acm:<AWS::Region>:<AWS::AccountId>:certificate/*':
-          'The renewed certificate is known only when its event arrives; the step reads its serial.',
-      },
+    this.handler.allowDescribeCertificates(
+      'The renewed certificate is known only when its event arrives; the step reads its serial.',
     );
     this.handler.allow({
       actions: ['states:StartExecution'],
