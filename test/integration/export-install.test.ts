@@ -7,12 +7,7 @@
  * own ListCommands call runs here.
  */
 import { ACMClient, RequestCertificateCommand } from '@aws-sdk/client-acm';
-import {
-  ACMPCAClient,
-  CreateCertificateAuthorityCommand,
-  GetCertificateCommand,
-  IssueCertificateCommand,
-} from '@aws-sdk/client-acm-pca';
+import { ACMPCAClient, GetCertificateCommand, IssueCertificateCommand } from '@aws-sdk/client-acm-pca';
 import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import {
   DescribeSecretCommand,
@@ -39,7 +34,13 @@ import { makeCertificate } from '../helpers/certificates.js';
 import { type LocalDynamo, dynamoAt } from '../helpers/dynalite.js';
 import { type PublishedAlert, startWorkflowHarness } from '../helpers/workflow-harness.js';
 import { REQUEST } from '../helpers/fixtures.js';
-import { MOTO_ACCOUNT, MOTO_REGION, motoClientConfig, motoState } from './moto.js';
+import {
+  MOTO_ACCOUNT,
+  MOTO_REGION,
+  createTestCertificateAuthority,
+  motoClientConfig,
+  motoState,
+} from './moto.js';
 
 const KMS_KEY = `arn:aws:kms:${MOTO_REGION}:${MOTO_ACCOUNT}:key/11111111-2222-3333-4444-555555555555`;
 
@@ -49,17 +50,7 @@ let certificateAuthorityArn: string;
 beforeAll(async () => {
   config = motoClientConfig();
   dynamo = dynamoAt(config.endpoint);
-  const ca = await new ACMPCAClient(config).send(
-    new CreateCertificateAuthorityCommand({
-      CertificateAuthorityType: 'ROOT',
-      CertificateAuthorityConfiguration: {
-        KeyAlgorithm: 'RSA_2048',
-        SigningAlgorithm: 'SHA256WITHRSA',
-        Subject: { CommonName: 'Integration Test Root' },
-      },
-    }),
-  );
-  certificateAuthorityArn = ca.CertificateAuthorityArn!;
+  certificateAuthorityArn = await createTestCertificateAuthority('Integration Test Root');
 });
 afterAll(async () => dynamo.stop());
 

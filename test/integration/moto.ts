@@ -19,3 +19,19 @@ export async function motoState(): Promise<Record<string, Record<string, unknown
   const response = await fetch(`${inject('motoEndpoint')}/moto-api/data.json`);
   return (await response.json()) as Record<string, Record<string, unknown[]>>;
 }
+
+/** A root Private CA in moto, for requesting private certificates through ACM. */
+export async function createTestCertificateAuthority(commonName: string): Promise<string> {
+  const { ACMPCAClient, CreateCertificateAuthorityCommand } = await import('@aws-sdk/client-acm-pca');
+  const created = await new ACMPCAClient(motoClientConfig()).send(
+    new CreateCertificateAuthorityCommand({
+      CertificateAuthorityType: 'ROOT',
+      CertificateAuthorityConfiguration: {
+        KeyAlgorithm: 'RSA_2048',
+        SigningAlgorithm: 'SHA256WITHRSA',
+        Subject: { CommonName: commonName },
+      },
+    }),
+  );
+  return created.CertificateAuthorityArn!;
+}

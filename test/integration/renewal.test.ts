@@ -4,14 +4,13 @@
  * Functions accepts, and that a second delivery of the same renewal starts nothing.
  */
 import { ACMClient, RequestCertificateCommand } from '@aws-sdk/client-acm';
-import { ACMPCAClient, CreateCertificateAuthorityCommand } from '@aws-sdk/client-acm-pca';
 import { CreateStateMachineCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordExport } from '../../lambda/shared/mapping-store.js';
 import { startRenewal } from '../../lambda/start-renewal/start-renewal.js';
 import { type LocalDynamo, dynamoAt } from '../helpers/dynalite.js';
 import { aboutCertificate, fixtureEvent } from '../helpers/events.js';
-import { MOTO_ACCOUNT, MOTO_REGION, motoClientConfig } from './moto.js';
+import { MOTO_ACCOUNT, MOTO_REGION, createTestCertificateAuthority, motoClientConfig } from './moto.js';
 
 let config: ReturnType<typeof motoClientConfig>;
 let dynamo: LocalDynamo;
@@ -23,20 +22,11 @@ afterAll(async () => dynamo.stop());
 
 describe('start-renewal against Step Functions', () => {
   it('starts one named execution per mapping, and nothing on a second delivery', async () => {
-    const ca = await new ACMPCAClient(config).send(
-      new CreateCertificateAuthorityCommand({
-        CertificateAuthorityType: 'ROOT',
-        CertificateAuthorityConfiguration: {
-          KeyAlgorithm: 'RSA_2048',
-          SigningAlgorithm: 'SHA256WITHRSA',
-          Subject: { CommonName: 'Renewal Test Root' },
-        },
-      }),
-    );
+    const certificateAuthorityArn = await createTestCertificateAuthority('Renewal Test Root');
     const { CertificateArn } = await new ACMClient(config).send(
       new RequestCertificateCommand({
         DomainName: 'renew.example.com',
-        CertificateAuthorityArn: ca.CertificateAuthorityArn,
+        CertificateAuthorityArn: certificateAuthorityArn,
       }),
     );
     const sfn = new SFNClient(config);
