@@ -54,6 +54,7 @@ export class CertLifecycleStack extends Stack {
           reloadCommand: config.installReloadCommand,
         },
       },
+      grantedTagKeys: config.instanceTagKeys,
       logRetention,
     });
     const instanceAccess = new InstanceCertificateAccess(this, 'InstanceAccess', {

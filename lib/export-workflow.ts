@@ -30,6 +30,8 @@ export interface ExportWorkflowProps {
   readonly key: kms.IKey;
   readonly installDocument: { readonly documentName: string; readonly documentArn: string };
   readonly install: InstallSettings;
+  /** The tag keys the hosts' access policy compares: exports to any other key are refused. */
+  readonly grantedTagKeys: readonly string[];
   readonly logRetention: logs.RetentionDays;
 }
 
@@ -49,7 +51,7 @@ export class ExportWorkflow extends Construct {
     const exportStep = new HandlerFunction(this, 'ExportCertificate', {
       handlerName: 'export-certificate',
       description: 'Exports an ACM certificate with a new passphrase into its mapping secret',
-      environment: { SECRET_KMS_KEY_ARN: props.key.keyArn },
+      environment: { SECRET_KMS_KEY_ARN: props.key.keyArn, GRANTED_TAG_KEYS: props.grantedTagKeys.join(',') },
       logRetention: props.logRetention,
     });
     exportStep.allowDescribeCertificates(
@@ -117,6 +119,7 @@ export class ExportWorkflow extends Construct {
     const dryRunStep = new HandlerFunction(this, 'DryRun', {
       handlerName: 'dry-run',
       description: 'Reports what an export would do: exportable or not, and the instances the tag selects',
+      environment: { GRANTED_TAG_KEYS: props.grantedTagKeys.join(',') },
       logRetention: props.logRetention,
     });
     dryRunStep.allowDescribeCertificates(

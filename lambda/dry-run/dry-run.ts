@@ -4,7 +4,7 @@ import {
   type SSMClient,
   paginateDescribeInstanceInformation,
 } from '@aws-sdk/client-ssm';
-import { exportableCertificate } from '../export-certificate/export-certificate.js';
+import { assertTagGranted, exportableCertificate } from '../export-certificate/export-certificate.js';
 import { EXPLAINED_ERROR_NAMES } from '../shared/errors.js';
 import { tagKeyValue, validatedRequest } from '../shared/export-request.js';
 
@@ -16,6 +16,7 @@ export interface DryRunDependencies {
   readonly ssm: SSMClient;
   readonly region: string;
   readonly accountId: string;
+  readonly grantedTagKeys: readonly string[];
 }
 
 export interface TargetInstance {
@@ -34,6 +35,8 @@ export interface DryRunReport {
   readonly target: string;
   readonly exportable: boolean;
   readonly notExportableBecause?: string;
+  /** Why hosts could not read the secret by this tag, when they could not. */
+  readonly tagNotGrantedBecause?: string;
   readonly instances: TargetInstance[];
   /** True when a real export would be expected to install on every instance. */
   readonly ready: boolean;
@@ -53,6 +56,12 @@ export async function dryRun(input: unknown, deps: DryRunDependencies): Promise<
     if (!(EXPLAINED_ERROR_NAMES as readonly string[]).includes((error as Error).name)) throw error;
     notExportableBecause = (error as Error).message;
   }
+  let tagNotGrantedBecause: string | undefined;
+  try {
+    assertTagGranted(request.TargetTagKey, deps.grantedTagKeys);
+  } catch (error) {
+    tagNotGrantedBecause = (error as Error).message;
+  }
   const instances = (await taggedInstances(deps.ssm, request.TargetTagKey, request.TargetTagValue)).map(
     describeInstance,
   );
@@ -62,9 +71,11 @@ export async function dryRun(input: unknown, deps: DryRunDependencies): Promise<
     target: tagKeyValue(request),
     exportable: notExportableBecause === undefined,
     ...(notExportableBecause ? { notExportableBecause } : {}),
+    ...(tagNotGrantedBecause ? { tagNotGrantedBecause } : {}),
     instances,
     ready:
       notExportableBecause === undefined &&
+      tagNotGrantedBecause === undefined &&
       instances.length > 0 &&
       instances.every((instance) => instance.ready),
   };

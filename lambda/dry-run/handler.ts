@@ -16,6 +16,7 @@ export async function handler(event: unknown, context: Context): Promise<DryRunR
       ssm,
       region: requiredEnv('AWS_REGION'),
       accountId: accountIdOf(context.invokedFunctionArn),
+      grantedTagKeys: requiredEnv('GRANTED_TAG_KEYS').split(','),
     });
     logger.info('dry run', {
       certificateArn: report.certificateArn,

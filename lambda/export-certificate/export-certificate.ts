@@ -17,6 +17,7 @@ import {
   CertificateNotFoundError,
   CertificateNotIssuedError,
   CertificateOutOfScopeError,
+  TargetTagNotGrantedError,
   InvalidExportRequestError,
   CertificateChangedDuringExportError,
 } from '../shared/errors.js';
@@ -31,6 +32,8 @@ export interface ExportDependencies {
   readonly kmsKeyId: string;
   readonly region: string;
   readonly accountId: string;
+  /** Tag keys the hosts' access policy compares; a request on another key could never be read. */
+  readonly grantedTagKeys: readonly string[];
   readonly now: () => Date;
 }
 
@@ -48,6 +51,7 @@ export async function exportCertificate(
 ): Promise<ExportedCertificate> {
   if (isDryRun(input)) throw new InvalidExportRequestError('a dry run never reaches the export step');
   const request = validatedRequest(input);
+  assertTagGranted(request.TargetTagKey, deps.grantedTagKeys);
   const detail = await exportableCertificate(request.CertificateArn, deps);
 
   const passphrase = await generatePassphrase(deps.secrets);
@@ -86,6 +90,18 @@ export async function exportCertificate(
     secretVersionId,
     exportedAt: deps.now().toISOString(),
   };
+}
+
+/**
+ * Hosts read their secret through the instance access policy, which compares only the configured tag
+ * keys: a target on any other key would get the certificate exported and never installed.
+ */
+export function assertTagGranted(tagKey: string, grantedTagKeys: readonly string[]): void {
+  if (!grantedTagKeys.includes(tagKey)) {
+    throw new TargetTagNotGrantedError(
+      `hosts cannot read secrets by the tag key "${tagKey}": the instance access policy compares only ${grantedTagKeys.map((key) => `"${key}"`).join(', ')}; add "${tagKey}" to instanceTagKeys and redeploy, or target by one of those keys`,
+    );
+  }
 }
 
 /** The certificate's details, once it is known to be in scope, issued and exportable. */

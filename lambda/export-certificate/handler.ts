@@ -18,6 +18,7 @@ export async function handler(event: unknown, context: Context): Promise<Exporte
       kmsKeyId: requiredEnv('SECRET_KMS_KEY_ARN'),
       region: requiredEnv('AWS_REGION'),
       accountId: accountIdOf(context.invokedFunctionArn),
+      grantedTagKeys: requiredEnv('GRANTED_TAG_KEYS').split(','),
       now: () => new Date(),
     });
     logger.info('certificate exported', { ...result });

@@ -27,6 +27,10 @@ export class CertificateNotExportableError extends ExportInstallError {
   override name = 'CertificateNotExportableError';
 }
 
+export class TargetTagNotGrantedError extends ExportInstallError {
+  override name = 'TargetTagNotGrantedError';
+}
+
 export class InstallCommandRejectedError extends ExportInstallError {
   override name = 'InstallCommandRejectedError';
 }
@@ -43,5 +47,6 @@ export const EXPLAINED_ERROR_NAMES = [
   'CertificateOutOfScopeError',
   'CertificateNotIssuedError',
   'CertificateNotExportableError',
+  'TargetTagNotGrantedError',
   'InstallCommandRejectedError',
 ] as const;

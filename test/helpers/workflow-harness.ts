@@ -146,6 +146,7 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
     POWERTOOLS_DEV: 'true',
     POWERTOOLS_LOG_LEVEL: 'INFO',
     SECRET_KMS_KEY_ARN: KMS_KEY_ARN,
+    GRANTED_TAG_KEYS: 'env',
     INSTALL_DOCUMENT_NAME: 'Install-ACMCertificate',
     INSTALL_MAX_CONCURRENCY: '25%',
     INSTALL_MAX_ERRORS: '0',

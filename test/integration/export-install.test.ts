@@ -75,6 +75,7 @@ const exportDeps = () => ({
   kmsKeyId: KMS_KEY,
   region: MOTO_REGION,
   accountId: MOTO_ACCOUNT,
+  grantedTagKeys: ['env'],
   now: () => new Date(),
 });
 

@@ -33,6 +33,7 @@ function deps(fakes: ReturnType<typeof fakeAcmAndSecrets>) {
     kmsKeyId: KMS_KEY_ARN,
     region: REGION,
     accountId: ACCOUNT_ID,
+    grantedTagKeys: ['env', 'team'],
     now: () => NOW,
     fakes,
   };
@@ -215,6 +216,19 @@ describe('exportCertificate', () => {
     fakes = fakeAcmAndSecrets(certificate);
     const request = { ...REQUEST, CertificateArn: CERTIFICATE_ARN.replace(ACCOUNT_ID, '444455556666') };
     await expect(exportCertificate(request, deps(fakes))).rejects.toThrow(/belongs to account 444455556666/);
+  });
+
+  it('refuses a target whose tag key the hosts cannot read secrets by, before any AWS call', async () => {
+    fakes = fakeAcmAndSecrets(certificate);
+    await expect(exportCertificate({ ...REQUEST, TargetTagKey: 'owner' }, deps(fakes))).rejects.toThrow(
+      expect.objectContaining({
+        name: 'TargetTagNotGrantedError',
+        message: expect.stringMatching(
+          /tag key "owner".*compares only "env", "team"; add "owner" to instanceTagKeys/,
+        ),
+      }),
+    );
+    expect(fakes.acm).not.toHaveReceivedAnyCommand();
   });
 
   it('refuses an invalid request before any AWS call', async () => {

@@ -149,6 +149,15 @@ describe('export-install workflow', () => {
     expect(result.transitions).toEqual(['Route', 'DryRun']);
   });
 
+  it('says on a dry run that hosts could not read the secret by that tag key', async () => {
+    const result = await run({ ...REQUEST, TargetTagKey: 'owner', DryRun: true }, {});
+    expect(result.output).toMatchObject({
+      exportable: true,
+      tagNotGrantedBecause: expect.stringMatching(/"owner"/),
+      ready: false,
+    });
+  });
+
   it('says on a dry run why a certificate cannot be exported', async () => {
     const result = await run({ ...REQUEST, DryRun: true }, { detail: { Type: 'IMPORTED' } });
     expect(result.output).toMatchObject({
