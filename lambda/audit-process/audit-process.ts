@@ -75,7 +75,8 @@ export async function processAuditReport(
 
   const superseded = new Set<string>();
   if (expiring > 0) {
-    for await (const row of auditRows(await open(), format)) {
+    const onlySubjects = new Set(candidates.keys());
+    for await (const row of auditRows(await open(), format, { onlySubjects })) {
       if (!('record' in row) || row.record.revokedAt) continue;
       for (const candidate of candidates.get(row.record.subject) ?? []) {
         if (row.record.notAfter.getTime() > candidate.notAfter.getTime())

@@ -36,8 +36,14 @@ export function formatOfKey(key: string): AuditFormat | undefined {
 export async function* auditRows(
   chunks: AsyncIterable<Uint8Array | string>,
   format: AuditFormat,
+  options: {
+    /** Only rows about these subjects are wanted: the others are skipped before they are parsed in full. */
+    readonly onlySubjects?: ReadonlySet<string>;
+  } = {},
 ): AsyncGenerator<AuditRow> {
-  const raw = format === 'JSON' ? jsonObjects(decode(chunks)) : csvObjects(decode(chunks));
+  const wanted = options.onlySubjects;
+  const keep = wanted ? (subject: string) => wanted.has(subject) : undefined;
+  const raw = format === 'JSON' ? jsonObjects(decode(chunks), keep) : csvObjects(decode(chunks), keep);
   let index = 0;
   for await (const fields of raw) {
     index += 1;
@@ -59,7 +65,10 @@ async function* decode(chunks: AsyncIterable<Uint8Array | string>): AsyncGenerat
 }
 
 /** The top-level objects of a JSON array, one at a time; a malformed one comes back as its problem. */
-async function* jsonObjects(text: AsyncIterable<string>): AsyncGenerator<Record<string, unknown> | string> {
+async function* jsonObjects(
+  text: AsyncIterable<string>,
+  keep?: (subject: string) => boolean,
+): AsyncGenerator<Record<string, unknown> | string> {
   let depth = 0;
   let inString = false;
   let escaped = false;
@@ -89,6 +98,10 @@ async function* jsonObjects(text: AsyncIterable<string>): AsyncGenerator<Record<
           carry = '';
           capturing = false;
           start = -1;
+          if (keep) {
+            const subject = quickSubject(objectText);
+            if (subject !== undefined && !keep(subject)) continue;
+          }
           try {
             yield JSON.parse(objectText) as Record<string, unknown>;
           } catch {
@@ -101,12 +114,34 @@ async function* jsonObjects(text: AsyncIterable<string>): AsyncGenerator<Record<
   }
 }
 
+/** The `subject` of a row's JSON text, read without parsing the whole object. */
+function quickSubject(objectText: string): string | undefined {
+  const key = objectText.indexOf('"subject"');
+  if (key === -1) return undefined;
+  const open = objectText.indexOf('"', objectText.indexOf(':', key + 9) + 1);
+  if (open === -1) return undefined;
+  let end = open + 1;
+  while (end < objectText.length && objectText.charCodeAt(end) !== 34) {
+    end += objectText.charCodeAt(end) === 92 ? 2 : 1;
+  }
+  try {
+    return JSON.parse(objectText.slice(open, end + 1)) as string;
+  } catch {
+    return undefined;
+  }
+}
+
 /** CSV records keyed by the header row's names (RFC 4180 quoting). */
-async function* csvObjects(text: AsyncIterable<string>): AsyncGenerator<Record<string, unknown> | string> {
+async function* csvObjects(
+  text: AsyncIterable<string>,
+  keep?: (subject: string) => boolean,
+): AsyncGenerator<Record<string, unknown> | string> {
   let header: string[] | undefined;
+  let subjectColumn = -1;
   for await (const line of csvRecords(text)) {
     if (!header) {
       header = line;
+      subjectColumn = header.indexOf('subject');
       continue;
     }
     if (line.length === 1 && line[0] === '') continue;
@@ -114,6 +149,7 @@ async function* csvObjects(text: AsyncIterable<string>): AsyncGenerator<Record<s
       yield `has ${line.length} fields where the header has ${header.length}`;
       continue;
     }
+    if (keep && subjectColumn >= 0 && !keep(line[subjectColumn]!)) continue;
     const fields: Record<string, unknown> = {};
     header.forEach((name, column) => {
       if (line[column] !== '') fields[name] = line[column];

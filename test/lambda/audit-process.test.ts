@@ -190,6 +190,42 @@ describe('audit report parsing', () => {
     }
   });
 
+  it('skips, unparsed, the rows about subjects not asked for', async () => {
+    const wanted = 'CN=a "quoted", one';
+    const rows = [
+      {
+        certificateArn: `${CA}/certificate/ab`,
+        serial: 'ab',
+        subject: wanted,
+        notAfter: '2026-12-01T00:00:00+0000',
+      },
+      {
+        certificateArn: `${CA}/certificate/cd`,
+        serial: 'cd',
+        subject: 'CN=other',
+        notAfter: '2026-12-01T00:00:00+0000',
+      },
+    ];
+    const csv = [
+      'certificateArn,serial,subject,notAfter',
+      ...rows.map(
+        (row) => `${row.certificateArn},${row.serial},"${row.subject.replace(/"/g, '""')}",${row.notAfter}`,
+      ),
+    ].join('\n');
+    for (const [format, text] of [
+      ['JSON', JSON.stringify(rows)],
+      ['CSV', csv],
+    ] as const) {
+      const subjects = [];
+      for await (const row of auditRows(await fromText(text)(), format, {
+        onlySubjects: new Set([wanted]),
+      })) {
+        subjects.push('record' in row ? row.record.subject : row.problem);
+      }
+      expect(subjects, format).toEqual([wanted]);
+    }
+  });
+
   it('reads the report timestamp form and plain ISO 8601', () => {
     expect(auditTimestamp('2020-02-26T18:39:57+0000')?.toISOString()).toBe('2020-02-26T18:39:57.000Z');
     expect(auditTimestamp('2020-02-26T18:39:57+0130')?.toISOString()).toBe('2020-02-26T17:09:57.000Z');
