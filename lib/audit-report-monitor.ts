@@ -1,6 +1,5 @@
 import { Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -131,7 +130,6 @@ export class AuditReportMonitor extends Construct {
       holds: 'audit report runs',
       alertTopic: props.alerts.topic,
     }));
-    this.generator.deadLetterTo(deadLetters.queue);
     this.processor.deadLetterTo(deadLetters.queue);
     this.bucket.addEventNotification(
       s3.EventType.OBJECT_CREATED,
@@ -152,12 +150,7 @@ export class AuditReportMonitor extends Construct {
     new events.Rule(this, 'Schedule', {
       description: 'Request a Private CA audit report of each CA',
       schedule: props.schedule ?? events.Schedule.rate(Duration.days(1)),
-      targets: [
-        new targets.LambdaFunction(this.generator.function, {
-          deadLetterQueue: deadLetters.queue,
-          retryAttempts: 2,
-        }),
-      ],
+      targets: [this.generator.eventTarget(deadLetters.queue, { attempts: 2 })],
     });
   }
 }

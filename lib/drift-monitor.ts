@@ -1,7 +1,6 @@
 import { Aws, Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { AlarmedDeadLetterQueue } from './alarmed-dead-letter-queue.js';
@@ -75,17 +74,10 @@ export class DriftMonitor extends Construct {
       holds: 'drift check runs and results',
       alertTopic: props.alerts.topic,
     });
-    this.checker.deadLetterTo(this.deadLetters.queue);
-    this.comparer.deadLetterTo(this.deadLetters.queue);
     new events.Rule(this, 'Schedule', {
       description: 'Ask every mapped host which certificate it holds',
       schedule: props.schedule ?? events.Schedule.rate(Duration.days(1)),
-      targets: [
-        new targets.LambdaFunction(this.checker.function, {
-          deadLetterQueue: this.deadLetters.queue,
-          retryAttempts: 2,
-        }),
-      ],
+      targets: [this.checker.eventTarget(this.deadLetters.queue, { attempts: 2 })],
     });
     new events.Rule(this, 'CheckFinished', {
       description: 'A drift check command finished: compare what the hosts hold with ACM',
@@ -98,11 +90,7 @@ export class DriftMonitor extends Construct {
         },
       },
       targets: [
-        new targets.LambdaFunction(this.comparer.function, {
-          deadLetterQueue: this.deadLetters.queue,
-          retryAttempts: 8,
-          maxEventAge: Duration.hours(6),
-        }),
+        this.comparer.eventTarget(this.deadLetters.queue, { attempts: 8, maxEventAge: Duration.hours(6) }),
       ],
     });
   }

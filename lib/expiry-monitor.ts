@@ -1,6 +1,5 @@
 import { Aws, Duration } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -82,11 +81,8 @@ export class ExpiryMonitor extends Construct {
       holds: 'certificate lifecycle events',
       alertTopic: props.alerts.topic,
     });
-    this.alertHandler.deadLetterTo(this.deadLetters.queue);
-    this.scanHandler.deadLetterTo(this.deadLetters.queue);
-    const alertTarget = new targets.LambdaFunction(this.alertHandler.function, {
-      deadLetterQueue: this.deadLetters.queue,
-      retryAttempts: 8,
+    const alertTarget = this.alertHandler.eventTarget(this.deadLetters.queue, {
+      attempts: 8,
       maxEventAge: Duration.hours(6),
     });
     new events.Rule(this, 'ExpiryEvents', {
@@ -103,12 +99,7 @@ export class ExpiryMonitor extends Construct {
     new events.Rule(this, 'ScanSchedule', {
       description: 'Scan every certificate for expiry',
       schedule: props.scanSchedule ?? events.Schedule.rate(Duration.days(1)),
-      targets: [
-        new targets.LambdaFunction(this.scanHandler.function, {
-          deadLetterQueue: this.deadLetters.queue,
-          retryAttempts: 2,
-        }),
-      ],
+      targets: [this.scanHandler.eventTarget(this.deadLetters.queue, { attempts: 2 })],
     });
   }
 }

@@ -1,4 +1,5 @@
 import { Aws, Duration, Validations } from 'aws-cdk-lib';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -141,6 +142,22 @@ export class HandlerFunction extends Construct {
       retryAttempts: 2,
       maxEventAge: Duration.hours(6),
       onFailure: new destinations.SqsDestination(queue),
+    });
+  }
+
+  /**
+   * This function as an EventBridge target: delivery is retried as given and what cannot be delivered
+   * goes to `queue`, as do the events the function itself keeps failing on (see `deadLetterTo`).
+   */
+  eventTarget(
+    queue: sqs.IQueue,
+    retry: { attempts: number; maxEventAge?: Duration },
+  ): targets.LambdaFunction {
+    this.deadLetterTo(queue);
+    return new targets.LambdaFunction(this.function, {
+      deadLetterQueue: queue,
+      retryAttempts: retry.attempts,
+      ...(retry.maxEventAge ? { maxEventAge: retry.maxEventAge } : {}),
     });
   }
 

@@ -1,7 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
-import * as targets from 'aws-cdk-lib/aws-events-targets';
 
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -75,10 +74,8 @@ export class RenewalTrigger extends Construct {
       holds: 'certificate renewal events',
       alertTopic: props.alertTopic,
     });
-    this.handler.deadLetterTo(this.deadLetters.queue);
-    const target = new targets.LambdaFunction(this.handler.function, {
-      deadLetterQueue: this.deadLetters.queue,
-      retryAttempts: 8,
+    const target = this.handler.eventTarget(this.deadLetters.queue, {
+      attempts: 8,
       maxEventAge: Duration.hours(6),
     });
 
