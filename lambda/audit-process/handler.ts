@@ -3,12 +3,13 @@ import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { SNSClient } from '@aws-sdk/client-sns';
 import type { Readable } from 'node:stream';
 import { REPORT_PREFIX } from '../shared/audit-report.js';
+import { findingsRegion } from '../shared/security-hub.js';
 import { requiredEnv, requiredIntegerEnv } from '../shared/env.js';
 import { emitCounts } from '../shared/metrics.js';
 import { type AuditOutcome, processAuditReport } from './audit-process.js';
 
 const s3 = new S3Client({});
-const securityHubRegion = process.env.SECURITY_HUB_REGION || process.env.AWS_REGION;
+const securityHubRegion = findingsRegion();
 const securityHub = new SecurityHubClient({ region: securityHubRegion });
 const sns = new SNSClient({});
 
@@ -32,7 +33,7 @@ export async function handler(event: S3Event): Promise<AuditOutcome[]> {
       securityHub,
       sns,
       topicArn: requiredEnv('ALERT_TOPIC_ARN'),
-      securityHubRegion: securityHubRegion ?? requiredEnv('AWS_REGION'),
+      securityHubRegion,
       thresholdDays: requiredIntegerEnv('AUDIT_THRESHOLD_DAYS'),
       includeAcmManaged: process.env.AUDIT_INCLUDE_ACM_MANAGED === 'true',
       now: () => new Date(),

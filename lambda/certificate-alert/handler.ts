@@ -1,13 +1,14 @@
 import { ACMClient } from '@aws-sdk/client-acm';
 import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { findingsRegion } from '../shared/security-hub.js';
 import { requiredEnv } from '../shared/env.js';
 import { emitCounts } from '../shared/metrics.js';
 import { logger, withLogContext } from '../shared/logger.js';
 import { type AcmLifecycleEvent, type AlertOutcome, handleCertificateEvent } from './certificate-alert.js';
 
 const acm = new ACMClient({});
-const securityHubRegion = process.env.SECURITY_HUB_REGION || process.env.AWS_REGION;
+const securityHubRegion = findingsRegion();
 const securityHub = new SecurityHubClient({ region: securityHubRegion });
 const sns = new SNSClient({});
 
@@ -21,7 +22,7 @@ export async function handler(event: AcmLifecycleEvent): Promise<AlertOutcome> {
         securityHub,
         sns,
         topicArn: requiredEnv('ALERT_TOPIC_ARN'),
-        securityHubRegion: securityHubRegion ?? requiredEnv('AWS_REGION'),
+        securityHubRegion,
         now: () => new Date(),
       });
       logger.info('certificate event handled', { detailType: event['detail-type'], ...outcome });

@@ -2,13 +2,14 @@ import { ACMClient } from '@aws-sdk/client-acm';
 import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { findingsRegion } from '../shared/security-hub.js';
 import { requiredEnv } from '../shared/env.js';
 import { emitCounts } from '../shared/metrics.js';
 import { type CommandStatusEvent, type DriftOutcome, handleDriftResult } from './drift-result.js';
 
 const ssm = new SSMClient({});
 const acm = new ACMClient({});
-const securityHubRegion = process.env.SECURITY_HUB_REGION || process.env.AWS_REGION;
+const securityHubRegion = findingsRegion();
 const securityHub = new SecurityHubClient({ region: securityHubRegion });
 const sns = new SNSClient({});
 
@@ -20,7 +21,7 @@ export async function handler(event: CommandStatusEvent): Promise<DriftOutcome> 
     securityHub,
     sns,
     topicArn: requiredEnv('ALERT_TOPIC_ARN'),
-    securityHubRegion: securityHubRegion ?? requiredEnv('AWS_REGION'),
+    securityHubRegion,
     now: () => new Date(),
   });
   emitCounts({ HostsDrifted: outcome.drifted.length, FindingsRaised: outcome.drifted.length });

@@ -1,13 +1,14 @@
 import { ACMClient } from '@aws-sdk/client-acm';
 import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { findingsRegion } from '../shared/security-hub.js';
 import { requiredEnv, requiredIntegerEnv } from '../shared/env.js';
 import { emitCounts } from '../shared/metrics.js';
 import { type ScanOutcome, scanCertificates } from './expiry-scan.js';
 
 // ListCertificates allows about one call a second: the SDK's adaptive retry paces the pages.
 const acm = new ACMClient({ retryMode: 'adaptive', maxAttempts: 8 });
-const securityHubRegion = process.env.SECURITY_HUB_REGION || process.env.AWS_REGION;
+const securityHubRegion = findingsRegion();
 const securityHub = new SecurityHubClient({
   region: securityHubRegion,
   retryMode: 'adaptive',
@@ -22,7 +23,7 @@ export async function handler(): Promise<ScanOutcome> {
     securityHub,
     sns,
     topicArn: requiredEnv('ALERT_TOPIC_ARN'),
-    securityHubRegion: securityHubRegion ?? requiredEnv('AWS_REGION'),
+    securityHubRegion,
     thresholdDays: requiredIntegerEnv('EXPIRY_THRESHOLD_DAYS'),
     now: () => new Date(),
   });

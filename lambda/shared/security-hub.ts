@@ -116,3 +116,10 @@ function notEnabledReason(error: unknown): string | undefined {
     ? `Security Hub is not enabled here (${message})`
     : undefined;
 }
+
+/** The Region findings go to: the deployment's securityHubRegion setting, else the function's own Region. */
+export function findingsRegion(): string {
+  const region = process.env.SECURITY_HUB_REGION || process.env.AWS_REGION;
+  if (!region) throw new Error('neither SECURITY_HUB_REGION nor AWS_REGION is set');
+  return region;
+}
