@@ -5,7 +5,12 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { type ExportRequest, tagKeyValue, validatedRequest } from '../shared/export-request.js';
+import {
+  type ExportRequest,
+  tagKeyValue,
+  requestFieldsOf,
+  validatedRequest,
+} from '../shared/export-request.js';
 import { listInvocations, resultLine } from '../shared/command-invocations.js';
 import { logger } from '../shared/logger.js';
 import { recordInstallResult } from '../shared/mapping-store.js';
@@ -43,12 +48,7 @@ export async function checkInstallStatus(
   input: CheckInstallInput,
   deps: CheckInstallDependencies,
 ): Promise<InstallStatusReport> {
-  const request = validatedRequest({
-    CertificateArn: input.CertificateArn,
-    CertName: input.CertName,
-    TargetTagKey: input.TargetTagKey,
-    TargetTagValue: input.TargetTagValue,
-  });
+  const request = validatedRequest(requestFieldsOf(input));
   const command = await describeCommand(deps.ssm, input.commandId);
   const report = await assess(request, input, command, deps);
 

@@ -2,7 +2,12 @@ import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { InstallCommandRejectedError } from '../shared/errors.js';
 import type { HostInstallSettings, InstallParameterName } from '../shared/install-parameters.js';
-import { type ExportRequest, tagKeyValue, validatedRequest } from '../shared/export-request.js';
+import {
+  type ExportRequest,
+  tagKeyValue,
+  requestFieldsOf,
+  validatedRequest,
+} from '../shared/export-request.js';
 import { logger } from '../shared/logger.js';
 import { recordExport } from '../shared/mapping-store.js';
 import type { ExportedCertificate, InstallCommand } from '../shared/workflow-state.js';
@@ -79,12 +84,7 @@ export async function recordAndInstall(
   input: RecordAndInstallInput,
   deps: RecordAndInstallDependencies,
 ): Promise<InstallCommand> {
-  const request = validatedRequest({
-    CertificateArn: input.CertificateArn,
-    CertName: input.CertName,
-    TargetTagKey: input.TargetTagKey,
-    TargetTagValue: input.TargetTagValue,
-  });
+  const request = validatedRequest(requestFieldsOf(input));
   const record = {
     expiresAt: input.export.notAfter,
     exportedAt: input.export.exportedAt,

@@ -99,7 +99,12 @@ export function validatedRequest(input: unknown): ExportRequest {
   const problems = exportRequestProblems(input);
   if (problems.length > 0)
     throw new InvalidExportRequestError(`invalid export request: ${problems.join('; ')}`);
-  const { CertificateArn, CertName, TargetTagKey, TargetTagValue } = input as ExportRequest;
+  return requestFieldsOf(input as ExportRequest);
+}
+
+/** The four request fields of a larger object (a workflow step's input), nothing else. */
+export function requestFieldsOf(input: ExportRequest): ExportRequest {
+  const { CertificateArn, CertName, TargetTagKey, TargetTagValue } = input;
   return { CertificateArn, CertName, TargetTagKey, TargetTagValue };
 }
 
