@@ -90,6 +90,7 @@ export class CertLifecycleStack extends Stack {
       inventory: inventory.table,
       alerts,
       certDirectory: config.installCertDirectory,
+      grantedTagKeys: config.instanceTagKeys,
       schedule: events.Schedule.expression(config.driftCheckSchedule),
       securityHubRegion: config.securityHubRegion || undefined,
       logRetention,

@@ -13,6 +13,8 @@ export interface DriftMonitorProps {
   readonly alerts: AlertTopic;
   /** Where the hosts keep the certificates (the install setting). */
   readonly certDirectory: string;
+  /** The tag keys hosts are selected by (`instanceTagKeys`): the check is sent only to nodes carrying one. */
+  readonly grantedTagKeys: readonly string[];
   /** @default every day */
   readonly schedule?: events.Schedule;
   /** @default the stack's Region */
@@ -50,7 +52,7 @@ export class DriftMonitor extends Construct {
       logRetention: props.logRetention,
     });
     this.checker.allow({ actions: ['dynamodb:Scan'], resources: [props.inventory.tableArn] });
-    this.checker.allowSendCommand(document.documentArn, 'the read-only check document');
+    this.checker.allowSendCommand(document.documentArn, 'the read-only check document', props.grantedTagKeys);
 
     this.comparer = new HandlerFunction(this, 'Compare', {
       handlerName: 'drift-result',

@@ -97,7 +97,11 @@ export class ExportWorkflow extends Construct {
       },
       logRetention: props.logRetention,
     });
-    installStep.allowSendCommand(props.installDocument.documentArn, 'the install document');
+    installStep.allowSendCommand(
+      props.installDocument.documentArn,
+      'the install document',
+      props.grantedTagKeys,
+    );
     installStep.allow({ actions: ['dynamodb:UpdateItem'], resources: [props.inventory.tableArn] });
 
     const statusStep = new HandlerFunction(this, 'CheckInstallStatus', {

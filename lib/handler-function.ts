@@ -115,22 +115,29 @@ export class HandlerFunction extends Construct {
     }
   }
 
-  /** SendCommand with one document only, to the instances and on-premises nodes a tag selects. */
-  allowSendCommand(documentArn: string, documentDescription: string): void {
-    this.allow(
-      {
-        actions: ['ssm:SendCommand'],
-        resources: [
-          documentArn,
-          `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/*`,
-          `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:managed-instance/*`,
-        ],
-      },
-      {
-        'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*': `The instances are chosen at run time by their tag; SendCommand is allowed only with ${documentDescription}.`,
-        'Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:managed-instance/*': `On-premises managed nodes are chosen at run time by their tag; SendCommand is allowed only with ${documentDescription}.`,
-      },
-    );
+  /**
+   * SendCommand with one document only, and only to instances and on-premises nodes that carry one of
+   * `tagKeys` (the keys the hosts' access policy compares): `ssm:resourceTag/<key>` on the node, one
+   * statement per key, since the keys of one condition must all match.
+   */
+  allowSendCommand(documentArn: string, documentDescription: string, tagKeys: readonly string[]): void {
+    this.allow({ actions: ['ssm:SendCommand'], resources: [documentArn] });
+    for (const tagKey of tagKeys) {
+      this.allow(
+        {
+          actions: ['ssm:SendCommand'],
+          resources: [
+            `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:instance/*`,
+            `arn:${Aws.PARTITION}:ssm:${Aws.REGION}:${Aws.ACCOUNT_ID}:managed-instance/*`,
+          ],
+          conditions: { StringLike: { [`ssm:resourceTag/${tagKey}`]: '*' } },
+        },
+        {
+          'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*': `The instances are chosen at run time by their tag; SendCommand reaches only instances that carry one of the granted tag keys, and only with ${documentDescription}.`,
+          'Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:managed-instance/*': `On-premises managed nodes are chosen at run time by their tag; SendCommand reaches only nodes that carry one of the granted tag keys, and only with ${documentDescription}.`,
+        },
+      );
+    }
   }
 
   /**

@@ -1,13 +1,11 @@
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
-import { ssmDocumentFile } from './paths.js';
+import { commandDocumentContent } from './command-document.js';
 
 export interface InstallDocumentProps {
   /** @default 'Install-ACMCertificate' */
   readonly documentName?: string;
-  /** The document's file in ssm-documents/, without `.yaml`. @default 'install-acm-certificate' */
+  /** The document's files in ssm-documents/ (`.yaml` and `.sh`), without the ending. @default 'install-acm-certificate' */
   readonly sourceFile?: string;
 }
 
@@ -23,7 +21,7 @@ export class InstallDocument extends Construct {
       name: this.documentName,
       documentType: 'Command',
       documentFormat: 'JSON',
-      content: parse(readFileSync(ssmDocumentFile(props.sourceFile ?? 'install-acm-certificate'), 'utf8')),
+      content: commandDocumentContent(props.sourceFile ?? 'install-acm-certificate'),
       // A named document cannot be replaced in place; updates add a version, and commands use $LATEST.
       updateMethod: 'NewVersion',
     });

@@ -11,3 +11,6 @@ export const stateMachineFile = (name: string): string =>
 
 export const ssmDocumentFile = (name: string): string =>
   path.join(PROJECT_ROOT, 'ssm-documents', `${name}.yaml`);
+
+/** The shell script of a document's one `aws:runShellScript` step, kept beside the document. */
+export const ssmScriptFile = (name: string): string => path.join(PROJECT_ROOT, 'ssm-documents', `${name}.sh`);

@@ -1,29 +1,40 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import * as path from 'node:path';
-import { parse } from 'yaml';
-import { ssmDocumentFile } from '../../lib/paths.js';
+import { formatCertificateBundle } from '../../lambda/shared/certificate-secret.js';
+import { type CommandDocumentContent, commandDocumentContent } from '../../lib/command-document.js';
+import { ssmScriptFile } from '../../lib/paths.js';
+import { type TestCertificate, encryptAsAcmDoes } from './certificates.js';
 
-/** The install document as deployed, parsed. */
-export interface InstallDocument {
-  readonly schemaVersion: string;
-  readonly parameters: Record<
-    string,
-    { type: string; allowedPattern: string; maxChars: number; default?: string; interpolationType?: string }
-  >;
-  readonly mainSteps: { action: string; inputs: { runCommand: string[] } }[];
+/** The install document as the stack deploys it (its script embedded). */
+export function installDocument(): CommandDocumentContent {
+  return commandDocumentContent('install-acm-certificate');
 }
 
-export function installDocument(): InstallDocument {
-  return parse(readFileSync(ssmDocumentFile('install-acm-certificate'), 'utf8')) as InstallDocument;
-}
+/** The install script: the file SSM Agent receives byte for byte, and the one the tests run. */
+export const INSTALL_SCRIPT = ssmScriptFile('install-acm-certificate');
 
-/** The script exactly as the document holds it (what SSM Agent writes out and runs). */
 export function installScript(): string {
-  return installDocument()
-    .mainSteps.flatMap((step) => step.inputs.runCommand)
-    .join('\n');
+  return readFileSync(INSTALL_SCRIPT, 'utf8');
+}
+
+export const isRoot = process.getuid?.() === 0;
+
+/** Every ASCII punctuation mark ACM takes in a passphrase, so the host's handling of it is exercised. */
+const PASSPHRASE = `Aa1!"&'()*+,-./:;<=>?@[\\]^_\`{|}~${'z'.repeat(30)}`;
+
+/** The secret string the export step stores for `certificate`; options make it wrong on purpose. */
+export function bundleFor(
+  certificate: TestCertificate,
+  options: { passphrase?: string; chain?: string; key?: string } = {},
+): string {
+  return formatCertificateBundle({
+    passphrase: options.passphrase ?? PASSPHRASE,
+    encryptedPrivateKey: encryptAsAcmDoes(options.key ?? certificate.privateKeyPem, PASSPHRASE),
+    certificate: certificate.certificatePem,
+    certificateChain: options.chain ?? certificate.chainPem,
+  });
 }
 
 export interface HostRun {
@@ -35,25 +46,27 @@ export interface HostRun {
 }
 
 /**
- * A throwaway host: a temporary root for the install directories, a private TMPDIR (to prove the script
- * leaves nothing behind), and a fake `aws` on PATH that serves one secret string.
+ * A throwaway host: a temporary root for the install directories, its own lock directory (the host's
+ * /run/cert-lifecycle), a private TMPDIR (to prove the script leaves nothing behind), and a fake `aws` on
+ * PATH that serves one secret string. Everything lives under the test's temporary directory, which the
+ * test setup removes.
  */
 export class FakeHost {
   readonly root = mkdtempSync(path.join(tmpdir(), 'host-'));
   readonly bin = path.join(this.root, 'bin');
   readonly tmp = path.join(this.root, 'tmp');
+  readonly runDirectory = path.join(this.root, 'run', 'cert-lifecycle');
   readonly certDirectory = path.join(this.root, 'etc/ssl/certs');
   readonly keyDirectory = path.join(this.root, 'etc/ssl/private');
   readonly owner = userInfo().username;
   readonly group = spawnSync('id', ['-gn'], { encoding: 'utf8' }).stdout.trim();
   private readonly secretFile = path.join(this.root, 'secret.txt');
   private readonly awsLog = path.join(this.root, 'aws-calls.log');
-  private readonly scriptFile = path.join(this.root, '_script.sh');
 
   constructor() {
     mkdirSync(this.bin);
     mkdirSync(this.tmp);
-    writeFileSync(this.scriptFile, installScript(), { mode: 0o700 });
+    mkdirSync(path.dirname(this.runDirectory));
     this.addCommand(
       'aws',
       [
@@ -89,14 +102,47 @@ export class FakeHost {
     for (const name of ['CertDirectory', 'KeyDirectory']) {
       if (values[name]) values[name] = path.join(this.root, values[name]);
     }
-    if (process.getuid?.() !== 0) Object.assign(values, { FileOwner: this.owner, FileGroup: this.group });
+    if (!isRoot) Object.assign(values, { FileOwner: this.owner, FileGroup: this.group });
     return this.run(values);
   }
 
-  run(parameters: Record<string, string> = {}): HostRun {
+  run(parameters: Record<string, string> = {}, environment: Record<string, string> = {}): HostRun {
+    const before = readLog(this.awsLog).length;
+    const result = spawnSync(INSTALL_SCRIPT, [], {
+      env: this.environmentFor(parameters, environment),
+      encoding: 'utf8',
+      cwd: this.root,
+    });
+    return {
+      status: result.status ?? -1,
+      stdout: result.stdout,
+      stderr: result.stderr,
+      awsCalls: readLog(this.awsLog).slice(before),
+    };
+  }
+
+  /** The same run, without waiting: for installs that overlap. */
+  runConcurrently(parameters: Record<string, string> = {}, environment: Record<string, string> = {}) {
+    return new Promise<Omit<HostRun, 'awsCalls'>>((resolve, reject) => {
+      const child = spawn(INSTALL_SCRIPT, [], {
+        env: this.environmentFor(parameters, environment),
+        cwd: this.root,
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on('error', reject);
+      child.on('close', (status) => resolve({ status: status ?? -1, stdout, stderr }));
+    });
+  }
+
+  /** The environment SSM Agent gives the script for these parameters, plus `extra`. */
+  environmentFor(parameters: Record<string, string> = {}, extra: Record<string, string> = {}) {
     const env: Record<string, string> = {
       PATH: `${this.bin}:${process.env.PATH}`,
       TMPDIR: this.tmp,
+      CERT_LIFECYCLE_RUN_DIRECTORY: this.runDirectory,
       SSM_CertName: 'web-server',
       SSM_SecretId: 'acm-passphrase/web-server/0123456789abcdef',
       SSM_Region: 'eu-west-1',
@@ -105,16 +151,10 @@ export class FakeHost {
       SSM_FileOwner: this.owner,
       SSM_FileGroup: this.group,
       SSM_ReloadCommand: '',
+      ...extra,
     };
     for (const [name, value] of Object.entries(parameters)) env[`SSM_${name}`] = value;
-    const before = readLog(this.awsLog).length;
-    const result = spawnSync('bash', [this.scriptFile], { env, encoding: 'utf8', cwd: this.root });
-    return {
-      status: result.status ?? -1,
-      stdout: result.stdout,
-      stderr: result.stderr,
-      awsCalls: readLog(this.awsLog).slice(before),
-    };
+    return env;
   }
 }
 

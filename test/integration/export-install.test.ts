@@ -29,7 +29,7 @@ import { parseCertificateBundle } from '../../lambda/shared/certificate-secret.j
 import type { ExportRequest } from '../../lambda/shared/export-request.js';
 import { DEFAULT_HOST_INSTALL } from '../../lambda/shared/install-parameters.js';
 import { mappingsForCertificate } from '../../lambda/shared/mapping-store.js';
-import { ssmDocumentFile } from '../../lib/paths.js';
+import { commandDocumentContent } from '../../lib/command-document.js';
 import { makeCertificate } from '../helpers/certificates.js';
 import { type LocalDynamo, dynamoAt } from '../helpers/dynalite.js';
 import { type PublishedAlert, startWorkflowHarness } from '../helpers/workflow-harness.js';
@@ -192,8 +192,8 @@ describe('RecordAndInstall and CheckInstallStatus steps', () => {
       new CreateDocumentCommand({
         Name: 'Install-ACMCertificate',
         DocumentType: 'Command',
-        DocumentFormat: 'YAML',
-        Content: readFileSync(ssmDocumentFile('install-acm-certificate'), 'utf8'),
+        DocumentFormat: 'JSON',
+        Content: JSON.stringify(commandDocumentContent('install-acm-certificate')),
       }),
     );
     const tableName = await dynamo.createInventoryTable();

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exportRequestJsonSchema } from '../../lambda/shared/export-request.js';
-import { PROJECT_ROOT, ssmDocumentFile, stateMachineFile } from '../../lib/paths.js';
+import { type CommandDocumentContent, commandDocumentContent } from '../../lib/command-document.js';
+import { PROJECT_ROOT, ssmDocumentFile, ssmScriptFile, stateMachineFile } from '../../lib/paths.js';
 import { synthesize } from '../helpers/stack.js';
 
 /** Every handler folder under lambda/ is one function of the stack. */
@@ -177,19 +178,47 @@ describe('least privilege', () => {
     expect(new Set(services)).toEqual(new Set(['secretsmanager', 'sns']));
   });
 
-  it('allows SendCommand only with the install document or the read-only check document, on instances and managed nodes', () => {
-    const sends = statementsAllowing('ssm:SendCommand');
-    expect(sends).toHaveLength(2);
-    const documents = sends.map((send) => JSON.stringify(send.Resource));
+  it('allows SendCommand only with the install document or the read-only check document', () => {
+    const documents = statementsAllowing('ssm:SendCommand')
+      .map((send) => JSON.stringify(send.Resource))
+      .filter((resources) => resources.includes(':document/'));
+    expect(documents).toHaveLength(2);
     expect(
       documents.filter((resources) => resources.includes(':document/Install-ACMCertificate')),
     ).toHaveLength(1);
     expect(documents.filter((resources) => resources.includes('-Check-ACMCertificate'))).toHaveLength(1);
     for (const resources of documents) {
+      expect(resources).not.toContain('document/*');
+      expect(resources).not.toContain('instance/*');
+    }
+  });
+
+  it('allows SendCommand only to instances and managed nodes that carry one of the granted tag keys', () => {
+    const tagKeys = ['env', 'team:cert-target'];
+    const sends = Object.values(
+      synthesize({ instanceTagKeys: tagKeys }).template.findResources('AWS::IAM::Policy'),
+    )
+      .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[])
+      .filter((statement) => actionsOf(statement).includes('ssm:SendCommand'))
+      .filter((statement) => JSON.stringify(statement.Resource).includes('instance/*'));
+    // Two senders (install step, drift check), one statement per tag key each: the keys of one
+    // condition must all match, so a node with either key needs a statement of its own.
+    expect(sends).toHaveLength(2 * tagKeys.length);
+    for (const send of sends) {
+      const resources = JSON.stringify(send.Resource);
       expect(resources).toContain(':instance/*');
       expect(resources).toContain(':managed-instance/*');
-      expect(resources).not.toContain('document/*');
+      expect(resources).not.toContain(':document/');
+      expect(Object.keys(send.Condition as object)).toEqual(['StringLike']);
     }
+    expect(
+      sends.map((send) => send.Condition).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+    ).toEqual([
+      { StringLike: { 'ssm:resourceTag/env': '*' } },
+      { StringLike: { 'ssm:resourceTag/env': '*' } },
+      { StringLike: { 'ssm:resourceTag/team:cert-target': '*' } },
+      { StringLike: { 'ssm:resourceTag/team:cert-target': '*' } },
+    ]);
   });
 
   it('gives every function of the app its own role with no managed policy', () => {
@@ -248,15 +277,33 @@ describe('alerts', () => {
   });
 });
 
-describe('install document', () => {
-  it('is the Command document from ssm-documents/, under the configured name', () => {
+describe('command documents', () => {
+  const deployed = (documents: Template, name: string) =>
+    Object.values(documents.findResources('AWS::SSM::Document')).find((document) =>
+      JSON.stringify(document.Properties.Name).includes(name),
+    )!.Properties as { Content: CommandDocumentContent; UpdateMethod: string; DocumentType: string };
+
+  it('is the install document from ssm-documents/, under the configured name', () => {
     const named = synthesize({ installDocumentName: 'Team-InstallCertificate' }).template;
     named.hasResourceProperties('AWS::SSM::Document', {
       Name: 'Team-InstallCertificate',
       DocumentType: 'Command',
       UpdateMethod: 'NewVersion',
-      Content: parse(readFileSync(ssmDocumentFile('install-acm-certificate'), 'utf8')),
+      Content: commandDocumentContent('install-acm-certificate'),
     });
+  });
+
+  it.each([
+    ['Install-ACMCertificate', 'install-acm-certificate'],
+    ['-Check-ACMCertificate', 'check-acm-certificate'],
+  ])('%s runs exactly the script in ssm-documents/%s.sh, and nothing else', (name, file) => {
+    const { Content } = deployed(template, name);
+    const yaml = parse(readFileSync(ssmDocumentFile(file), 'utf8')) as CommandDocumentContent;
+    expect(Content.parameters).toEqual(yaml.parameters);
+    expect(Content.mainSteps).toHaveLength(1);
+    expect(Content.mainSteps[0]!.inputs.runCommand).toEqual([readFileSync(ssmScriptFile(file), 'utf8')]);
+    // SSM's limit on a document's content, which also counts the parameters sent with a command.
+    expect(Buffer.byteLength(JSON.stringify(Content))).toBeLessThan(48 * 1024);
   });
 });
 

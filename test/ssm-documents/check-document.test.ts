@@ -1,23 +1,20 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { resultLine } from '../../lambda/shared/command-invocations.js';
 import { INSTALL_PARAMETER_RULES } from '../../lambda/shared/install-parameters.js';
-import { ssmDocumentFile } from '../../lib/paths.js';
+import { commandDocumentContent } from '../../lib/command-document.js';
+import { ssmScriptFile } from '../../lib/paths.js';
 import { makeCertificate } from '../helpers/certificates.js';
 
-const document = parse(readFileSync(ssmDocumentFile('check-acm-certificate'), 'utf8')) as {
-  parameters: Record<string, { allowedPattern: string; interpolationType: string }>;
-  mainSteps: { inputs: { runCommand: string[] } }[];
-};
-const script = document.mainSteps[0]!.inputs.runCommand.join('\n');
+const document = commandDocumentContent('check-acm-certificate');
+const scriptFile = ssmScriptFile('check-acm-certificate');
+const script = readFileSync(scriptFile, 'utf8');
 
 function runCheck(env: Record<string, string>) {
-  return spawnSync('bash', ['-c', script], { env: { PATH: process.env.PATH!, ...env }, encoding: 'utf8' });
+  return spawnSync(scriptFile, [], { env: { PATH: process.env.PATH!, ...env }, encoding: 'utf8' });
 }
 
 describe('check document', () => {
@@ -50,15 +47,26 @@ describe('check document', () => {
     expect(run.stdout.trim()).toBe('RESULT cert_name=web-server status=missing');
   });
 
+  it('reports a link planted at the certificate path as missing, without following it', () => {
+    const certificate = makeCertificate('rsa');
+    const dir = mkdtempSync(path.join(tmpdir(), 'check-'));
+    const elsewhere = path.join(dir, 'elsewhere.pem');
+    writeFileSync(elsewhere, certificate.certificatePem);
+    symlinkSync(elsewhere, path.join(dir, 'web-server-cert.pem'));
+    const run = runCheck({ SSM_CertName: 'web-server', SSM_CertDirectory: dir });
+    expect(run.stdout.trim()).toBe('RESULT cert_name=web-server status=missing');
+  });
+
   it('refuses a hostile name', () => {
     const run = runCheck({ SSM_CertName: '../../etc/passwd', SSM_CertDirectory: '/tmp' });
     expect(run.status).toBe(1);
     expect(run.stderr).toContain('parameter CertName is not valid');
   });
 
-  it('is clean under shellcheck (when installed)', () => {
-    if (spawnSync('shellcheck', ['--version']).error) return;
-    const result = spawnSync('shellcheck', ['--shell=bash', '-'], { input: script, encoding: 'utf8' });
+  it('is clean under shellcheck (when installed; CI installs it)', (context) => {
+    if (spawnSync('shellcheck', ['--version']).error) context.skip('shellcheck is not installed');
+    const result = spawnSync('shellcheck', [scriptFile], { encoding: 'utf8' });
     expect(result.stdout).toBe('');
+    expect(result.status).toBe(0);
   });
 });

@@ -1,0 +1,360 @@
+#!/bin/bash
+# Install-ACMCertificate: installs the certificate bundle held in the secret SSM_SecretId as
+# <CertName>-cert.pem, -chain.pem and -fullchain.pem in CertDirectory and <CertName>-privkey.pem in
+# KeyDirectory, then runs the reload command, if any. SSM Agent runs it as root, with each document
+# parameter in an SSM_* environment variable.
+#
+# What it guarantees:
+# - Every SSM_* value is checked again here, by the rules of the document's allowedPattern, before it
+#   reaches a path or a command.
+# - Nothing a non-root user can write turns it against the host. Every directory on the way to the files
+#   must be writable by root and FileOwner only (a world-writable parent with the sticky bit, such as
+#   /tmp, is allowed, because nobody else may rename what is in it), or the install stops before it
+#   writes anything. Each file is made whole (content, mode, owner) in a root-only staging directory
+#   created inside its target directory, then renamed into place. Both directories are reached through
+#   descriptors opened once and checked, never through a path an owner could swap. A link or file
+#   planted at a target, staging or .previous path is replaced by the rename: never followed, never
+#   read. Outside <dir>/<CertName>-* it changes nothing but its own staging directories.
+# - One install of a CertName at a time on a host: it holds a lock in a root-only directory
+#   (/run/cert-lifecycle). A second install waits for it, up to 300 s, then installs; past that it
+#   stops with an error and changes nothing. The lock is released on every exit (it is a descriptor).
+# - Atomic and reversible: every file is the new one, or every file is what it was before. A failed
+#   write, a failed reload command, or SIGTERM/SIGINT/SIGHUP part-way puts the previous files back. The
+#   replaced files are kept as <file>.previous.
+# - It never prints key material or the passphrase; the passphrase reaches openssl on a descriptor.
+# - A good run ends with: RESULT cert_name=… serial=… not_after=… sha256=…
+#
+# Two variables that only root can set on a host change where the lock lives and how long to wait for
+# it (the tests set them; SSM Agent does not): CERT_LIFECYCLE_RUN_DIRECTORY, CERT_LIFECYCLE_LOCK_WAIT_SECONDS.
+set -euo pipefail
+umask 077
+
+fail() {
+  echo "ERROR: $*" >&2
+  exit 1
+}
+
+require() { # name value pattern max-length
+  if [[ ${#2} -gt $4 || ! $2 =~ $3 ]]; then
+    fail "parameter $1 is not valid"
+  fi
+}
+
+cert_name=${SSM_CertName:-}
+secret_id=${SSM_SecretId:-}
+region=${SSM_Region:-}
+cert_dir=${SSM_CertDirectory:-/etc/ssl/certs}
+key_dir=${SSM_KeyDirectory:-/etc/ssl/private}
+owner=${SSM_FileOwner:-root}
+group=${SSM_FileGroup:-root}
+reload=${SSM_ReloadCommand:-}
+
+require CertName "$cert_name" '^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$' 64
+require SecretId "$secret_id" '^acm-passphrase/[A-Za-z0-9]+([._-][A-Za-z0-9]+)*/[0-9a-f]{16}$' 100
+require Region "$region" '^[a-z]{2}(-[a-z]+)+-[0-9]+$' 32
+require CertDirectory "$cert_dir" '^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$' 200
+require KeyDirectory "$key_dir" '^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$' 200
+require FileOwner "$owner" '^[a-z_][a-z0-9_-]*$' 32
+require FileGroup "$group" '^[a-z_][a-z0-9_-]*$' 32
+require ReloadCommand "$reload" '^([A-Za-z0-9_./:@=+-]+( [A-Za-z0-9_./:@=+-]+)*)?$' 256
+
+run_dir=${CERT_LIFECYCLE_RUN_DIRECTORY:-/run/cert-lifecycle}
+lock_wait=${CERT_LIFECYCLE_LOCK_WAIT_SECONDS:-300}
+require CERT_LIFECYCLE_RUN_DIRECTORY "$run_dir" '^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$' 200
+require CERT_LIFECYCLE_LOCK_WAIT_SECONDS "$lock_wait" '^[0-9]+$' 4
+
+command -v aws >/dev/null || fail "the AWS CLI (aws) is not installed on this host"
+command -v openssl >/dev/null || fail "openssl is not installed on this host"
+command -v flock >/dev/null || fail "flock (util-linux) is not installed on this host"
+owner_uid=$(id -u "$owner" 2>/dev/null) || fail "user $owner does not exist on this host"
+getent group "$group" >/dev/null || fail "group $group does not exist on this host"
+fds=/proc/$$/fd
+[[ -d $fds ]] || fail "/proc is not mounted"
+
+# --- Directories -----------------------------------------------------------------------------------
+
+# Fails unless the directory at $1 may be trusted: owned by root or the file owner, and writable by
+# nobody else. With $3 = ancestor it may instead be sticky, like /tmp, where nobody may rename or remove
+# an entry they do not own. $2 names it in messages. Sets ROOT_ONLY to 1 when only root may change it.
+check_directory() { # stat-path name [ancestor]
+  local uid mode
+  read -r uid mode < <(stat -L -c '%u %a' -- "$1" 2>/dev/null) || fail "cannot inspect $2"
+  ROOT_ONLY=0
+  if [[ $uid == 0 ]] && ! ((8#$mode & 8#022)); then ROOT_ONLY=1; fi
+  if [[ $uid != 0 && $uid != "$owner_uid" ]]; then
+    fail "refusing to install: $2 belongs to $(stat -L -c %U -- "$1"), who could replace what is" \
+      "installed below it; only root or $owner may own it (chown root '$2')"
+  fi
+  if ((8#$mode & 8#022)); then
+    if [[ ${3:-} == ancestor ]] && ((8#$mode & 8#1000)); then return 0; fi
+    fail "refusing to install: $2 is writable by users other than its owner (mode $mode), who could" \
+      "replace what is installed below it (chmod go-w '$2')"
+  fi
+}
+
+# Walks directory $1 from / one component at a time and checks every directory it passes
+# (check_directory). It follows a symbolic link only where root made it in a directory only root may
+# change (as /etc/ssl/certs -> ../pki/tls/certs): a link the file owner could have made or moved there
+# might point anywhere. A missing directory is made, owned by root, mode 0755; the last one mode $2
+# and group $3. Sets RESOLVED to the real path.
+resolve_directory() { # path last-mode last-group
+  local -a rest more
+  local current="" root_only part next target hops=0
+  IFS=/ read -r -a rest <<<"${1#/}"
+  check_directory / / ancestor
+  root_only=$ROOT_ONLY
+  while ((${#rest[@]} > 0)); do
+    part=${rest[0]}
+    rest=("${rest[@]:1}")
+    case $part in
+      "" | .) continue ;;
+      ..)
+        current=${current%/*}
+        check_directory "${current:-/}" "${current:-/}" ancestor
+        root_only=$ROOT_ONLY
+        continue
+        ;;
+    esac
+    next="$current/$part"
+    if [[ -L $next ]]; then
+      if [[ $root_only != 1 || $(stat -c %u -- "$next") != 0 ]]; then
+        fail "refusing to install: $next is a symbolic link that $(stat -c %U -- "$next") could have" \
+          "placed (it is not root's, in a directory only root may change); name the real directory instead"
+      fi
+      ((++hops <= 40)) || fail "too many symbolic links in $1"
+      target=$(readlink -- "$next")
+      IFS=/ read -r -a more <<<"$target"
+      if [[ $target == /* ]]; then current=""; fi
+      rest=(${more[@]+"${more[@]}"} ${rest[@]+"${rest[@]}"})
+      continue
+    fi
+    if [[ ! -e $next ]]; then
+      if [[ -z ${rest[*]-} ]]; then
+        mkdir -m "$2" -- "$next" 2>/dev/null || fail "cannot create $next"
+        chgrp -h -- "$3" "$next" || fail "cannot give $next to group $3"
+      else
+        mkdir -m 0755 -- "$next" 2>/dev/null || fail "cannot create $next"
+      fi
+    fi
+    [[ -d $next && ! -L $next ]] || fail "$next is not a directory"
+    if [[ -n ${rest[*]-} ]]; then check_directory "$next" "$next" ancestor; else check_directory "$next" "$next"; fi
+    current=$next
+    root_only=$ROOT_ONLY
+  done
+  RESOLVED=${current:-/}
+}
+
+# Enters $1 and opens it, then checks that what was opened is the directory at the real path $2 and
+# trusted (or, with $3 = private, root's alone). Sets OPENED to the descriptor: from here on the
+# directory is reached as $fds/<descriptor>, which no rename or link can redirect.
+open_directory() { # path real-path [private]
+  local fd
+  cd -P -- "$1" 2>/dev/null || fail "cannot enter $2"
+  exec {fd}<.
+  cd /
+  [[ $(readlink -- "$fds/$fd") == "$2" ]] || fail "$2 was moved or replaced during the install; nothing was changed"
+  if [[ ${3:-} == private ]]; then
+    [[ $(stat -L -c '%u %a' -- "$fds/$fd") == "0 700" ]] ||
+      fail "$2 was replaced during the install; nothing was changed"
+  else
+    check_directory "$fds/$fd" "$2"
+  fi
+  OPENED=$fd
+}
+
+# --- One install of a CertName at a time -----------------------------------------------------------
+
+[[ -d $run_dir && ! -L $run_dir ]] || mkdir -m 0700 -- "$run_dir" 2>/dev/null || true
+[[ -d $run_dir && ! -L $run_dir ]] || fail "cannot create the lock directory $run_dir"
+[[ $(stat -c '%u %a' -- "$run_dir") == "$(id -u) 700" ]] ||
+  fail "the lock directory $run_dir must belong to $(id -un) with mode 0700"
+exec {lock_fd}>>"$run_dir/install-$cert_name.lock"
+if ! flock -w "$lock_wait" "$lock_fd"; then
+  fail "another install of $cert_name has run on this host for more than $lock_wait s; nothing was changed (try again when it has finished)"
+fi
+
+# --- Read and check the bundle ---------------------------------------------------------------------
+
+work=$(mktemp -d)
+stage_paths=()   # the staging directories made, as paths inside their target directories
+stage_fds=()     # and their descriptors
+targets=()       # each target's name in its directory
+target_dirs=()   # descriptor of each target's directory
+target_stages=() # descriptor of each target's staging directory
+had_old=()       # 1 where the target existed: its old version is linked as old-<i> in its staging directory
+replaced=0       # how many targets hold the new file
+committed=0      # 1 once the reload succeeded: from then on the new files stay
+restore() {
+  local j failed=0
+  for ((j = replaced - 1; j >= 0; j--)); do
+    if [[ ${had_old[j]} == 1 ]]; then
+      mv -fT -- "$fds/${target_stages[j]}/old-$j" "$fds/${target_dirs[j]}/${targets[j]}" || failed=1
+    else
+      rm -f -- "$fds/${target_dirs[j]}/${targets[j]}" || failed=1
+    fi
+  done
+  replaced=0
+  if ((failed)); then echo "ERROR: the previous files could not all be put back; check $cert_dir and $key_dir" >&2; fi
+}
+cleanup() {
+  if ((replaced > 0 && !committed)); then restore; fi
+  local i
+  for i in "${!stage_paths[@]}"; do
+    if [[ -n ${stage_fds[i]:-} ]]; then rm -f -- "$fds/${stage_fds[i]}"/*; fi
+    rmdir -- "${stage_paths[i]}" 2>/dev/null || true
+  done
+  rm -rf -- "$work"
+}
+trap cleanup EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# 1. Read the bundle with this host's own credentials (ABAC: the secret's tag must match the role's).
+if ! aws secretsmanager get-secret-value --region "$region" --secret-id "$secret_id" \
+  --query SecretString --output text >"$work/bundle.pem" 2>"$work/aws.err"; then
+  fail "cannot read secret $secret_id: $(tail -n 1 "$work/aws.err")"
+fi
+
+# 2. Split it: passphrase (base64), encrypted key, leaf certificate, then the chain.
+begin='^-----BEGIN (.+)-----$'
+label=""
+out=""
+certificates=0
+while IFS= read -r line || [[ -n $line ]]; do
+  line=${line%$'\r'}
+  if [[ $line =~ $begin ]]; then
+    label=${BASH_REMATCH[1]}
+    case $label in
+      "ACM EXPORT PASSPHRASE") out="$work/passphrase.b64" ;;
+      "ENCRYPTED PRIVATE KEY") out="$work/key.enc.pem" ;;
+      CERTIFICATE)
+        certificates=$((certificates + 1))
+        if ((certificates == 1)); then out="$work/cert.pem"; else out="$work/chain.pem"; fi
+        ;;
+      *) out="" ;;
+    esac
+    if [[ $label == "ACM EXPORT PASSPHRASE" ]]; then continue; fi
+  fi
+  if [[ -n $out ]]; then
+    if [[ $label == "ACM EXPORT PASSPHRASE" && $line == -----END* ]]; then
+      out=""
+      continue
+    fi
+    printf '%s\n' "$line" >>"$out"
+  fi
+  if [[ $line == -----END* ]]; then out=""; fi
+done <"$work/bundle.pem"
+
+[[ -s $work/passphrase.b64 ]] || fail "secret $secret_id holds no passphrase"
+[[ -s $work/key.enc.pem ]] || fail "secret $secret_id holds no encrypted private key"
+[[ -s $work/cert.pem ]] || fail "secret $secret_id holds no certificate"
+[[ -s $work/chain.pem ]] || fail "secret $secret_id holds no certificate chain"
+
+# 3. Decrypt the key; the passphrase goes to openssl through a file descriptor, never an argument.
+if ! openssl pkey -in "$work/key.enc.pem" -passin fd:3 -out "$work/privkey.pem" \
+  3< <(base64 -d "$work/passphrase.b64") 2>"$work/openssl.err"; then
+  fail "cannot decrypt the private key with the passphrase stored beside it"
+fi
+
+# 4. The key must belong to the certificate, and the chain must vouch for it.
+key_public=$(openssl pkey -in "$work/privkey.pem" -pubout)
+cert_public=$(openssl x509 -in "$work/cert.pem" -noout -pubkey)
+[[ $key_public == "$cert_public" ]] || fail "the private key does not belong to the certificate"
+if ! openssl verify -partial_chain -CAfile "$work/chain.pem" "$work/cert.pem" >/dev/null 2>&1; then
+  fail "the certificate chain in the secret does not verify the certificate"
+fi
+cat "$work/cert.pem" "$work/chain.pem" >"$work/fullchain.pem"
+
+# --- Stage, then swap --------------------------------------------------------------------------------
+
+# 5. Open each target directory and clear out what a killed install of this name left there (the lock
+#    says none is running), then make a staging directory in each that only root may enter.
+open_target_directory() { # path mode group → sets OPENED
+  local stale
+  resolve_directory "$1" "$2" "$3"
+  open_directory "$RESOLVED" "$RESOLVED"
+  for stale in "$fds/$OPENED/.$cert_name~install."*; do
+    if [[ -d $stale && ! -L $stale && $(stat -c %u -- "$stale") == 0 ]]; then
+      rm -rf --one-file-system -- "$stale"
+    fi
+  done
+}
+make_stage() { # directory-descriptor → sets OPENED
+  local path
+  path=$(mktemp -d -- "$fds/$1/.$cert_name~install.XXXXXX") || fail "cannot write in $(readlink -- "$fds/$1")"
+  stage_paths+=("$path")
+  open_directory "$path" "$(readlink -- "$fds/$1")/${path##*/}" private
+  stage_fds+=("$OPENED")
+}
+open_target_directory "$cert_dir" 0755 root
+cert_dir_fd=$OPENED
+open_target_directory "$key_dir" 0710 "$group"
+key_dir_fd=$OPENED
+make_stage "$cert_dir_fd"
+cert_stage=$OPENED
+make_stage "$key_dir_fd"
+key_stage=$OPENED
+
+# 6. Make each new file whole in its staging directory: content, mode and owner.
+targets=("$cert_name-cert.pem" "$cert_name-chain.pem" "$cert_name-fullchain.pem" "$cert_name-privkey.pem")
+sources=("$work/cert.pem" "$work/chain.pem" "$work/fullchain.pem" "$work/privkey.pem")
+modes=(0644 0644 0644 0600)
+target_dirs=("$cert_dir_fd" "$cert_dir_fd" "$cert_dir_fd" "$key_dir_fd")
+target_stages=("$cert_stage" "$cert_stage" "$cert_stage" "$key_stage")
+for i in "${!targets[@]}"; do
+  staged="$fds/${target_stages[i]}/new-$i"
+  cat -- "${sources[i]}" >"$staged" || fail "cannot write ${targets[i]}"
+  chmod "${modes[i]}" -- "$staged"
+  chown "$owner:$group" -- "$staged" || fail "cannot give ${targets[i]} to $owner:$group"
+done
+
+# 7. Keep each current file (whatever it is, unread) as a hard link in the staging directory, then
+#    rename each new file over its target: each rename replaces a link, never follows it.
+for i in "${!targets[@]}"; do
+  current="$fds/${target_dirs[i]}/${targets[i]}"
+  had_old[i]=0
+  if [[ -e $current || -L $current ]]; then
+    ln -PT -- "$current" "$fds/${target_stages[i]}/old-$i" 2>/dev/null ||
+      fail "cannot keep the current ${targets[i]} (is it a directory?); nothing was changed"
+    had_old[i]=1
+  fi
+done
+for i in "${!targets[@]}"; do
+  if ! mv -fT -- "$fds/${target_stages[i]}/new-$i" "$fds/${target_dirs[i]}/${targets[i]}" 2>"$work/mv.err"; then
+    fail "cannot put ${targets[i]} in place ($(tail -n 1 "$work/mv.err")); the previous files are restored"
+  fi
+  replaced=$((i + 1))
+done
+
+# 8. Reload the service; if that fails, the previous files go back (cleanup).
+if [[ -n $reload ]]; then
+  read -r -a reload_words <<<"$reload"
+  if "${reload_words[@]}" >"$work/reload.out" 2>&1; then status=0; else status=$?; fi
+  if ((status != 0)); then
+    said=$(tail -n 1 "$work/reload.out" | tr -cd '[:print:]' | cut -c 1-300)
+    if [[ -z $said ]]; then said="it printed nothing"; else said="its last line: $said"; fi
+    fail "reload command '$reload' failed (exit $status; $said); the previous files are restored"
+  fi
+fi
+committed=1
+
+# 9. The replaced files become <file>.previous (a rename too: whatever is planted there is replaced).
+for i in "${!targets[@]}"; do
+  if [[ ${had_old[i]} == 1 ]]; then
+    mv -fT -- "$fds/${target_stages[i]}/old-$i" "$fds/${target_dirs[i]}/${targets[i]}.previous" 2>/dev/null ||
+      echo "WARNING: could not keep the replaced ${targets[i]} as ${targets[i]}.previous" >&2
+  fi
+done
+
+# 10. The last line is for the workflow: what is installed now.
+serial_hex=$(openssl x509 -in "$work/cert.pem" -noout -serial)
+serial_hex=${serial_hex#*=}
+serial_hex=${serial_hex,,}
+serial=""
+for ((k = 0; k < ${#serial_hex}; k += 2)); do serial+="${serial_hex:k:2}:"; done
+not_after=$(openssl x509 -in "$work/cert.pem" -noout -enddate)
+not_after=$(date -u -d "${not_after#*=}" +%Y-%m-%dT%H:%M:%SZ)
+fingerprint=$(openssl x509 -in "$work/cert.pem" -noout -fingerprint -sha256)
+echo "installed $cert_dir/${targets[0]} ${targets[1]} ${targets[2]}, $key_dir/${targets[3]}"
+echo "RESULT cert_name=$cert_name serial=${serial%:} not_after=$not_after sha256=${fingerprint#*=}"
