@@ -117,7 +117,11 @@ export class CertLifecycleStack extends Stack {
       },
       alertTopic: alerts.topic,
     });
-    const api = new ExportApi(this, 'ExportApi', { stateMachine: workflow.stateMachine, logRetention });
+    const api = new ExportApi(this, 'ExportApi', {
+      stateMachine: workflow.stateMachine,
+      logRetention,
+      throttle: { ratePerSecond: config.apiThrottleRatePerSecond, burst: config.apiThrottleBurst },
+    });
 
     new CfnOutput(this, 'ExportCertUrl', { value: api.exportUrl, description: 'POST export requests here' });
     new CfnOutput(this, 'DashboardName', { value: monitoring.dashboard.dashboardName });

@@ -56,6 +56,10 @@ export interface AppConfig {
   readonly renewOnHealthEvents: boolean;
   /** Retention of the app's log groups, in days. */
   readonly logRetentionDays: number;
+  /** Export requests the API accepts per second, on average (the stage's throttling rate). */
+  readonly apiThrottleRatePerSecond: number;
+  /** Export requests the API accepts at once before the rate applies (the stage's burst). */
+  readonly apiThrottleBurst: number;
 }
 
 export const DEFAULT_CONFIG: AppConfig = {
@@ -84,6 +88,9 @@ export const DEFAULT_CONFIG: AppConfig = {
   driftCheckSchedule: 'rate(1 day)',
   renewOnHealthEvents: false,
   logRetentionDays: 365,
+  // Below ACM's ExportCertificate quota (5 requests per second by default), which renewals share.
+  apiThrottleRatePerSecond: 2,
+  apiThrottleBurst: 4,
 };
 
 /** CloudWatch Logs accepts only these retention periods. */
@@ -244,6 +251,8 @@ const READERS: Record<keyof AppConfig, Reader> = {
   driftCheckSchedule: schedule,
   renewOnHealthEvents: flag,
   logRetentionDays: integer(1, 3653, LOG_RETENTION_DAYS),
+  apiThrottleRatePerSecond: integer(1, 10_000),
+  apiThrottleBurst: integer(1, 5_000),
 };
 
 /** Reads every setting from context, falls back to the defaults, and reports all bad values at once. */

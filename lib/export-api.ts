@@ -10,12 +10,18 @@ export interface ExportApiProps {
   /** The Standard workflow each accepted request starts. */
   readonly stateMachine: sfn.IStateMachine;
   readonly logRetention: logs.RetentionDays;
+  /**
+   * Requests per second on average, and at once, that the stage accepts; past them it answers 429.
+   * @default 2 per second, 4 at once: below ACM's ExportCertificate quota of 5 per second
+   */
+  readonly throttle?: { readonly ratePerSecond: number; readonly burst: number };
 }
 
 /**
  * `POST /export-cert`: SigV4-signed (IAM) calls only; the body is validated against the export-request
  * model before anything runs, then StartExecution is called directly (no Lambda in between). Answers 202
- * with the execution ARN, 400 with the validation errors, 500 when the workflow could not be started.
+ * with the execution ARN, 400 with the validation errors, 429 past the stage's throttle, 500 when the
+ * workflow could not be started.
  */
 export class ExportApi extends Construct {
   readonly api: apigateway.RestApi;
@@ -25,6 +31,7 @@ export class ExportApi extends Construct {
   constructor(scope: Construct, id: string, props: ExportApiProps) {
     super(scope, id);
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: props.logRetention });
+    const throttle = props.throttle ?? { ratePerSecond: 2, burst: 4 };
     this.api = new apigateway.RestApi(this, 'Api', {
       description: 'Export ACM certificates and install them on tagged instances',
       endpointTypes: [apigateway.EndpointType.REGIONAL],
@@ -36,6 +43,8 @@ export class ExportApi extends Construct {
         loggingLevel: apigateway.MethodLoggingLevel.ERROR,
         dataTraceEnabled: false,
         tracingEnabled: true,
+        throttlingRateLimit: throttle.ratePerSecond,
+        throttlingBurstLimit: throttle.burst,
       },
       defaultMethodOptions: { authorizationType: apigateway.AuthorizationType.IAM },
     });
@@ -108,6 +117,14 @@ export class ExportApi extends Construct {
       templates: {
         'application/json':
           '{"message": $context.error.messageString, "validationErrors": "$context.error.validationErrorString", "requestId": "$context.requestId"}',
+      },
+    });
+    this.api.addGatewayResponse('Throttled', {
+      type: apigateway.ResponseType.THROTTLED,
+      statusCode: '429',
+      responseHeaders: { 'Retry-After': "'1'" },
+      templates: {
+        'application/json': `{"message": "Too many export requests: this API accepts ${throttle.ratePerSecond} per second, ${throttle.burst} at once. Nothing was started; send the request again shortly.", "requestId": "$context.requestId"}`,
       },
     });
     this.exportUrl = this.api.urlForPath(resource.path);

@@ -25,7 +25,11 @@ Options:
   --region REGION         The Region (default: the URL's, or your AWS configuration's)
   --help                  This text
 
-Credentials come from the standard AWS chain (environment, profile, SSO, instance role).`;
+Credentials come from the standard AWS chain (environment, profile, SSO, instance role).
+Exit codes: 0 done, 1 failed, 2 bad usage, 75 throttled by the API (nothing started; try again).`;
+
+/** sysexits' EX_TEMPFAIL: the API throttled the request; the same command may succeed shortly. */
+export const EXIT_TRY_AGAIN = 75;
 
 export interface CliIo {
   readonly out: (line: string) => void;
@@ -90,6 +94,11 @@ export async function runCli(
         region: apiRegion,
         credentials: fromNodeProviderChain(),
       });
+      if (response.status === 429) {
+        const { message } = (response.body ?? {}) as { message?: string };
+        io.err(`Throttled (429): ${message ?? 'the API refused the request as too many'}`);
+        return EXIT_TRY_AGAIN;
+      }
       if (response.status !== 202) {
         io.err(`The API answered ${response.status}: ${JSON.stringify(response.body)}`);
         return 1;

@@ -106,6 +106,34 @@ describe('export API', () => {
     });
   });
 
+  it("throttles below ACM's ExportCertificate quota by default, and answers 429 with the limits past it", () => {
+    template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      MethodSettings: [
+        Match.objectLike({
+          HttpMethod: '*',
+          ResourcePath: '/*',
+          ThrottlingRateLimit: 2,
+          ThrottlingBurstLimit: 4,
+        }),
+      ],
+    });
+    template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+      ResponseType: 'THROTTLED',
+      StatusCode: '429',
+      ResponseParameters: { 'gatewayresponse.header.Retry-After': "'1'" },
+      ResponseTemplates: {
+        'application/json': Match.stringLikeRegexp('accepts 2 per second, 4 at once'),
+      },
+    });
+  });
+
+  it('takes its throttle from context', () => {
+    synthesize({ apiThrottleRatePerSecond: 1, apiThrottleBurst: 2 }).template.hasResourceProperties(
+      'AWS::ApiGateway::Stage',
+      { MethodSettings: [Match.objectLike({ ThrottlingRateLimit: 1, ThrottlingBurstLimit: 2 })] },
+    );
+  });
+
   it('writes access logs and execution errors', () => {
     template.hasResourceProperties('AWS::ApiGateway::Stage', {
       AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.anyValue() },

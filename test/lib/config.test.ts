@@ -93,6 +93,17 @@ describe('configuration', () => {
     );
   });
 
+  it('refuses an API throttle that is not a positive whole number', () => {
+    expect(() => load({ apiThrottleRatePerSecond: 0 })).toThrow(
+      /apiThrottleRatePerSecond must be a whole number from 1 to 10000/,
+    );
+    expect(() => load({ apiThrottleBurst: 'many' })).toThrow(/apiThrottleBurst must be a whole number/);
+    expect(load({ apiThrottleRatePerSecond: '3', apiThrottleBurst: '5' })).toMatchObject({
+      apiThrottleRatePerSecond: 3,
+      apiThrottleBurst: 5,
+    });
+  });
+
   it('refuses a log retention CloudWatch does not offer', () => {
     expect(() => load({ logRetentionDays: 8 })).toThrow(/logRetentionDays must be one of/);
   });

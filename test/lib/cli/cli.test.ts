@@ -146,6 +146,18 @@ describe('cli export', () => {
     expect(errors[0]).toBe('The API answered 400: {"message":"Invalid request body"}');
   });
 
+  it('says when the API throttled the request, and exits 75 so a script can try again', async () => {
+    answer = {
+      status: 429,
+      body: { message: 'Too many export requests: this API accepts 2 per second, 4 at once.' },
+    };
+    expect(await runCli(exportArgs(), io, ENV)).toBe(75);
+    expect(errors).toEqual([
+      'Throttled (429): Too many export requests: this API accepts 2 per second, 4 at once.',
+    ]);
+    expect(lines).toEqual([]);
+  });
+
   it('prints help', async () => {
     expect(await runCli(['--help'], io, ENV)).toBe(0);
     expect(lines[0]).toMatch(/^Usage: npm run cli/);
