@@ -27,36 +27,17 @@ export class ServiceUser {
 
   /** Runs a bash script as this user, with no other groups. */
   spawn(script: string): ChildProcess {
-    return spawn(
-      'setpriv',
-      [
-        '--reuid',
-        String(this.uid),
-        '--regid',
-        String(this.gid),
-        '--clear-groups',
-        '--',
-        'bash',
-        '-c',
-        script,
-      ],
-      { stdio: 'ignore' },
-    );
+    return spawn('setpriv', this.asUser(script), { stdio: 'ignore' });
   }
 
   /** Runs a bash script as this user and waits for it. */
   run(script: string): void {
-    execFileSync('setpriv', [
-      '--reuid',
-      String(this.uid),
-      '--regid',
-      String(this.gid),
-      '--clear-groups',
-      '--',
-      'bash',
-      '-c',
-      script,
-    ]);
+    execFileSync('setpriv', this.asUser(script));
+  }
+
+  private asUser(script: string): string[] {
+    const ids = ['--reuid', String(this.uid), '--regid', String(this.gid), '--clear-groups'];
+    return [...ids, '--', 'bash', '-c', script];
   }
 
   remove(): void {

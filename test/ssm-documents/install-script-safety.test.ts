@@ -41,6 +41,18 @@ const hostState = (host: FakeHost, ...ignored: string[]) =>
     (file) => /(aws-calls\.log|secret[^/]*\.txt)$/.test(file) || ignored.includes(file),
   );
 
+/** Resolves once `file` exists. */
+async function appears(file: string): Promise<void> {
+  while (!existsSync(file)) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+/** Resolves when the child process has ended, also if it already had. */
+const ended = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('close', () => resolve());
+  });
+
 /** Any copy of a private key under `directory` other than the installed key and its .previous. */
 function strayKeys(directory: string): string[] {
   return Object.keys(treeSnapshot(directory)).filter(
@@ -93,11 +105,14 @@ describe('install script: one install of a CertName at a time', () => {
   it('waits for the install that holds the lock, and installs when it ends', async () => {
     const host = new FakeHost();
     host.serveSecret(bundleFor(first));
-    const holder = holdLock(host, 2);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const run = await host.runConcurrently();
+    const holder = await holdLock(host, 2);
+    // The reload runs once the files are in place: it fails unless the other install had finished.
+    const reload = host.addCommand('reload-after', `#!/bin/bash\ntest -f '${holder.released}'\n`);
+    const run = await host.runConcurrently({ ReloadCommand: reload });
+    expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
-    expect(holder.exitCode).toBe(0);
+    await ended(holder.process);
+    expect(holder.process.exitCode).toBe(0);
     expectMatchingInstall(host.certDirectory, host.keyDirectory);
   });
 
@@ -107,27 +122,31 @@ describe('install script: one install of a CertName at a time', () => {
     expect(host.run().status).toBe(0);
     const before = hostState(host);
     host.serveSecret(bundleFor(second));
-    const holder = holdLock(host, 5);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const holder = await holdLock(host, 30);
     const run = await host.runConcurrently({}, { CERT_LIFECYCLE_LOCK_WAIT_SECONDS: '1' });
-    holder.kill();
+    process.kill(-holder.process.pid!, 'SIGTERM');
+    await ended(holder.process);
     expect(run.status).not.toBe(0);
     expect(run.stderr).toContain(
       'another install of web-server has run on this host for more than 1 s; nothing was changed',
     );
-    expect(hostState(host)).toEqual(before);
+    expect(hostState(host, holder.held)).toEqual(before);
   });
 
-  /** Another install's hold on the CertName's lock, for `seconds`. */
-  function holdLock(host: FakeHost, seconds: number): ChildProcess {
+  /** Another install's hold on the CertName's lock, for `seconds`, once it has it. */
+  async function holdLock(host: FakeHost, seconds: number) {
     mkdirSync(host.runDirectory, { recursive: true, mode: 0o700 });
-    return spawn(
+    const held = path.join(host.root, 'lock-held');
+    const released = path.join(host.root, 'lock-released');
+    const lock = path.join(host.runDirectory, 'install-web-server.lock');
+    const child = spawn(
       'flock',
-      [path.join(host.runDirectory, 'install-web-server.lock'), 'sleep', String(seconds)],
-      {
-        stdio: 'ignore',
-      },
+      [lock, 'bash', '-c', `touch '${held}'; sleep ${seconds}; touch '${released}'`],
+      // Its own process group, so that stopping it stops the command that holds the lock too.
+      { stdio: 'ignore', detached: true },
     );
+    await appears(held);
+    return { process: child, held, released };
   }
 });
 
@@ -160,7 +179,7 @@ describe('install script: failures say what happened and put everything back', (
     const child = spawn(INSTALL_SCRIPT, [], { env: host.environmentFor({ ReloadCommand: reload }) });
     const stderr: Buffer[] = [];
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    while (!existsSync(started)) await new Promise((resolve) => setTimeout(resolve, 20));
+    await appears(started);
     // The new files are in place and the reload is running: now the agent stops the script.
     expect(readFileSync(path.join(host.certDirectory, 'web-server-cert.pem'), 'utf8').trim()).toBe(
       renewed.certificatePem.trim(),
@@ -336,8 +355,9 @@ describe.skipIf(!isRoot)(`install script against a hostile service user (${NEEDS
     // and swaps the certificate directory itself for a link to a root directory and back.
     const racer = user.spawn(`
       cd '${tls}' || exit 1
-      end=$((SECONDS + 60))
+      end=$((SECONDS + 120))
       while ((SECONDS < end)); do
+        sleep 0.002
         for stage in .web-server~install.*; do
           if [[ -d $stage && ! -L $stage ]] && mv -T "$stage" "stolen.$RANDOM" 2>/dev/null; then
             ln -sfn '${path.join(victims, 'dir')}' "$stage" 2>/dev/null
@@ -347,8 +367,9 @@ describe.skipIf(!isRoot)(`install script against a hostile service user (${NEEDS
       done`);
     const swapper = user.spawn(`
       cd '${app}' || exit 1
-      end=$((SECONDS + 60))
+      end=$((SECONDS + 120))
       while ((SECONDS < end)); do
+        sleep 0.002
         mv -T tls tls.real 2>/dev/null && ln -s '${path.join(victims, 'dir')}' tls && rm -f tls && mv -T tls.real tls
       done`);
     const outcomes: string[] = [];
@@ -372,9 +393,7 @@ describe.skipIf(!isRoot)(`install script against a hostile service user (${NEEDS
     } finally {
       racer.kill();
       swapper.kill();
-      await Promise.all(
-        [racer, swapper].map((child) => new Promise((resolve) => child.on('close', resolve))),
-      );
+      await Promise.all([racer, swapper].map(ended));
     }
     // Once the racing stops, the directory is put back and the install completes.
     if (!existsSync(path.join(tls))) execFileSync('mv', ['-T', `${tls}.real`, tls]);
@@ -384,7 +403,7 @@ describe.skipIf(!isRoot)(`install script against a hostile service user (${NEEDS
     expect(elsewhere()).toEqual(before);
     expect(strayKeys(app)).toEqual([]);
     expect(outcomes).toHaveLength(16);
-  });
+  }, 180_000);
 
   it('refuses a certificate directory reached through a link the service user made', () => {
     const { host, app, tls, victims, parameters, elsewhere } = hostOwnedByService();
