@@ -21,8 +21,10 @@
 # - Atomic and reversible: every file is the new one, or every file is what it was before. A failed
 #   write, a failed reload command, or SIGTERM/SIGINT/SIGHUP part-way puts the previous files back. The
 #   replaced files are kept as <file>.previous.
+# - Idempotent: when the four files already are what this secret makes (bytes, mode and owner), it
+#   renames nothing and does not reload; a run every day costs a read of the secret.
 # - It never prints key material or the passphrase; the passphrase reaches openssl on a descriptor.
-# - A good run ends with: RESULT cert_name=… serial=… not_after=… sha256=…
+# - A good run ends with: RESULT cert_name=… status=installed|unchanged serial=… not_after=… sha256=…
 #
 # Two variables that only root can set on a host change where the lock lives and how long to wait for
 # it (the tests set them; SSM Agent does not): CERT_LIFECYCLE_RUN_DIRECTORY, CERT_LIFECYCLE_LOCK_WAIT_SECONDS.
@@ -309,8 +311,9 @@ for i in "${!targets[@]}"; do
   chown "$owner:$group" -- "$staged" || fail "cannot give ${targets[i]} to $owner:$group"
 done
 
-# 7. Keep each current file (whatever it is, unread) as a hard link in the staging directory, then
-#    rename each new file over its target: each rename replaces a link, never follows it.
+# 7. Keep each current file, whatever it is, as a hard link in the staging directory: for the rollback,
+#    and for the comparison below, which reads the link there (nobody else can swap it for a link or a
+#    pipe). A target is never read through its own name.
 for i in "${!targets[@]}"; do
   current="$fds/${target_dirs[i]}/${targets[i]}"
   had_old[i]=0
@@ -320,34 +323,52 @@ for i in "${!targets[@]}"; do
     had_old[i]=1
   fi
 done
+
+# 8. Nothing to do when every target already is the file just made: a regular file with the same bytes,
+#    mode and owner. Then nothing is renamed and nothing reloaded.
+unchanged=1
 for i in "${!targets[@]}"; do
-  if ! mv -fT -- "$fds/${target_stages[i]}/new-$i" "$fds/${target_dirs[i]}/${targets[i]}" 2>"$work/mv.err"; then
-    fail "cannot put ${targets[i]} in place ($(tail -n 1 "$work/mv.err")); the previous files are restored"
+  old="$fds/${target_stages[i]}/old-$i"
+  new="$fds/${target_stages[i]}/new-$i"
+  if [[ ${had_old[i]} != 1 || -L $old || ! -f $old ]] ||
+    [[ $(stat -c '%a %u %g' -- "$old") != "$(stat -c '%a %u %g' -- "$new")" ]] ||
+    ! cmp -s -- "$old" "$new"; then
+    unchanged=0
+    break
   fi
-  replaced=$((i + 1))
 done
 
-# 8. Reload the service; if that fails, the previous files go back (cleanup).
-if [[ -n $reload ]]; then
-  read -r -a reload_words <<<"$reload"
-  if "${reload_words[@]}" >"$work/reload.out" 2>&1; then status=0; else status=$?; fi
-  if ((status != 0)); then
-    said=$(tail -n 1 "$work/reload.out" | tr -cd '[:print:]' | cut -c 1-300)
-    if [[ -z $said ]]; then said="it printed nothing"; else said="its last line: $said"; fi
-    fail "reload command '$reload' failed (exit $status; $said); the previous files are restored"
+if ! ((unchanged)); then
+  # 9. Rename each new file over its target: a rename replaces whatever is there, never follows it.
+  for i in "${!targets[@]}"; do
+    if ! mv -fT -- "$fds/${target_stages[i]}/new-$i" "$fds/${target_dirs[i]}/${targets[i]}" 2>"$work/mv.err"; then
+      fail "cannot put ${targets[i]} in place ($(tail -n 1 "$work/mv.err")); the previous files are restored"
+    fi
+    replaced=$((i + 1))
+  done
+
+  # 10. Reload the service; if that fails, the previous files go back (cleanup).
+  if [[ -n $reload ]]; then
+    read -r -a reload_words <<<"$reload"
+    if "${reload_words[@]}" >"$work/reload.out" 2>&1; then status=0; else status=$?; fi
+    if ((status != 0)); then
+      said=$(tail -n 1 "$work/reload.out" | tr -cd '[:print:]' | cut -c 1-300)
+      if [[ -z $said ]]; then said="it printed nothing"; else said="its last line: $said"; fi
+      fail "reload command '$reload' failed (exit $status; $said); the previous files are restored"
+    fi
   fi
+  committed=1
+
+  # 11. The replaced files become <file>.previous (a rename too: whatever is planted there is replaced).
+  for i in "${!targets[@]}"; do
+    if [[ ${had_old[i]} == 1 ]]; then
+      mv -fT -- "$fds/${target_stages[i]}/old-$i" "$fds/${target_dirs[i]}/${targets[i]}.previous" 2>/dev/null ||
+        echo "WARNING: could not keep the replaced ${targets[i]} as ${targets[i]}.previous" >&2
+    fi
+  done
 fi
-committed=1
 
-# 9. The replaced files become <file>.previous (a rename too: whatever is planted there is replaced).
-for i in "${!targets[@]}"; do
-  if [[ ${had_old[i]} == 1 ]]; then
-    mv -fT -- "$fds/${target_stages[i]}/old-$i" "$fds/${target_dirs[i]}/${targets[i]}.previous" 2>/dev/null ||
-      echo "WARNING: could not keep the replaced ${targets[i]} as ${targets[i]}.previous" >&2
-  fi
-done
-
-# 10. The last line is for the workflow: what is installed now.
+# 12. The last line is for the workflow: what is installed now, and whether this run changed it.
 serial_hex=$(openssl x509 -in "$work/cert.pem" -noout -serial)
 serial_hex=${serial_hex#*=}
 serial_hex=${serial_hex,,}
@@ -356,5 +377,12 @@ for ((k = 0; k < ${#serial_hex}; k += 2)); do serial+="${serial_hex:k:2}:"; done
 not_after=$(openssl x509 -in "$work/cert.pem" -noout -enddate)
 not_after=$(date -u -d "${not_after#*=}" +%Y-%m-%dT%H:%M:%SZ)
 fingerprint=$(openssl x509 -in "$work/cert.pem" -noout -fingerprint -sha256)
-echo "installed $cert_dir/${targets[0]} ${targets[1]} ${targets[2]}, $key_dir/${targets[3]}"
-echo "RESULT cert_name=$cert_name serial=${serial%:} not_after=$not_after sha256=${fingerprint#*=}"
+files="$cert_dir/${targets[0]} ${targets[1]} ${targets[2]}, $key_dir/${targets[3]}"
+if ((unchanged)); then
+  result=unchanged
+  echo "unchanged: $files already hold this certificate; nothing was written or reloaded"
+else
+  result=installed
+  echo "installed $files"
+fi
+echo "RESULT cert_name=$cert_name status=$result serial=${serial%:} not_after=$not_after sha256=${fingerprint#*=}"

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resultLine } from '../../lambda/shared/command-invocations.js';
@@ -70,6 +70,7 @@ describe.each(['rsa', 'ec'] as const)('install script with an %s key', (keyType)
     const result = resultLine({ CommandPlugins: [{ Output: run.stdout }] });
     expect(result).toEqual({
       cert_name: 'web-server',
+      status: 'installed',
       serial: certificate.acmSerial,
       not_after: certificate.notAfter.toISOString().replace('.000Z', 'Z'),
       sha256: new X509Certificate(certificate.certificatePem).fingerprint256,
@@ -89,6 +90,72 @@ describe.each(['rsa', 'ec'] as const)('install script with an %s key', (keyType)
     );
     expect(modeOf(`${installed(host, 'privkey')}.previous`)).toBe('600');
     expect(readdirSync(host.tmp)).toEqual([]);
+  });
+});
+
+describe('install script run again with the same certificate', () => {
+  const certificate = makeCertificate('ec');
+
+  /** Each file's inode, modification time, mode, owner and bytes. */
+  function files(host: FakeHost) {
+    return Object.fromEntries(
+      [host.certDirectory, host.keyDirectory].flatMap((directory) =>
+        readdirSync(directory).map((name) => {
+          const file = path.join(directory, name);
+          const { ino, mtimeMs, mode, uid, gid } = statSync(file);
+          return [file, { ino, mtimeMs, mode, uid, gid, content: readFileSync(file, 'utf8') }];
+        }),
+      ),
+    );
+  }
+
+  function installedTwice() {
+    const host = new FakeHost();
+    const reloads = path.join(host.root, 'reloads');
+    const reload = host.addCommand('reload-web', `#!/bin/bash\necho reloaded >>'${reloads}'\n`);
+    host.serveSecret(bundleFor(certificate));
+    const first = host.run({ ReloadCommand: reload });
+    expect(first.status).toBe(0);
+    expect(resultLine({ CommandPlugins: [{ Output: first.stdout }] })?.status).toBe('installed');
+    return {
+      host,
+      reload,
+      reloadCount: () => readFileSync(reloads, 'utf8').split('\n').filter(Boolean).length,
+    };
+  }
+
+  it('touches no file and runs no reload, and says so', () => {
+    const { host, reload, reloadCount } = installedTwice();
+    const before = files(host);
+    const second = host.run({ ReloadCommand: reload });
+    expect(second.stderr).toBe('');
+    expect(second.status).toBe(0);
+    expect(second.stdout).toContain('already hold this certificate; nothing was written or reloaded');
+    expect(resultLine({ CommandPlugins: [{ Output: second.stdout }] })).toMatchObject({
+      status: 'unchanged',
+      serial: certificate.acmSerial,
+    });
+    expect(files(host)).toEqual(before);
+    expect(reloadCount()).toBe(1);
+    expect(readdirSync(host.tmp)).toEqual([]);
+  });
+
+  it.each([
+    ['a key readable by others', (host: FakeHost) => chmodSync(installed(host, 'privkey'), 0o644)],
+    ['a deleted full chain', (host: FakeHost) => rmSync(installed(host, 'fullchain'))],
+    ['an edited chain', (host: FakeHost) => writeFileSync(installed(host, 'chain'), 'edited\n')],
+  ])('installs again, and reloads, over %s', (_, drift) => {
+    const { host, reload, reloadCount } = installedTwice();
+    drift(host);
+    const again = host.run({ ReloadCommand: reload });
+    expect(again.status).toBe(0);
+    expect(resultLine({ CommandPlugins: [{ Output: again.stdout }] })?.status).toBe('installed');
+    expect(modeOf(installed(host, 'privkey'))).toBe('600');
+    expect(readFileSync(installed(host, 'fullchain'), 'utf8')).toBe(
+      `${certificate.certificatePem.trim()}\n${certificate.chainPem.trim()}\n`,
+    );
+    expect(readFileSync(installed(host, 'chain'), 'utf8').trim()).toBe(certificate.chainPem.trim());
+    expect(reloadCount()).toBe(2);
   });
 });
 
