@@ -187,12 +187,16 @@ had_old=()       # 1 where the target existed: its old version is linked as old-
 replaced=0       # how many targets hold the new file
 committed=0      # 1 once the reload succeeded: from then on the new files stay
 restore() {
-  local j failed=0
+  local j failed=0 old target
   for ((j = replaced - 1; j >= 0; j--)); do
+    target="$fds/${target_dirs[j]}/${targets[j]}"
     if [[ ${had_old[j]} == 1 ]]; then
-      mv -fT -- "$fds/${target_stages[j]}/old-$j" "$fds/${target_dirs[j]}/${targets[j]}" || failed=1
+      old="$fds/${target_stages[j]}/old-$j"
+      # Where the new file never got there, the target still is the old one (the same inode).
+      if [[ $(stat -c %d:%i -- "$old") == "$(stat -c %d:%i -- "$target" 2>/dev/null)" ]]; then continue; fi
+      mv -fT -- "$old" "$target" || failed=1
     else
-      rm -f -- "$fds/${target_dirs[j]}/${targets[j]}" || failed=1
+      rm -f -- "$target" || failed=1
     fi
   done
   replaced=0
@@ -341,16 +345,23 @@ done
 if ! ((unchanged)); then
   # 9. Rename each new file over its target: a rename replaces whatever is there, never follows it.
   for i in "${!targets[@]}"; do
+    # Counted before the rename, so that a signal right after it still puts this one back too.
+    replaced=$((i + 1))
     if ! mv -fT -- "$fds/${target_stages[i]}/new-$i" "$fds/${target_dirs[i]}/${targets[i]}" 2>"$work/mv.err"; then
       fail "cannot put ${targets[i]} in place ($(tail -n 1 "$work/mv.err")); the previous files are restored"
     fi
-    replaced=$((i + 1))
   done
 
   # 10. Reload the service; if that fails, the previous files go back (cleanup).
   if [[ -n $reload ]]; then
     read -r -a reload_words <<<"$reload"
-    if "${reload_words[@]}" >"$work/reload.out" 2>&1; then status=0; else status=$?; fi
+    # Without this script's descriptors: a service the command starts must not hold the lock.
+    if "${reload_words[@]}" >"$work/reload.out" 2>&1 {lock_fd}>&- {cert_dir_fd}>&- {key_dir_fd}>&- \
+      {cert_stage}>&- {key_stage}>&-; then
+      status=0
+    else
+      status=$?
+    fi
     if ((status != 0)); then
       said=$(tail -n 1 "$work/reload.out" | tr -cd '[:print:]' | cut -c 1-300)
       if [[ -z $said ]]; then said="it printed nothing"; else said="its last line: $said"; fi

@@ -133,6 +133,27 @@ describe('install script: one install of a CertName at a time', () => {
     expect(hostState(host, holder.held)).toEqual(before);
   });
 
+  it('does not hand its lock to a service the reload command starts', async () => {
+    const host = new FakeHost();
+    host.serveSecret(bundleFor(first));
+    const started = path.join(host.root, 'daemon-started');
+    // A reload that leaves a process running, as `service app restart` does on a SysV host.
+    const reload = host.addCommand(
+      'restart-daemon',
+      `#!/bin/bash\nsetsid sleep 20 </dev/null >/dev/null 2>&1 &\necho $! >'${started}'\n`,
+    );
+    expect(host.run({ ReloadCommand: reload }).status).toBe(0);
+    const daemon = Number(readFileSync(started, 'utf8'));
+    try {
+      host.serveSecret(bundleFor(second));
+      const next = await host.runConcurrently({}, { CERT_LIFECYCLE_LOCK_WAIT_SECONDS: '1' });
+      expect(next.stderr).toBe('');
+      expect(next.status).toBe(0);
+    } finally {
+      process.kill(daemon, 'SIGTERM');
+    }
+  });
+
   /** Another install's hold on the CertName's lock, for `seconds`, once it has it. */
   async function holdLock(host: FakeHost, seconds: number) {
     mkdirSync(host.runDirectory, { recursive: true, mode: 0o700 });
