@@ -336,7 +336,7 @@ for i in "${!targets[@]}"; do
   new="$fds/${target_stages[i]}/new-$i"
   if [[ ${had_old[i]} != 1 || -L $old || ! -f $old ]] ||
     [[ $(stat -c '%a %u %g' -- "$old") != "$(stat -c '%a %u %g' -- "$new")" ]] ||
-    ! cmp -s -- "$old" "$new"; then
+    [[ $(sha256sum <"$old") != "$(sha256sum <"$new")" ]]; then
     unchanged=0
     break
   fi
