@@ -6,6 +6,7 @@
  *     Node.js process takes to import it (what a cold start pays before the handler runs).
  *  3. The expiry scan's API calls and wall time over 10,000 certificates (test/bench/expiry-scan.ts).
  *  4. The audit processor on a 1,000,000-row report, streamed vs parsed whole (test/bench/audit-report.ts).
+ *  5. The install script on one host: first install, unchanged repeat, two at once (install-script.ts).
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -20,6 +21,7 @@ import { invocation } from '../helpers/ssm-fake.js';
 import { startWorkflowHarness } from '../helpers/workflow-harness.js';
 import { benchAuditReport } from './audit-report.js';
 import { benchExpiryScan } from './expiry-scan.js';
+import { benchInstallScript } from './install-script.js';
 
 const STANDARD_PRICE_PER_TRANSITION = 0.025 / 1000;
 const IMPORT_SAMPLES = 7;
@@ -97,4 +99,5 @@ function median(values: number[]): number {
 await transitions();
 await bundles();
 await benchExpiryScan();
+await benchInstallScript();
 await benchAuditReport();

@@ -1,0 +1,52 @@
+/**
+ * The install script on one host, with real bash and openssl: what a first install costs, what a repeat
+ * of the same certificate costs (it writes nothing and does not reload), and two overlapping installs of
+ * one name, which the lock runs one after the other. Wall times, medians of a few runs.
+ */
+import { rmSync } from 'node:fs';
+import { makeCertificate } from '../helpers/certificates.js';
+import { FakeHost, bundleFor } from '../helpers/install-script.js';
+
+const SAMPLES = 5;
+
+export async function benchInstallScript(): Promise<void> {
+  const certificate = makeCertificate('rsa');
+  const renewed = makeCertificate('rsa');
+  const first: number[] = [];
+  const repeat: number[] = [];
+  const overlapping: number[] = [];
+  for (let sample = 0; sample < SAMPLES; sample++) {
+    const host = new FakeHost();
+    try {
+      host.serveSecret(bundleFor(certificate));
+      first.push(timed(() => expectSuccess(host.run())));
+      repeat.push(timed(() => expectSuccess(host.run())));
+      host.serveSecret(bundleFor(renewed));
+      const started = performance.now();
+      const runs = await Promise.all([host.runConcurrently(), host.runConcurrently()]);
+      runs.forEach(expectSuccess);
+      overlapping.push(performance.now() - started);
+    } finally {
+      rmSync(host.root, { recursive: true, force: true });
+    }
+  }
+  console.log('\nInstall script on one host (bash, real openssl RSA 2048; median of 5)');
+  console.log(`  first install                          ${ms(first)}`);
+  console.log(`  same certificate again (unchanged)     ${ms(repeat)}   writes nothing, no reload`);
+  console.log(`  two installs of one name at once       ${ms(overlapping)}   one after the other (lock)`);
+}
+
+function expectSuccess(run: { status: number; stderr: string }): void {
+  if (run.status !== 0) throw new Error(`install failed: ${run.stderr}`);
+}
+
+function timed(action: () => void): number {
+  const started = performance.now();
+  action();
+  return performance.now() - started;
+}
+
+function ms(values: number[]): string {
+  const sorted = [...values].sort((a, b) => a - b);
+  return `${sorted[Math.floor(sorted.length / 2)]!.toFixed(0).padStart(5)} ms`;
+}
