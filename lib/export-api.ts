@@ -12,9 +12,9 @@ export interface ExportApiProps {
   readonly logRetention: logs.RetentionDays;
   /**
    * Requests per second on average, and at once, that the stage accepts; past them it answers 429.
-   * @default 2 per second, 4 at once: below ACM's ExportCertificate quota of 5 per second
+   * (The deployment's defaults, in `lib/config.ts`, stay below ACM's ExportCertificate quota.)
    */
-  readonly throttle?: { readonly ratePerSecond: number; readonly burst: number };
+  readonly throttle: { readonly ratePerSecond: number; readonly burst: number };
 }
 
 /**
@@ -31,7 +31,7 @@ export class ExportApi extends Construct {
   constructor(scope: Construct, id: string, props: ExportApiProps) {
     super(scope, id);
     const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: props.logRetention });
-    const throttle = props.throttle ?? { ratePerSecond: 2, burst: 4 };
+    const { throttle } = props;
     this.api = new apigateway.RestApi(this, 'Api', {
       description: 'Export ACM certificates and install them on tagged instances',
       endpointTypes: [apigateway.EndpointType.REGIONAL],
