@@ -287,10 +287,11 @@ open_target_directory() { # path mode group → sets OPENED
   done
 }
 make_stage() { # directory-descriptor → sets OPENED
-  local path
-  path=$(mktemp -d -- "$fds/$1/.$cert_name~install.XXXXXX") || fail "cannot write in $(readlink -- "$fds/$1")"
+  local real path
+  real=$(readlink -- "$fds/$1")
+  path=$(mktemp -d -- "$fds/$1/.$cert_name~install.XXXXXX") || fail "cannot write in $real"
   stage_paths+=("$path")
-  open_directory "$path" "$(readlink -- "$fds/$1")/${path##*/}" private
+  open_directory "$path" "$real/${path##*/}" private
   stage_fds+=("$OPENED")
 }
 open_target_directory "$cert_dir" 0755 root
