@@ -1,5 +1,15 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import * as path from 'node:path';
 import { formatCertificateBundle } from '../../lambda/shared/certificate-secret.js';
@@ -92,6 +102,17 @@ export class FakeHost {
   }
 
   /**
+   * Everything on this host (each entry's type, mode, owner and content) but the fake AWS side (the
+   * secret served and the calls logged) and `ignored`: what a failed install must leave as it was.
+   */
+  state(...ignored: string[]): Record<string, string> {
+    return treeSnapshot(
+      this.root,
+      (file) => file === this.secretFile || file === this.awsLog || ignored.includes(file),
+    );
+  }
+
+  /**
    * What SSM Agent does with a SendCommand for this host: the document's parameters become SSM_*
    * variables; the install directories are rerooted under this host's temporary root, and the files are
    * owned by the test's own user when the tests do not run as root.
@@ -164,4 +185,27 @@ function readLog(file: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** What a file system tree holds: every entry's type, mode, owner and content (or link target). */
+export function treeSnapshot(root: string, skip: (file: string) => boolean = () => false) {
+  const entries: Record<string, string> = {};
+  const visit = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const file = path.join(dir, name);
+      if (skip(file)) continue;
+      const stat = lstatSync(file);
+      const owner = `${(stat.mode & 0o7777).toString(8)} ${stat.uid}:${stat.gid}`;
+      if (stat.isSymbolicLink()) entries[file] = `link ${owner} -> ${readlinkSync(file)}`;
+      else if (stat.isDirectory()) {
+        entries[file] = `dir ${owner}`;
+        visit(file);
+      } else {
+        const digest = createHash('sha256').update(readFileSync(file)).digest('hex');
+        entries[file] = `file ${owner} ${digest} links=${stat.nlink}`;
+      }
+    }
+  };
+  visit(root);
+  return entries;
 }

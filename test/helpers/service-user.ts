@@ -1,7 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
 
 /**
  * A throwaway system account for the tests that run as root: the service user who owns the certificate
@@ -48,27 +46,4 @@ export class ServiceUser {
       // userdel already removed the user's own group
     }
   }
-}
-
-/** What a file system tree holds: every entry's type, mode, owner and content (or link target). */
-export function treeSnapshot(root: string, skip: (file: string) => boolean = () => false) {
-  const entries: Record<string, string> = {};
-  const visit = (dir: string) => {
-    for (const name of readdirSync(dir)) {
-      const file = path.join(dir, name);
-      if (skip(file)) continue;
-      const stat = lstatSync(file);
-      const owner = `${(stat.mode & 0o7777).toString(8)} ${stat.uid}:${stat.gid}`;
-      if (stat.isSymbolicLink()) entries[file] = `link ${owner} -> ${readlinkSync(file)}`;
-      else if (stat.isDirectory()) {
-        entries[file] = `dir ${owner}`;
-        visit(file);
-      } else {
-        const digest = createHash('sha256').update(readFileSync(file)).digest('hex');
-        entries[file] = `file ${owner} ${digest} links=${stat.nlink}`;
-      }
-    }
-  };
-  visit(root);
-  return entries;
 }

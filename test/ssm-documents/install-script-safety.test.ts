@@ -14,8 +14,8 @@ import {
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCertificate } from '../helpers/certificates.js';
-import { FakeHost, INSTALL_SCRIPT, bundleFor, isRoot } from '../helpers/install-script.js';
-import { ServiceUser, treeSnapshot } from '../helpers/service-user.js';
+import { FakeHost, INSTALL_SCRIPT, bundleFor, isRoot, treeSnapshot } from '../helpers/install-script.js';
+import { ServiceUser } from '../helpers/service-user.js';
 
 const NEEDS_ROOT = 'needs root: it creates a throwaway service user and runs the install as root (CI does)';
 const TARGETS = ['cert', 'chain', 'fullchain', 'privkey'].map((suffix) => `web-server-${suffix}.pem`);
@@ -33,13 +33,6 @@ function expectMatchingInstall(directory: string, keyDirectory = directory) {
   expect(fullchain).toBe(`${cert!.trim()}\n${chain!.trim()}\n`);
   return certificate;
 }
-
-/** What a host holds, but for the fake AWS side (the secret it serves, the calls it was asked). */
-const hostState = (host: FakeHost, ...ignored: string[]) =>
-  treeSnapshot(
-    host.root,
-    (file) => /(aws-calls\.log|secret[^/]*\.txt)$/.test(file) || ignored.includes(file),
-  );
 
 /** Resolves once `file` exists. */
 async function appears(file: string): Promise<void> {
@@ -120,7 +113,7 @@ describe('install script: one install of a CertName at a time', () => {
     const host = new FakeHost();
     host.serveSecret(bundleFor(first));
     expect(host.run().status).toBe(0);
-    const before = hostState(host);
+    const before = host.state();
     host.serveSecret(bundleFor(second));
     const holder = await holdLock(host, 30);
     const run = await host.runConcurrently({}, { CERT_LIFECYCLE_LOCK_WAIT_SECONDS: '1' });
@@ -130,7 +123,7 @@ describe('install script: one install of a CertName at a time', () => {
     expect(run.stderr).toContain(
       'another install of web-server has run on this host for more than 1 s; nothing was changed',
     );
-    expect(hostState(host, holder.held)).toEqual(before);
+    expect(host.state(holder.held)).toEqual(before);
   });
 
   it('does not hand its lock to a service the reload command starts', async () => {
@@ -180,7 +173,7 @@ describe('install script: failures say what happened and put everything back', (
     host.serveSecret(bundleFor(installed));
     expect(host.run().status).toBe(0);
     host.serveSecret(bundleFor(renewed));
-    return { host, before: hostState(host) };
+    return { host, before: host.state() };
   }
 
   it('says that a failed reload command printed nothing', () => {
@@ -190,7 +183,7 @@ describe('install script: failures say what happened and put everything back', (
     expect(run.stderr).toContain(
       `reload command '${reload}' failed (exit 3; it printed nothing); the previous files are restored`,
     );
-    expect(hostState(host, reload)).toEqual(before);
+    expect(host.state(reload)).toEqual(before);
   });
 
   it('puts the previous files back when stopped (SIGTERM) part-way', async () => {
@@ -208,7 +201,7 @@ describe('install script: failures say what happened and put everything back', (
     child.kill('SIGTERM');
     const status = await new Promise((resolve) => child.on('close', (code) => resolve(code)));
     expect(status).toBe(143);
-    expect(hostState(host, reload, started)).toEqual(before);
+    expect(host.state(reload, started)).toEqual(before);
   });
 
   it('refuses a directory planted at a target name, changing nothing', () => {
@@ -216,11 +209,11 @@ describe('install script: failures say what happened and put everything back', (
     const target = path.join(host.certDirectory, 'web-server-fullchain.pem');
     execFileSync('rm', [target]);
     mkdirSync(target);
-    const planted = hostState(host);
+    const planted = host.state();
     const run = host.run();
     expect(run.status).not.toBe(0);
     expect(run.stderr).toContain('cannot keep the current web-server-fullchain.pem (is it a directory?)');
-    expect(hostState(host)).toEqual(planted);
+    expect(host.state()).toEqual(planted);
   });
 
   it('completes when a directory is planted at a .previous path, keeping that one copy only', () => {

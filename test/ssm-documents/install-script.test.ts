@@ -7,19 +7,6 @@ import { resultLine } from '../../lambda/shared/command-invocations.js';
 import { makeCertificate } from '../helpers/certificates.js';
 import { FakeHost, INSTALL_SCRIPT, bundleFor } from '../helpers/install-script.js';
 
-/** Every file the install may touch, with its bytes and mode, to prove a failure changed nothing. */
-function snapshot(host: FakeHost): Record<string, { content: string; mode: string }> {
-  const files: Record<string, { content: string; mode: string }> = {};
-  for (const directory of [host.certDirectory, host.keyDirectory]) {
-    if (!existsSync(directory)) continue;
-    for (const name of readdirSync(directory)) {
-      const file = path.join(directory, name);
-      files[file] = { content: readFileSync(file, 'utf8'), mode: modeOf(file) };
-    }
-  }
-  return files;
-}
-
 const modeOf = (file: string) => (statSync(file).mode & 0o777).toString(8);
 const installed = (host: FakeHost, suffix: string) =>
   path.join(suffix === 'privkey' ? host.keyDirectory : host.certDirectory, `web-server-${suffix}.pem`);
@@ -167,7 +154,7 @@ describe('install script failures change nothing on the host', () => {
     const host = new FakeHost();
     host.serveSecret(bundleFor(certificate));
     expect(host.run().status).toBe(0);
-    return { host, before: snapshot(host) };
+    return { host, before: host.state() };
   }
 
   it.each([
@@ -194,7 +181,7 @@ describe('install script failures change nothing on the host', () => {
     const run = host.run();
     expect(run.status).not.toBe(0);
     expect(run.stderr).toMatch(message);
-    expect(snapshot(host)).toEqual(before);
+    expect(host.state()).toEqual(before);
     expect(readdirSync(host.tmp)).toEqual([]);
   });
 
@@ -219,7 +206,7 @@ describe('install script failures change nothing on the host', () => {
     expect(run.stderr).toMatch(
       /reload command '.*reload-web now' failed \(exit 1; its last line: nginx: configuration test failed\); the previous files are restored/,
     );
-    expect(snapshot(host)).toEqual(before);
+    expect(host.state(reload)).toEqual(before);
   });
 
   it('removes a first install again when its reload fails', () => {
@@ -247,7 +234,7 @@ describe('install script failures change nothing on the host', () => {
   it('puts everything back when a write fails half-way through', () => {
     const { host, before } = hostWithGoodInstall();
     // The last rename (the key, after the certificate files) fails, as on a full or read-only disk.
-    host.addCommand(
+    const mv = host.addCommand(
       'mv',
       '#!/bin/bash\nif [[ ${*: -1} == *-privkey.pem && ${*: -2:1} == */new-* ]]; then echo "mv: cannot move: No space left on device" >&2; exit 1; fi\nexec /bin/mv "$@"\n',
     );
@@ -258,7 +245,7 @@ describe('install script failures change nothing on the host', () => {
       /cannot put web-server-privkey.pem in place \(mv: cannot move: No space left on device\); the previous files are restored/,
     );
     expect(run.stderr).not.toContain('could not all be put back');
-    expect(snapshot(host)).toEqual(before);
+    expect(host.state(mv)).toEqual(before);
     expect(readdirSync(host.tmp)).toEqual([]);
   });
 
@@ -267,7 +254,7 @@ describe('install script failures change nothing on the host', () => {
     host.serveSecret(bundleFor(other));
     const run = host.run({ KeyDirectory: `${installed(host, 'cert')}/not-a-directory` });
     expect(run.status).not.toBe(0);
-    expect(snapshot(host)).toEqual(before);
+    expect(host.state()).toEqual(before);
   });
 });
 
