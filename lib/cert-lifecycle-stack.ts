@@ -55,6 +55,12 @@ export class CertLifecycleStack extends Stack {
         },
       },
       grantedTagKeys: config.instanceTagKeys,
+      convergence: {
+        schedule: config.convergenceSchedule,
+        maxConcurrency: config.convergenceMaxConcurrency,
+        maxErrors: config.convergenceMaxErrors,
+        complianceSeverity: config.convergenceComplianceSeverity,
+      },
       logRetention,
     });
     const instanceAccess = new InstanceCertificateAccess(this, 'InstanceAccess', {
@@ -114,6 +120,7 @@ export class CertLifecycleStack extends Stack {
         expiry: expiry.deadLetters.queue,
         audit: audit.deadLetters.queue,
         drift: drift.deadLetters.queue,
+        install: workflow.deadLetters.queue,
       },
       alertTopic: alerts.topic,
     });

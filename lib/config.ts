@@ -60,6 +60,16 @@ export interface AppConfig {
   readonly apiThrottleRatePerSecond: number;
   /** Export requests the API accepts at once before the rate applies (the stage's burst). */
   readonly apiThrottleBurst: number;
+  /** When each mapping's association re-applies the install document: a State Manager schedule. */
+  readonly convergenceSchedule: string;
+  /** SSM MaxConcurrency for the associations' runs. */
+  readonly convergenceMaxConcurrency: string;
+  /** SSM MaxErrors for the associations' runs. */
+  readonly convergenceMaxErrors: string;
+  /** What a node that has not converged counts as in Systems Manager compliance. */
+  readonly convergenceComplianceSeverity: 'CRITICAL' | 'HIGH' | 'MEDIUM' | 'LOW' | 'UNSPECIFIED';
+  /** Days an unmapped mapping's secret can still be restored before Secrets Manager deletes it. */
+  readonly unmapRecoveryWindowDays: number;
 }
 
 export const DEFAULT_CONFIG: AppConfig = {
@@ -91,6 +101,11 @@ export const DEFAULT_CONFIG: AppConfig = {
   // Below ACM's ExportCertificate quota (5 requests per second by default), which renewals share.
   apiThrottleRatePerSecond: 2,
   apiThrottleBurst: 4,
+  convergenceSchedule: 'rate(1 day)',
+  convergenceMaxConcurrency: '10%',
+  convergenceMaxErrors: '10%',
+  convergenceComplianceSeverity: 'HIGH',
+  unmapRecoveryWindowDays: 30,
 };
 
 /** CloudWatch Logs accepts only these retention periods. */
@@ -178,6 +193,20 @@ const schedule = text(
   'an EventBridge schedule like "rate(1 day)" or "cron(0 6 * * ? *)"',
 );
 
+/** State Manager's schedules: a rate of 30 minutes or more (no single "minute"), or a cron expression. */
+const associationSchedule = text(
+  /^(rate\(([3-9][0-9]|[1-9][0-9]{2,}) minutes\)|rate\((1 (hour|day)|[1-9][0-9]* (hours|days))\)|cron\([^()]+\))$/,
+  'a State Manager schedule like "rate(1 day)", "rate(12 hours)", "rate(30 minutes)" or "cron(0 2 ? * * *)"',
+);
+
+const rateControl = {
+  concurrency: text(
+    /^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$/,
+    'a count like "10" or a percentage like "25%"',
+  ),
+  errors: text(/^([1-9][0-9]*|[0]|[1-9][0-9]%|[0-9]%|100%)$/, 'a count like "0" or a percentage like "10%"'),
+};
+
 const CA_ARN = /^arn:aws[a-z-]*:acm-pca:[a-z0-9-]+:\d{12}:certificate-authority\/[0-9a-f-]{36}$/;
 
 const caArns: Reader = (raw, problems, key) => {
@@ -220,14 +249,8 @@ const READERS: Record<keyof AppConfig, Reader> = {
     /^(?!(aws|amazon))[A-Za-z0-9_.-]{3,128}$/i,
     '3–128 letters, digits, "_", "-" or ".", not starting with "AWS" or "Amazon"',
   ),
-  installMaxConcurrency: text(
-    /^([1-9][0-9]*|[1-9][0-9]%|[1-9]%|100%)$/,
-    'a count like "10" or a percentage like "25%"',
-  ),
-  installMaxErrors: text(
-    /^([1-9][0-9]*|[0]|[1-9][0-9]%|[0-9]%|100%)$/,
-    'a count like "0" or a percentage like "10%"',
-  ),
+  installMaxConcurrency: rateControl.concurrency,
+  installMaxErrors: rateControl.errors,
   installDeliveryTimeoutSeconds: integer(30, 2_592_000),
   installMaxWaitSeconds: integer(60, 86_400),
   installCertDirectory: installParameter('CertDirectory'),
@@ -253,6 +276,14 @@ const READERS: Record<keyof AppConfig, Reader> = {
   logRetentionDays: integer(1, 3653, LOG_RETENTION_DAYS),
   apiThrottleRatePerSecond: integer(1, 10_000),
   apiThrottleBurst: integer(1, 5_000),
+  convergenceSchedule: associationSchedule,
+  convergenceMaxConcurrency: rateControl.concurrency,
+  convergenceMaxErrors: rateControl.errors,
+  convergenceComplianceSeverity: text(
+    /^(CRITICAL|HIGH|MEDIUM|LOW|UNSPECIFIED)$/,
+    'CRITICAL, HIGH, MEDIUM, LOW or UNSPECIFIED',
+  ),
+  unmapRecoveryWindowDays: integer(7, 30),
 };
 
 /** Reads every setting from context, falls back to the defaults, and reports all bad values at once. */

@@ -1,5 +1,6 @@
-import { Aws, Duration, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, Names, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -7,7 +8,13 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { SECRET_PREFIX } from '../lambda/shared/certificate-secret.js';
 import type { HostInstallSettings } from '../lambda/shared/install-parameters.js';
-import { maxPollAttempts } from '../lambda/shared/poll-schedule.js';
+import { WAIT_KEY } from '../lambda/shared/install-wait.js';
+import {
+  CONVERGENCE_ENV,
+  type ConvergenceSettings,
+  DEPLOYMENT_TAG_KEY,
+} from '../lambda/shared/mapping-association.js';
+import { AlarmedDeadLetterQueue } from './alarmed-dead-letter-queue.js';
 import type { AlertTopic } from './alert-topic.js';
 import { HandlerFunction } from './handler-function.js';
 import { keyUseThrough } from './key-use.js';
@@ -32,17 +39,24 @@ export interface ExportWorkflowProps {
   readonly install: InstallSettings;
   /** The tag keys the hosts' access policy compares: exports to any other key are refused. */
   readonly grantedTagKeys: readonly string[];
+  /** How each mapping's association keeps its nodes converged. */
+  readonly convergence: Omit<ConvergenceSettings, 'deploymentTag'>;
+  /** How often the registered waits are looked at, in case SSM's status-change event was lost. @default 5 minutes */
+  readonly sweepInterval?: Duration;
   readonly logRetention: logs.RetentionDays;
 }
 
 /**
- * The export-install state machine (`state-machines/export-install.asl.json`) and its three step
- * functions, each allowed exactly what its step does.
+ * The export-install state machine (`state-machines/export-install.asl.json`), its step functions and
+ * the function that ends its wait for an install command, each allowed exactly what it does.
  */
 export class ExportWorkflow extends Construct {
   readonly stateMachine: sfn.StateMachine;
-  /** The three step functions, by step name. */
+  /** The functions of the workflow, by step name. */
   readonly steps: Record<string, HandlerFunction>;
+  /** Executions waiting for their install command, by command id. */
+  readonly waits: dynamodb.Table;
+  readonly deadLetters: AlarmedDeadLetterQueue;
 
   constructor(scope: Construct, id: string, props: ExportWorkflowProps) {
     super(scope, id);
@@ -80,21 +94,48 @@ export class ExportWorkflow extends Construct {
       keyUseThrough('secretsmanager', props.key, ['kms:GenerateDataKey', 'kms:Decrypt']),
     );
 
+    this.waits = new dynamodb.Table(this, 'InstallWaits', {
+      partitionKey: { name: WAIT_KEY, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: 'ExpiresAt',
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // Waits live minutes; nothing in them outlives the executions that registered them.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    // Named at synth (not by CloudFormation), so the functions that complete its tasks can be granted
+    // on its ARN without a dependency cycle through the definition that names them.
+    const stateMachineName = Names.uniqueResourceName(this, { maxLength: 80, separator: '-' });
+    const stateMachineArn = `arn:${partition}:states:${region}:${account}:stateMachine:${stateMachineName}`;
+    const deploymentTag = { key: DEPLOYMENT_TAG_KEY, value: Aws.STACK_NAME };
+    const waitsEnvironment = {
+      TABLE_NAME: props.inventory.tableName,
+      WAITS_TABLE_NAME: this.waits.tableName,
+    };
+
     const installStep = new HandlerFunction(this, 'RecordAndInstall', {
       handlerName: 'record-and-install',
-      description: 'Sends the install document to the tagged instances and records the mapping',
+      description: "Keeps the mapping's association in step, sends the install command and waits for its end",
       environment: {
-        TABLE_NAME: props.inventory.tableName,
+        ...waitsEnvironment,
         INSTALL_DOCUMENT_NAME: props.installDocument.documentName,
         INSTALL_MAX_CONCURRENCY: props.install.maxConcurrency,
         INSTALL_MAX_ERRORS: props.install.maxErrors,
         INSTALL_DELIVERY_TIMEOUT_SECONDS: String(props.install.deliveryTimeoutSeconds),
+        INSTALL_MAX_WAIT_SECONDS: String(props.install.maxWaitSeconds),
         INSTALL_CERT_DIRECTORY: props.install.host.certDirectory,
         INSTALL_KEY_DIRECTORY: props.install.host.keyDirectory,
         INSTALL_FILE_OWNER: props.install.host.fileOwner,
         INSTALL_FILE_GROUP: props.install.host.fileGroup,
         INSTALL_RELOAD_COMMAND: props.install.host.reloadCommand,
+        [CONVERGENCE_ENV.schedule]: props.convergence.schedule,
+        [CONVERGENCE_ENV.maxConcurrency]: props.convergence.maxConcurrency,
+        [CONVERGENCE_ENV.maxErrors]: props.convergence.maxErrors,
+        [CONVERGENCE_ENV.complianceSeverity]: props.convergence.complianceSeverity,
+        [CONVERGENCE_ENV.deploymentTagValue]: deploymentTag.value,
       },
+      timeout: Duration.seconds(60),
       logRetention: props.logRetention,
     });
     installStep.allowSendCommand(
@@ -102,23 +143,57 @@ export class ExportWorkflow extends Construct {
       'the install document',
       props.grantedTagKeys,
     );
-    installStep.allow({ actions: ['dynamodb:UpdateItem'], resources: [props.inventory.tableArn] });
+    installStep.allowManageAssociations(props.installDocument.documentArn, deploymentTag);
+    installStep.allow({
+      actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+      resources: [props.inventory.tableArn],
+    });
 
-    const statusStep = new HandlerFunction(this, 'CheckInstallStatus', {
-      handlerName: 'check-install-status',
-      description: 'Reads an install command and its invocations and records the outcome',
-      environment: {
-        TABLE_NAME: props.inventory.tableName,
-        MAX_POLL_ATTEMPTS: String(maxPollAttempts(props.install.maxWaitSeconds)),
-      },
-      timeout: Duration.seconds(60),
+    const finishedStep = new HandlerFunction(this, 'InstallFinished', {
+      handlerName: 'install-finished',
+      description: "Hands an ended install command's outcome to the execution waiting for it",
+      environment: waitsEnvironment,
+      timeout: Duration.minutes(2),
       logRetention: props.logRetention,
     });
-    statusStep.allow(
-      { actions: ['ssm:ListCommands', 'ssm:ListCommandInvocations'], resources: ['*'] },
-      { 'Resource::*': 'ListCommands and ListCommandInvocations support no resource-level permissions.' },
-    );
-    statusStep.allow({ actions: ['dynamodb:UpdateItem'], resources: [props.inventory.tableArn] });
+    finishedStep.allow({ actions: ['dynamodb:Scan'], resources: [this.waits.tableArn] });
+
+    for (const completer of [installStep, finishedStep]) {
+      completer.allow(
+        { actions: ['ssm:ListCommands', 'ssm:ListCommandInvocations'], resources: ['*'] },
+        { 'Resource::*': 'ListCommands and ListCommandInvocations support no resource-level permissions.' },
+      );
+      completer.allow({ actions: ['dynamodb:UpdateItem'], resources: [props.inventory.tableArn] });
+      completer.allow({
+        actions: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'],
+        resources: [this.waits.tableArn],
+      });
+      completer.allow({ actions: ['states:SendTaskSuccess'], resources: [stateMachineArn] });
+    }
+
+    this.deadLetters = new AlarmedDeadLetterQueue(this, 'DeadLetters', {
+      holds: 'install-command outcomes for waiting executions',
+      alertTopic: props.alerts.topic,
+    });
+    new events.Rule(this, 'InstallCommandEnded', {
+      description: 'An install command ended: hand its outcome to the execution waiting for it',
+      eventPattern: {
+        source: ['aws.ssm'],
+        detailType: ['EC2 Command Status-change Notification'],
+        detail: {
+          'document-name': [props.installDocument.documentName],
+          status: ['Success', 'Failed', 'TimedOut', 'Cancelled'],
+        },
+      },
+      targets: [
+        finishedStep.eventTarget(this.deadLetters.queue, { attempts: 8, maxEventAge: Duration.hours(2) }),
+      ],
+    });
+    new events.Rule(this, 'SweepWaits', {
+      description: 'Look at every waiting install command, in case its status-change event was lost',
+      schedule: events.Schedule.rate(props.sweepInterval ?? Duration.minutes(5)),
+      targets: [finishedStep.eventTarget(this.deadLetters.queue, { attempts: 2 })],
+    });
 
     const dryRunStep = new HandlerFunction(this, 'DryRun', {
       handlerName: 'dry-run',
@@ -137,7 +212,7 @@ export class ExportWorkflow extends Construct {
     this.steps = {
       ExportCertificate: exportStep,
       RecordAndInstall: installStep,
-      CheckInstallStatus: statusStep,
+      InstallFinished: finishedStep,
       DryRun: dryRunStep,
     };
     const logGroup = new logs.LogGroup(this, 'ExecutionLogs', {
@@ -145,12 +220,12 @@ export class ExportWorkflow extends Construct {
       retention: props.logRetention,
     });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName,
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromFile(stateMachineFile('export-install')),
       definitionSubstitutions: {
         ExportCertificateFunctionArn: exportStep.arn,
         RecordAndInstallFunctionArn: installStep.arn,
-        CheckInstallStatusFunctionArn: statusStep.arn,
         DryRunFunctionArn: dryRunStep.arn,
         AlertTopicArn: props.alerts.topic.topicArn,
         Partition: partition,
@@ -163,7 +238,7 @@ export class ExportWorkflow extends Construct {
     this.stateMachine.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['lambda:InvokeFunction'],
-        resources: [exportStep.arn, installStep.arn, statusStep.arn, dryRunStep.arn],
+        resources: [exportStep.arn, installStep.arn, dryRunStep.arn],
       }),
     );
     props.alerts.grantPublish(this.stateMachine);

@@ -1,21 +1,34 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { requiredEnv, requiredIntegerEnv } from '../shared/env.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
+import { convergenceSettingsFromEnv } from '../shared/mapping-association.js';
 import type { InstallCommand } from '../shared/workflow-state.js';
 import { type RecordAndInstallInput, recordAndInstall } from './record-and-install.js';
 
 const ssm = new SSMClient({});
+const sfn = new SFNClient({});
 const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 
-/** Step "RecordAndInstall" of the export-install workflow. */
+/**
+ * Step "RecordAndInstall" of the export-install workflow (invoked with a task token): keeps the
+ * mapping's association in step, sends the install command, records the mapping and registers the wait
+ * that the command's end completes.
+ */
 export async function handler(event: RecordAndInstallInput): Promise<InstallCommand> {
   return withLogContext({ ...logKeysOf(event), executionArn: event.executionArn }, async () => {
     const command = await recordAndInstall(event, {
       ssm,
+      stateManager: ssm,
+      sfn,
       db,
       tableName: requiredEnv('TABLE_NAME'),
+      waits: { db, tableName: requiredEnv('WAITS_TABLE_NAME') },
+      now: () => new Date(),
+      maxWaitSeconds: requiredIntegerEnv('INSTALL_MAX_WAIT_SECONDS'),
+      convergence: convergenceSettingsFromEnv(),
       command: {
         documentName: requiredEnv('INSTALL_DOCUMENT_NAME'),
         maxConcurrency: requiredEnv('INSTALL_MAX_CONCURRENCY'),

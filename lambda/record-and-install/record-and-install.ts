@@ -1,5 +1,4 @@
 import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { InstallCommandRejectedError } from '../shared/errors.js';
 import type { HostInstallSettings, InstallParameterName } from '../shared/install-parameters.js';
 import {
@@ -8,8 +7,20 @@ import {
   requestFieldsOf,
   validatedRequest,
 } from '../shared/export-request.js';
+import {
+  type CompletionDependencies,
+  type InstallWait,
+  completeIfFinished,
+  registerWait,
+} from '../shared/install-wait.js';
 import { logger } from '../shared/logger.js';
-import { recordExport } from '../shared/mapping-store.js';
+import {
+  type ConvergenceSettings,
+  type EnsuredAssociation,
+  desiredAssociation,
+  ensureAssociation,
+} from '../shared/mapping-association.js';
+import { type CertificateMapping, getMapping, recordExport } from '../shared/mapping-store.js';
 import type { ExportedCertificate, InstallCommand } from '../shared/workflow-state.js';
 
 /** How the install command is sent: the document and the rollout limits from configuration. */
@@ -24,17 +35,24 @@ export interface InstallCommandSettings {
   readonly host: HostInstallSettings;
 }
 
-export interface RecordAndInstallDependencies {
-  readonly ssm: SSMClient;
-  readonly db: DynamoDBDocumentClient;
-  readonly tableName: string;
+export interface RecordAndInstallDependencies extends CompletionDependencies {
+  /** For the association calls (the same client in production; tests give State Manager its own). */
+  readonly stateManager: SSMClient;
   readonly command: InstallCommandSettings;
+  readonly convergence: ConvergenceSettings;
+  /** How long the execution waits for the command before reporting it as timed out. */
+  readonly maxWaitSeconds: number;
 }
 
 export interface RecordAndInstallInput extends ExportRequest {
   readonly export: ExportedCertificate;
   readonly executionArn: string;
+  /** The execution's task token: the step ends when the command's outcome is sent back with it. */
+  readonly taskToken: string;
 }
+
+/** A wait nobody completed is deleted by DynamoDB's TTL this long after its deadline. */
+const WAIT_RETENTION_SECONDS = 86_400;
 
 /** SSM's ceiling on a command comment. */
 const MAX_COMMENT_LENGTH = 100;
@@ -50,6 +68,10 @@ const REJECTED_COMMAND_ERRORS = new Set([
   'UnsupportedPlatformType',
   'MaxDocumentSizeExceeded',
   'DuplicateInstanceId',
+  // The association's own: a quota reached or a schedule SSM does not accept.
+  'AssociationLimitExceeded',
+  'InvalidSchedule',
+  'InvalidTarget',
 ]);
 
 /**
@@ -58,9 +80,9 @@ const REJECTED_COMMAND_ERRORS = new Set([
  * echoes parameters into events and the console).
  */
 export function installParameters(
-  input: RecordAndInstallInput,
+  input: Pick<RecordAndInstallInput, 'CertName'> & { readonly export: Pick<ExportedCertificate, 'secretId'> },
   settings: InstallCommandSettings,
-): Partial<Record<InstallParameterName, string[]>> {
+): Record<string, string[]> & Partial<Record<InstallParameterName, string[]>> {
   const { host } = settings;
   return {
     CertName: [input.CertName],
@@ -76,9 +98,11 @@ export function installParameters(
 }
 
 /**
- * Sends the install document to every managed instance carrying the target tag, then records the mapping
- * with the command's id. The mapping is recorded even when SSM rejects the command, so renewals still
- * reach this target once the cause is fixed.
+ * Keeps the mapping's association in step (created on the first export, updated when anything about it
+ * changed), sends the install document to every managed instance carrying the target tag now, and records
+ * the mapping with both ids. The command is what this export reports on, host by host; the association
+ * brings every other node the tag selects, now or later, to the same certificate. The mapping is recorded
+ * even when SSM rejects either, so renewals still reach this target once the cause is fixed.
  */
 export async function recordAndInstall(
   input: RecordAndInstallInput,
@@ -93,20 +117,34 @@ export async function recordAndInstall(
     executionArn: input.executionArn,
   };
 
-  let command;
+  let association: EnsuredAssociation;
+  let command: SentCommand;
   try {
+    const existing: CertificateMapping | undefined = await getMapping(deps.db, deps.tableName, request);
+    association = await ensureAssociation(
+      deps.stateManager,
+      desiredAssociation(
+        request,
+        deps.command.documentName,
+        installParameters(input, deps.command),
+        deps.convergence,
+      ),
+      deps.convergence,
+      existing?.AssociationId,
+    );
     command = await sendInstallCommand(input, deps.ssm, deps.command);
   } catch (error) {
     if (!REJECTED_COMMAND_ERRORS.has((error as Error).name)) throw error;
     await recordExport(deps.db, deps.tableName, request, { ...record, installStatus: 'CommandRejected' });
     throw new InstallCommandRejectedError(
-      `SSM rejected the install command (${(error as Error).name}): ${(error as Error).message}`,
+      `SSM rejected the install (${(error as Error).name}): ${(error as Error).message}`,
     );
   }
 
   const recorded = await recordExport(deps.db, deps.tableName, request, {
     ...record,
     commandId: command.commandId,
+    association: { id: association.associationId, name: association.associationName },
     installStatus: 'CommandSent',
   });
   if (!recorded) {
@@ -115,14 +153,43 @@ export async function recordAndInstall(
       certificateArn: request.CertificateArn,
     });
   }
-  return command;
+  logger.info('association in step', { ...association });
+
+  const sentAt = new Date(command.requestedAt);
+  const deadline = new Date(sentAt.getTime() + deps.maxWaitSeconds * 1000);
+  const wait: InstallWait = {
+    ...request,
+    CommandId: command.commandId,
+    TaskToken: input.taskToken,
+    ExecutionArn: input.executionArn,
+    AssociationId: association.associationId,
+    AssociationChange: association.change,
+    SentAt: sentAt.toISOString(),
+    Deadline: deadline.toISOString(),
+    ExpiresAt: Math.ceil(deadline.getTime() / 1000) + WAIT_RETENTION_SECONDS,
+  };
+  await registerWait(deps.waits, wait);
+  // A command that ended before the wait was registered (no node carries the tag, say) sent its event
+  // to nobody: look once now, so the execution does not wait for the sweep. Only a look: if it fails,
+  // the event or the sweep still completes the wait, and the command is not sent again by a retry.
+  try {
+    await completeIfFinished(command.commandId, deps, wait);
+  } catch (error) {
+    logger.warn('could not look at the command just sent; its event or the sweep will', {
+      commandId: command.commandId,
+      error: (error as Error).name,
+    });
+  }
+  return { ...command, associationId: association.associationId, associationChange: association.change };
 }
+
+type SentCommand = Omit<InstallCommand, 'associationId' | 'associationChange'>;
 
 async function sendInstallCommand(
   input: RecordAndInstallInput,
   ssm: SSMClient,
   settings: InstallCommandSettings,
-): Promise<InstallCommand> {
+): Promise<SentCommand> {
   const response = await ssm.send(
     new SendCommandCommand({
       DocumentName: settings.documentName,

@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import type { ExportRequest } from './export-request.js';
+import { type ExportRequest, mappingId } from './export-request.js';
 
 /** Every secret this app writes lives under this prefix; the instance policy grants reads below it only. */
 export const SECRET_PREFIX = 'acm-passphrase/';
@@ -13,11 +12,7 @@ export const PASSPHRASE_PEM_LABEL = 'ACM EXPORT PASSPHRASE';
  * keeps tag characters that secret names do not allow out of it.
  */
 export function mappingSecretName(request: ExportRequest): string {
-  const mappingId = createHash('sha256')
-    .update([request.CertificateArn, request.TargetTagKey, request.TargetTagValue].join('\n'))
-    .digest('hex')
-    .slice(0, 16);
-  return `${SECRET_PREFIX}${request.CertName}/${mappingId}`;
+  return `${SECRET_PREFIX}${request.CertName}/${mappingId(request)}`;
 }
 
 export interface ExportedMaterial {

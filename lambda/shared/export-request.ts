@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { InvalidExportRequestError } from './errors.js';
 
 /**
@@ -135,4 +136,17 @@ export function exportRequestJsonSchema(): Record<string, unknown> {
 /** How a mapping's target tag is written as one value: the key holds no "=", so this is unambiguous. */
 export function tagKeyValue(request: Pick<ExportRequest, 'TargetTagKey' | 'TargetTagValue'>): string {
   return `${request.TargetTagKey}=${request.TargetTagValue}`;
+}
+
+/**
+ * A short, stable id for a mapping's target (certificate, tag key and value): 16 hex digits, so names
+ * built from it (the mapping's secret, its association) hold no tag characters those names do not allow.
+ */
+export function mappingId(
+  request: Pick<ExportRequest, 'CertificateArn' | 'TargetTagKey' | 'TargetTagValue'>,
+): string {
+  return createHash('sha256')
+    .update([request.CertificateArn, request.TargetTagKey, request.TargetTagValue].join('\n'))
+    .digest('hex')
+    .slice(0, 16);
 }

@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, UpdateCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
 import { type ExportRequest, tagKeyValue } from './export-request.js';
 
 /**
@@ -28,6 +28,9 @@ export interface CertificateMapping {
   readonly LastInstallStatus?: InstallStatus;
   readonly LastInstallSummary?: string;
   readonly LastInstallDate?: string;
+  /** The mapping's State Manager association, which keeps every tagged node converged. */
+  readonly AssociationId?: string;
+  readonly AssociationName?: string;
 }
 
 export function mappingKey(request: ExportRequest): Record<string, string> {
@@ -44,7 +47,20 @@ export interface ExportRecord {
   readonly serial: string;
   readonly executionArn: string;
   readonly commandId?: string;
+  readonly association?: { readonly id: string; readonly name: string };
   readonly installStatus: InstallStatus;
+}
+
+/** One mapping, read consistently, or undefined when there is none. */
+export async function getMapping(
+  db: DynamoDBDocumentClient,
+  tableName: string,
+  request: ExportRequest,
+): Promise<CertificateMapping | undefined> {
+  const { Item } = await db.send(
+    new GetCommand({ TableName: tableName, Key: mappingKey(request), ConsistentRead: true }),
+  );
+  return Item as CertificateMapping | undefined;
 }
 
 /**
@@ -85,6 +101,11 @@ export async function recordExport(
   if (record.commandId) {
     assignments.push('LastCommandId = :command');
     values[':command'] = record.commandId;
+  }
+  if (record.association) {
+    assignments.push('AssociationId = :associationId', 'AssociationName = :associationName');
+    values[':associationId'] = record.association.id;
+    values[':associationName'] = record.association.name;
   }
   return conditionalUpdate(
     db.send(

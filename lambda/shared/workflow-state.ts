@@ -20,6 +20,9 @@ export interface InstallCommand {
   readonly commandId: string;
   readonly documentName: string;
   readonly requestedAt: string;
+  /** The mapping's State Manager association, and what this export did to it. */
+  readonly associationId: string;
+  readonly associationChange: 'created' | 'updated' | 'unchanged';
 }
 
 export type InstallOutcome = 'Success' | 'Failed' | 'InProgress' | 'TimedOut';
@@ -32,7 +35,7 @@ export interface InstanceInstallResult {
   readonly result?: Record<string, string>;
 }
 
-/** Result of the CheckInstallStatus step. */
+/** How an install command went, as far as it has got. */
 export interface InstallStatusReport {
   readonly outcome: InstallOutcome;
   /** Why the install failed or timed out, in a sentence a human can act on. */
@@ -41,5 +44,14 @@ export interface InstallStatusReport {
   readonly summary: { readonly targets: number; readonly succeeded: number; readonly failed: number };
   /** Per-instance results, the failed ones first, at most MAX_REPORTED_INSTANCES of them. */
   readonly instances: InstanceInstallResult[];
-  readonly nextPoll: { readonly attempt: number; readonly waitSeconds: number };
+}
+
+/**
+ * Result of the RecordAndInstall step: it waits (on a task token) until the install command ends, and
+ * this is what the command's end hands back.
+ */
+export interface InstallReport extends InstallStatusReport {
+  readonly commandId: string;
+  readonly associationId: string;
+  readonly associationChange: InstallCommand['associationChange'];
 }

@@ -13,6 +13,8 @@ export interface LocalDynamo {
   readonly db: DynamoDBDocumentClient;
   /** Creates a table shaped as the stack declares the inventory, with a unique name unless given one. */
   createInventoryTable(name?: string): Promise<string>;
+  /** Creates a table shaped as the stack declares the install waits. */
+  createWaitsTable(): Promise<string>;
   /** The engine's URL, for clients configured by environment (AWS_ENDPOINT_URL_DYNAMODB). */
   readonly endpoint: string;
   stop(): Promise<void>;
@@ -66,9 +68,28 @@ export function dynamoAt(endpoint: string, stopEngine: () => Promise<void> = asy
     );
     return tableName;
   };
+  const createWaitsTable = async () => {
+    // Imported late: the handlers' logger must first see the environment the harness gives it.
+    const { WAIT_KEY } = await import('../../lambda/shared/install-wait.js');
+    const tableName = `waits-${randomUUID().slice(0, 8)}`;
+    await client.send(
+      new CreateTableCommand({
+        TableName: tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: WAIT_KEY, AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: WAIT_KEY, KeyType: 'HASH' }],
+      }),
+    );
+    await waitUntilTableExists(
+      { client, maxWaitTime: 30, minDelay: 0.05, maxDelay: 0.2 },
+      { TableName: tableName },
+    );
+    return tableName;
+  };
   return {
     db: DynamoDBDocumentClient.from(client),
     createInventoryTable,
+    createWaitsTable,
     endpoint,
     stop: async () => {
       client.destroy();

@@ -1,8 +1,12 @@
 /**
  * Runs `state-machines/export-install.asl.json` itself with aws-local-stepfunctions, its Task states
- * bound to the real Lambda handlers (the deployed `handler.ts` modules). ACM, Secrets Manager and SSM are
- * mocked with aws-sdk-client-mock; the inventory is a real DynamoDB engine (dynalite). Everything the run
- * writes anywhere (state, logs, items, commands, messages) is kept for assertions.
+ * bound to the real Lambda handlers (the deployed `handler.ts` modules). ACM, Secrets Manager, SSM
+ * (commands and State Manager) and Step Functions' task-token calls are mocked with aws-sdk-client-mock;
+ * the inventory and the install waits are real DynamoDB tables (dynalite). The RecordAndInstall task
+ * runs as Step Functions runs a `.waitForTaskToken` task: the handler gets the token and returns, and the
+ * task ends only when someone calls SendTaskSuccess with it, here the real install-finished handler
+ * invoked with SSM's status-change event (or the sweep, with `scenario.eventLost`). Everything the run
+ * writes anywhere (state, logs, items, commands, associations, messages) is kept for assertions.
  */
 import type { CertificateDetail } from '@aws-sdk/client-acm';
 import {
@@ -14,6 +18,14 @@ import {
   SendCommandCommand,
   type SendCommandCommandInput,
   SSMClient,
+} from '@aws-sdk/client-ssm';
+import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import {
+  CreateAssociationCommand,
+  type CreateAssociationCommandInput,
+  DescribeAssociationCommand,
+  ListAssociationsCommand,
+  UpdateAssociationCommand,
 } from '@aws-sdk/client-ssm';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { StateMachine } from 'aws-local-stepfunctions';
@@ -35,13 +47,7 @@ export interface EventLog {
   readonly Cause?: unknown;
 }
 
-export const TASK_STATES = [
-  'ExportCertificate',
-  'RecordAndInstall',
-  'CheckInstallStatus',
-  'DryRun',
-  'NotifyFailure',
-] as const;
+export const TASK_STATES = ['ExportCertificate', 'RecordAndInstall', 'DryRun', 'NotifyFailure'] as const;
 type TaskState = (typeof TASK_STATES)[number];
 
 /** The definition exactly as the stack deploys it, with placeholders filled the way CloudFormation does. */
@@ -49,7 +55,6 @@ export function deployedDefinition(): Record<string, unknown> {
   const substitutions: Record<string, string> = {
     ExportCertificateFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:ExportCertificate`,
     RecordAndInstallFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:RecordAndInstall`,
-    CheckInstallStatusFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:CheckInstallStatus`,
     DryRunFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:DryRun`,
     AlertTopicArn: `arn:aws:sns:${REGION}:${ACCOUNT_ID}:alerts`,
     Partition: 'aws',
@@ -74,11 +79,16 @@ export interface CommandProgress {
 export interface WorkflowScenario {
   readonly certificate: TestCertificate;
   readonly detail?: Partial<CertificateDetail>;
-  /** What successive ListCommands calls answer; the last entry repeats. */
+  /**
+   * What successive ListCommands calls answer; the last entry repeats. Each entry after the first is
+   * one more status-change event (or sweep) the command's end is looked at with.
+   */
   readonly commandProgress?: readonly CommandProgress[];
   readonly invocations?: readonly CommandInvocation[];
-  /** @default 10 */
-  readonly maxPollAttempts?: number;
+  /** How long the workflow waits for a command (INSTALL_MAX_WAIT_SECONDS). @default 900 */
+  readonly maxWaitSeconds?: number;
+  /** SSM's status-change event never arrives: only the slow sweep finds the command's end. */
+  readonly eventLost?: boolean;
   /** Task states whose Lambda invocation fails this many times with Lambda.ServiceException first. */
   readonly lambdaServiceErrors?: Partial<Record<TaskState, number>>;
   /**
@@ -115,6 +125,10 @@ export interface WorkflowRun {
   readonly logLines: string[];
   readonly alerts: PublishedAlert[];
   readonly sendCommands: SendCommandCommandInput[];
+  /** The associations the run created (State Manager starts with none). */
+  readonly createdAssociations: CreateAssociationCommandInput[];
+  /** How the command's end reached the execution: SSM's event, the step's own look, or the sweep. */
+  readonly completedBy?: 'event' | 'step' | 'sweep';
   readonly inventoryItems: Record<string, unknown>[];
   readonly secrets: Map<string, { value: string }>;
 }
@@ -155,13 +169,18 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
     INSTALL_KEY_DIRECTORY: '/etc/ssl/private',
     INSTALL_FILE_OWNER: 'root',
     INSTALL_FILE_GROUP: 'root',
+    CONVERGENCE_SCHEDULE: 'rate(1 day)',
+    CONVERGENCE_MAX_CONCURRENCY: '10%',
+    CONVERGENCE_MAX_ERRORS: '10%',
+    CONVERGENCE_COMPLIANCE_SEVERITY: 'HIGH',
+    DEPLOYMENT_TAG_VALUE: 'CertLifecycle',
   });
   const handlers: Record<Exclude<TaskState, 'NotifyFailure'>, Handler> = {
     ExportCertificate: (await import('../../lambda/export-certificate/handler.js')).handler as Handler,
     RecordAndInstall: (await import('../../lambda/record-and-install/handler.js')).handler as Handler,
-    CheckInstallStatus: (await import('../../lambda/check-install-status/handler.js')).handler as Handler,
     DryRun: (await import('../../lambda/dry-run/handler.js')).handler as Handler,
   };
+  const installFinished = (await import('../../lambda/install-finished/handler.js')).handler as Handler;
   const definition = deployedDefinition();
   let executionCount = 0;
 
@@ -172,7 +191,8 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
       executionCount += 1;
       const tableName = scenario.tableName ?? (await dynamo.createInventoryTable());
       process.env.TABLE_NAME = tableName;
-      process.env.MAX_POLL_ATTEMPTS = String(scenario.maxPollAttempts ?? 10);
+      process.env.WAITS_TABLE_NAME = await dynamo.createWaitsTable();
+      process.env.INSTALL_MAX_WAIT_SECONDS = String(scenario.maxWaitSeconds ?? 900);
 
       const fakes = fakeAcmAndSecrets(
         scenario.certificate,
@@ -180,6 +200,17 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
         { exportThrottles: scenario.exportThrottles },
       );
       const ssm = scenario.hosts ? agentsOn(scenario.hosts, fakes.stored) : fakeSsm(scenario);
+      const stateManager = fakeStateManager(ssm);
+      const stepFunctions = mockClient(SFNClient);
+      const tokenOutputs = new Map<string, string>();
+      stepFunctions.on(SendTaskSuccessCommand).callsFake((call: { taskToken: string; output: string }) => {
+        if (tokenOutputs.has(call.taskToken)) {
+          throw Object.assign(new Error('Task Timed Out'), { name: 'TaskTimedOut' });
+        }
+        tokenOutputs.set(call.taskToken, call.output);
+        return {};
+      });
+      let completedBy: WorkflowRun['completedBy'];
       const alerts: PublishedAlert[] = [];
       const logLines: string[] = [];
       const restoreOutput = captureOutput(logLines);
@@ -193,6 +224,29 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
           });
         }
         return invokeLikeLambda(handlers[state], event);
+      };
+      // `.waitForTaskToken`: the function is invoked with the payload and the task waits for the token.
+      const awaitingToken = async (parameters: unknown) => {
+        const { Payload } = parameters as { Payload: { taskToken: string } };
+        await asLambda('RecordAndInstall')(Payload);
+        const token = Payload.taskToken;
+        if (tokenOutputs.has(token)) completedBy = 'step';
+        for (let look = 0; !tokenOutputs.has(token) && look < 100; look += 1) {
+          const [command] = ssm.commandCalls(SendCommandCommand).slice(-1);
+          const commandId = (await command?.returnValue)?.Command?.CommandId ?? 'cmd-0001';
+          const trigger = scenario.eventLost
+            ? { 'detail-type': 'Scheduled Event', source: 'aws.events' }
+            : {
+                'detail-type': 'EC2 Command Status-change Notification',
+                source: 'aws.ssm',
+                detail: { 'command-id': commandId, status: 'Success' },
+              };
+          await invokeLikeLambda(installFinished, trigger);
+          if (tokenOutputs.has(token)) completedBy = scenario.eventLost ? 'sweep' : 'event';
+        }
+        const output = tokenOutputs.get(token);
+        if (output === undefined) throw new Error('nobody completed the task token');
+        return JSON.parse(output) as unknown;
       };
       const publish = async (params: unknown) => {
         if (scenario.notificationFails) {
@@ -212,12 +266,10 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
         overrides: {
           taskResourceLocalHandlers: {
             ExportCertificate: asLambda('ExportCertificate'),
-            RecordAndInstall: asLambda('RecordAndInstall'),
-            CheckInstallStatus: asLambda('CheckInstallStatus'),
+            RecordAndInstall: awaitingToken,
             DryRun: asLambda('DryRun'),
             NotifyFailure: publish,
           } as never,
-          waitTimeOverrides: { WaitForInstall: 0 },
           retryIntervalOverrides: Object.fromEntries(TASK_STATES.map((state) => [state, 0])),
         },
         context: {
@@ -227,6 +279,7 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
             Input: input as never,
             StartTime: new Date().toISOString(),
           },
+          Task: { Token: `token-${executionName}` },
         },
       });
       const events: EventLog[] = [];
@@ -258,12 +311,15 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
         logLines,
         alerts,
         sendCommands: ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input),
+        createdAssociations: [...stateManager.created],
+        completedBy,
         inventoryItems: (scanned.Items ?? []) as Record<string, unknown>[],
         secrets: fakes.stored,
       };
       fakes.acm.restore();
       fakes.secrets.restore();
       ssm.restore();
+      stepFunctions.restore();
       return run;
     },
   };
@@ -315,6 +371,37 @@ function fakeSsm(scenario: WorkflowScenario) {
     .on(DescribeInstanceInformationCommand)
     .resolves({ InstanceInformationList: [...(scenario.instanceInformation ?? [])] });
   return ssm;
+}
+
+/**
+ * State Manager's association calls on the SSM mock, with the shapes the API reference documents:
+ * CreateAssociation answers an AssociationDescription with a generated AssociationId; ListAssociations
+ * filters by AssociationName; DescribeAssociation answers what was created.
+ */
+function fakeStateManager(ssm: ReturnType<typeof fakeSsm>) {
+  const created: CreateAssociationCommandInput[] = [];
+  const byId = new Map<string, CreateAssociationCommandInput>();
+  ssm.on(ListAssociationsCommand).callsFake((input: { AssociationFilterList?: { value: string }[] }) => ({
+    Associations: [...byId.entries()]
+      .filter(([, association]) => association.AssociationName === input.AssociationFilterList?.[0]?.value)
+      .map(([id, association]) => ({ AssociationId: id, AssociationName: association.AssociationName })),
+  }));
+  ssm.on(CreateAssociationCommand).callsFake((input: CreateAssociationCommandInput) => {
+    const id = `assoc-${String(byId.size + 1).padStart(4, '0')}`;
+    created.push(input);
+    byId.set(id, input);
+    return { AssociationDescription: { ...input, AssociationId: id, AssociationVersion: '1' } };
+  });
+  ssm.on(DescribeAssociationCommand).callsFake((input: { AssociationId: string }) => {
+    const association = byId.get(input.AssociationId);
+    if (!association) throw Object.assign(new Error('not found'), { name: 'AssociationDoesNotExist' });
+    return { AssociationDescription: { ...association, AssociationId: input.AssociationId } };
+  });
+  ssm.on(UpdateAssociationCommand).callsFake((input: { AssociationId: string }) => {
+    byId.set(input.AssociationId, input as unknown as CreateAssociationCommandInput);
+    return { AssociationDescription: input };
+  });
+  return { created };
 }
 
 /** SSM with real hosts behind it: SendCommand runs the document's script on each, with the secret. */

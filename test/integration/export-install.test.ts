@@ -2,9 +2,10 @@
  * The workflow's handlers against a local AWS API server (moto_server), with real SDK clients: the
  * requests must be ones the AWS API models accept, and what they write must read back as expected.
  *
- * moto does not implement SSM ListCommandInvocations (it answers 500), so per-instance results of the
- * status step stay on aws-sdk-client-mock (test/lambda/check-install-status.test.ts); the status step's
- * own ListCommands call runs here.
+ * moto does not implement SSM ListCommandInvocations (it answers 500), so per-instance results stay on
+ * aws-sdk-client-mock (test/lambda/install-finished.test.ts); the ListCommands call that judges a command
+ * runs here. moto implements no State Manager association either: those calls, and Step Functions'
+ * SendTaskSuccess, go to aws-sdk-client-mock with the shapes the API references document.
  */
 import { ACMClient, RequestCertificateCommand } from '@aws-sdk/client-acm';
 import { ACMPCAClient, GetCertificateCommand, IssueCertificateCommand } from '@aws-sdk/client-acm-pca';
@@ -15,19 +16,27 @@ import {
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { CreateTopicCommand, PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { CreateDocumentCommand, ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import {
+  CreateAssociationCommand,
+  CreateDocumentCommand,
+  ListAssociationsCommand,
+  ListCommandsCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkInstallStatus } from '../../lambda/check-install-status/install-status.js';
 import { exportCertificate } from '../../lambda/export-certificate/export-certificate.js';
 import { recordAndInstall } from '../../lambda/record-and-install/record-and-install.js';
 import { parseCertificateBundle } from '../../lambda/shared/certificate-secret.js';
 import type { ExportRequest } from '../../lambda/shared/export-request.js';
 import { DEFAULT_HOST_INSTALL } from '../../lambda/shared/install-parameters.js';
+import type { RecordAndInstallDependencies } from '../../lambda/record-and-install/record-and-install.js';
 import { mappingsForCertificate } from '../../lambda/shared/mapping-store.js';
 import { commandDocumentContent } from '../../lib/command-document.js';
 import { makeCertificate } from '../helpers/certificates.js';
@@ -205,20 +214,16 @@ describe('RecordAndInstall and CheckInstallStatus steps', () => {
         ...request,
         export: exported,
         executionArn: `arn:aws:states:${MOTO_REGION}:${MOTO_ACCOUNT}:execution:x:y`,
+        taskToken: 'token-y',
       },
-      {
-        ssm,
-        db: dynamo.db,
-        tableName,
-        command: {
-          documentName: 'Install-ACMCertificate',
-          maxConcurrency: '25%',
-          maxErrors: '0',
-          deliveryTimeoutSeconds: 600,
-          region: MOTO_REGION,
-          host: DEFAULT_HOST_INSTALL,
-        },
-      },
+      await installDeps(ssm, tableName, {
+        documentName: 'Install-ACMCertificate',
+        maxConcurrency: '25%',
+        maxErrors: '0',
+        deliveryTimeoutSeconds: 600,
+        region: MOTO_REGION,
+        host: DEFAULT_HOST_INSTALL,
+      }),
     );
 
     const listed = (await ssm.send(new ListCommandsCommand({ CommandId: command.commandId }))).Commands![0]!;
@@ -243,32 +248,74 @@ describe('RecordAndInstall and CheckInstallStatus steps', () => {
     const tableName = await dynamo.createInventoryTable();
     const request = await privateCertificateRequest('lonely', 'nowhere');
     const exported = await exportCertificate(request, exportDeps());
-    const command = await recordAndInstall(
-      { ...request, export: exported, executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:x:z' },
+    const deps = await installDeps(ssm, tableName, {
+      documentName: 'Install-ACMCertificate',
+      maxConcurrency: '1',
+      maxErrors: '0',
+      deliveryTimeoutSeconds: 600,
+      region: MOTO_REGION,
+      host: DEFAULT_HOST_INSTALL,
+    });
+    await recordAndInstall(
       {
-        ssm,
-        db: dynamo.db,
-        tableName,
-        command: {
-          documentName: 'Install-ACMCertificate',
-          maxConcurrency: '1',
-          maxErrors: '0',
-          deliveryTimeoutSeconds: 600,
-          region: MOTO_REGION,
-          host: DEFAULT_HOST_INSTALL,
-        },
+        ...request,
+        export: exported,
+        executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:x:z',
+        taskToken: 'token-z',
       },
+      deps,
     );
-    const report = await checkInstallStatus(
-      { ...request, commandId: command.commandId, attempt: 0 },
-      { ssm, db: dynamo.db, tableName, maxAttempts: 5, now: () => new Date() },
-    );
+    // The command ended at once (no node matched), so the step handed its outcome back itself.
+    const [handedBack] = deps.sfnMock.commandCalls(SendTaskSuccessCommand);
+    expect(handedBack!.args[0].input.taskToken).toBe('token-z');
+    const report = JSON.parse(handedBack!.args[0].input.output!) as { outcome: string; reason: string };
     expect(report.outcome).toBe('Failed');
     expect(report.reason).toMatch(/^no managed instance has tag env=nowhere/);
     const [mapping] = await mappingsForCertificate(dynamo.db, tableName, request.CertificateArn);
     expect(mapping).toMatchObject({ LastInstallStatus: 'Failed' });
   });
 });
+
+function mockSfn(sfn: SFNClient) {
+  const mock = mockClient(sfn);
+  mock.on(SendTaskSuccessCommand).resolves({});
+  return mock;
+}
+
+/** The step's dependencies: SSM commands and DynamoDB on moto, State Manager and Step Functions mocked. */
+async function installDeps(
+  ssm: SSMClient,
+  tableName: string,
+  command: RecordAndInstallDependencies['command'],
+): Promise<RecordAndInstallDependencies & { sfnMock: ReturnType<typeof mockSfn> }> {
+  const stateManager = new SSMClient(config);
+  const associations = mockClient(stateManager);
+  associations.on(ListAssociationsCommand).resolves({ Associations: [] });
+  associations
+    .on(CreateAssociationCommand)
+    .resolves({ AssociationDescription: { AssociationId: 'assoc-1' } });
+  const sfn = new SFNClient(config);
+  const sfnMock = mockSfn(sfn);
+  return {
+    ssm,
+    stateManager,
+    sfn,
+    sfnMock,
+    db: dynamo.db,
+    tableName,
+    waits: { db: dynamo.db, tableName: await dynamo.createWaitsTable() },
+    now: () => new Date(),
+    maxWaitSeconds: 900,
+    command,
+    convergence: {
+      schedule: 'rate(1 day)',
+      maxConcurrency: '10%',
+      maxErrors: '10%',
+      complianceSeverity: 'HIGH',
+      deploymentTag: { key: 'cert-lifecycle:deployment', value: 'CertLifecycle' },
+    },
+  };
+}
 
 describe('failure alerts', () => {
   it('are Publish requests SNS accepts, read back from the topic with their attributes', async () => {

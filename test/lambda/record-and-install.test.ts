@@ -1,4 +1,13 @@
-import { SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
+import {
+  CreateAssociationCommand,
+  DescribeAssociationCommand,
+  ListAssociationsCommand,
+  ListCommandsCommand,
+  SendCommandCommand,
+  SSMClient,
+  UpdateAssociationCommand,
+} from '@aws-sdk/client-ssm';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -8,9 +17,16 @@ import {
   recordAndInstall,
 } from '../../lambda/record-and-install/record-and-install.js';
 import { DEFAULT_HOST_INSTALL } from '../../lambda/shared/install-parameters.js';
+import type { ConvergenceSettings } from '../../lambda/shared/mapping-association.js';
 import { mappingKey } from '../../lambda/shared/mapping-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
 import { REGION, REQUEST } from '../helpers/fixtures.js';
+
+/*
+ * SendCommand and ListCommands are mocked as everywhere in the unit tests; the State Manager calls
+ * (ListAssociations, DescribeAssociation, CreateAssociation, UpdateAssociation) too, with the request and
+ * response shapes of the SSM API reference, since no local engine implements associations.
+ */
 
 const SETTINGS: InstallCommandSettings = {
   documentName: 'Install-ACMCertificate',
@@ -19,6 +35,14 @@ const SETTINGS: InstallCommandSettings = {
   deliveryTimeoutSeconds: 600,
   region: REGION,
   host: { ...DEFAULT_HOST_INSTALL, reloadCommand: 'systemctl reload nginx' },
+};
+
+const CONVERGENCE: ConvergenceSettings = {
+  schedule: 'rate(1 day)',
+  maxConcurrency: '10%',
+  maxErrors: '10%',
+  complianceSeverity: 'HIGH',
+  deploymentTag: { key: 'cert-lifecycle:deployment', value: 'CertLifecycle' },
 };
 
 const INPUT: RecordAndInstallInput = {
@@ -34,31 +58,79 @@ const INPUT: RecordAndInstallInput = {
     exportedAt: '2026-11-24T10:00:00.000Z',
   },
   executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-1',
+  taskToken: 'token-1',
 };
 
+const PARAMETERS = {
+  CertName: ['web-server'],
+  SecretId: ['acm-passphrase/web-server/0123456789abcdef'],
+  Region: [REGION],
+  CertDirectory: ['/etc/ssl/certs'],
+  KeyDirectory: ['/etc/ssl/private'],
+  FileOwner: ['root'],
+  FileGroup: ['root'],
+  ReloadCommand: ['systemctl reload nginx'],
+};
+
+const ASSOCIATION_NAME = /^Install-ACMCertificate\.web-server\.[0-9a-f]{16}$/;
+
+/** The association as DescribeAssociation answers it once the first export created it. */
+const existingAssociation = (overrides: Record<string, unknown> = {}) => ({
+  AssociationId: 'assoc-1',
+  AssociationName: 'Install-ACMCertificate.web-server.' + 'x'.repeat(16),
+  Name: 'Install-ACMCertificate',
+  DocumentVersion: '$LATEST',
+  Targets: [{ Key: 'tag:env', Values: ['dev'] }],
+  Parameters: PARAMETERS,
+  ScheduleExpression: 'rate(1 day)',
+  MaxConcurrency: '10%',
+  MaxErrors: '10%',
+  ComplianceSeverity: 'HIGH' as const,
+  SyncCompliance: 'AUTO' as const,
+  ApplyOnlyAtCronInterval: false,
+  ...overrides,
+});
+
 const ssm = mockClient(SSMClient);
+const sfn = mockClient(SFNClient);
 let dynamo: LocalDynamo;
 let tableName: string;
+let waitsTable: string;
 beforeAll(async () => {
   dynamo = await startLocalDynamo();
 });
 afterAll(async () => dynamo.stop());
 beforeEach(async () => {
   tableName = await dynamo.createInventoryTable();
+  waitsTable = await dynamo.createWaitsTable();
   ssm.reset();
+  sfn.reset();
+  ssm.on(ListAssociationsCommand).resolves({ Associations: [] });
+  ssm.on(CreateAssociationCommand).resolves({ AssociationDescription: { AssociationId: 'assoc-1' } });
+  ssm
+    .on(ListCommandsCommand)
+    .resolves({ Commands: [{ CommandId: 'cmd-1', Status: 'InProgress', TargetCount: 1 }] });
 });
 afterEach(() => ssm.reset());
 
-const run = (input: RecordAndInstallInput = INPUT) =>
+const run = (input: RecordAndInstallInput = INPUT, client = new SSMClient({ region: REGION })) =>
   recordAndInstall(input, {
-    ssm: new SSMClient({ region: REGION }),
+    ssm: client,
+    stateManager: client,
+    sfn: new SFNClient({ region: REGION }),
     db: dynamo.db,
     tableName,
+    waits: { db: dynamo.db, tableName: waitsTable },
+    now: () => new Date('2026-11-24T10:00:02Z'),
+    maxWaitSeconds: 900,
     command: SETTINGS,
+    convergence: CONVERGENCE,
   });
 
 const storedMapping = async () =>
   (await dynamo.db.send(new GetCommand({ TableName: tableName, Key: mappingKey(REQUEST) }))).Item;
+const storedWait = async (commandId: string) =>
+  (await dynamo.db.send(new GetCommand({ TableName: waitsTable, Key: { CommandId: commandId } }))).Item;
 
 describe('recordAndInstall', () => {
   it('sends the install document to the instances with the target tag, with names only as parameters', async () => {
@@ -71,16 +143,7 @@ describe('recordAndInstall', () => {
       DocumentName: 'Install-ACMCertificate',
       DocumentVersion: '$LATEST',
       Targets: [{ Key: 'tag:env', Values: ['dev'] }],
-      Parameters: {
-        CertName: ['web-server'],
-        SecretId: ['acm-passphrase/web-server/0123456789abcdef'],
-        Region: [REGION],
-        CertDirectory: ['/etc/ssl/certs'],
-        KeyDirectory: ['/etc/ssl/private'],
-        FileOwner: ['root'],
-        FileGroup: ['root'],
-        ReloadCommand: ['systemctl reload nginx'],
-      },
+      Parameters: PARAMETERS,
       MaxConcurrency: '25%',
       MaxErrors: '0',
       TimeoutSeconds: 600,
@@ -90,6 +153,8 @@ describe('recordAndInstall', () => {
       commandId: 'cmd-1',
       documentName: 'Install-ACMCertificate',
       requestedAt: '2026-11-24T10:00:01.000Z',
+      associationId: 'assoc-1',
+      associationChange: 'created',
     });
   });
 
@@ -105,6 +170,8 @@ describe('recordAndInstall', () => {
       LastExecutionArn: INPUT.executionArn,
       LastCommandId: 'cmd-1',
       LastInstallStatus: 'CommandSent',
+      AssociationId: 'assoc-1',
+      AssociationName: expect.stringMatching(ASSOCIATION_NAME),
     });
   });
 
@@ -124,8 +191,7 @@ describe('recordAndInstall', () => {
     await expect(run()).rejects.toThrow(
       expect.objectContaining({
         name: 'InstallCommandRejectedError',
-        message:
-          'SSM rejected the install command (InvalidDocument): Document Install-ACMCertificate does not exist',
+        message: 'SSM rejected the install (InvalidDocument): Document Install-ACMCertificate does not exist',
       }),
     );
     expect(await storedMapping()).toMatchObject({ LastInstallStatus: 'CommandRejected', Serial: '0a:1b:2c' });
@@ -135,14 +201,9 @@ describe('recordAndInstall', () => {
     ssm
       .on(SendCommandCommand)
       .rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
-    await expect(
-      recordAndInstall(INPUT, {
-        ssm: new SSMClient({ region: REGION, maxAttempts: 1 }),
-        db: dynamo.db,
-        tableName,
-        command: SETTINGS,
-      }),
-    ).rejects.toThrow(expect.objectContaining({ name: 'ThrottlingException' }));
+    await expect(run(INPUT, new SSMClient({ region: REGION, maxAttempts: 1 }))).rejects.toThrow(
+      expect.objectContaining({ name: 'ThrottlingException' }),
+    );
     expect(await storedMapping()).toBeUndefined();
   });
 
@@ -151,5 +212,149 @@ describe('recordAndInstall', () => {
       expect.objectContaining({ name: 'InvalidExportRequestError' }),
     );
     expect(ssm).not.toHaveReceivedAnyCommand();
+  });
+
+  it('registers the wait for the command with the task token and a deadline, and leaves it while the command runs', async () => {
+    ssm
+      .on(SendCommandCommand)
+      .resolves({ Command: { CommandId: 'cmd-1', RequestedDateTime: new Date('2026-11-24T10:00:01Z') } });
+    await run();
+    expect(await storedWait('cmd-1')).toEqual({
+      ...REQUEST,
+      CommandId: 'cmd-1',
+      TaskToken: 'token-1',
+      ExecutionArn: INPUT.executionArn,
+      AssociationId: 'assoc-1',
+      AssociationChange: 'created',
+      SentAt: '2026-11-24T10:00:01.000Z',
+      Deadline: '2026-11-24T10:15:01.000Z',
+      ExpiresAt: Date.parse('2026-11-25T10:15:01Z') / 1000,
+    });
+    expect(sfn).not.toHaveReceivedAnyCommand();
+  });
+
+  it('hands the outcome back itself when the command had already ended, and removes the wait', async () => {
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
+    ssm.on(ListCommandsCommand).resolves({
+      Commands: [
+        { CommandId: 'cmd-1', Status: 'Success', StatusDetails: 'No Instances In Tag', TargetCount: 0 },
+      ],
+    });
+    await run();
+    const [call] = sfn.commandCalls(SendTaskSuccessCommand);
+    expect(call!.args[0].input.taskToken).toBe('token-1');
+    expect(JSON.parse(call!.args[0].input.output!)).toMatchObject({
+      outcome: 'Failed',
+      reason: expect.stringMatching(/^no managed instance has tag env=dev/),
+      commandId: 'cmd-1',
+      associationId: 'assoc-1',
+    });
+    expect(await storedWait('cmd-1')).toBeUndefined();
+    expect(await storedMapping()).toMatchObject({ LastInstallStatus: 'Failed' });
+  });
+});
+
+describe("the mapping's association", () => {
+  beforeEach(() => {
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
+  });
+
+  it('is created on the first export: the tag as target, names only as parameters, the deployment tag', async () => {
+    await run();
+    expect(ssm).toHaveReceivedCommandWith(ListAssociationsCommand, {
+      AssociationFilterList: [{ key: 'AssociationName', value: expect.stringMatching(ASSOCIATION_NAME) }],
+    });
+    expect(ssm).toHaveReceivedCommandExactlyOnceWith(CreateAssociationCommand, {
+      AssociationName: expect.stringMatching(ASSOCIATION_NAME),
+      Name: 'Install-ACMCertificate',
+      DocumentVersion: '$LATEST',
+      Targets: [{ Key: 'tag:env', Values: ['dev'] }],
+      Parameters: PARAMETERS,
+      ScheduleExpression: 'rate(1 day)',
+      MaxConcurrency: '10%',
+      MaxErrors: '10%',
+      ComplianceSeverity: 'HIGH',
+      SyncCompliance: 'AUTO',
+      ApplyOnlyAtCronInterval: false,
+      Tags: [{ Key: 'cert-lifecycle:deployment', Value: 'CertLifecycle' }],
+    });
+  });
+
+  it('is left alone on a renewal when nothing about it changed: no update, so no extra run', async () => {
+    await run();
+    const name = ssm.commandCalls(CreateAssociationCommand)[0]!.args[0].input.AssociationName!;
+    ssm.on(DescribeAssociationCommand, { AssociationId: 'assoc-1' }).resolves({
+      AssociationDescription: existingAssociation({ AssociationName: name }),
+    });
+    const result = await run({
+      ...INPUT,
+      export: { ...INPUT.export, exportedAt: '2026-12-24T10:00:00.000Z' },
+    });
+    expect(result.associationChange).toBe('unchanged');
+    expect(ssm).toHaveReceivedCommandTimes(CreateAssociationCommand, 1);
+    expect(ssm).not.toHaveReceivedCommand(UpdateAssociationCommand);
+  });
+
+  it('is updated, every field sent, when the deployment changed how hosts install', async () => {
+    await run();
+    const name = ssm.commandCalls(CreateAssociationCommand)[0]!.args[0].input.AssociationName!;
+    ssm.on(DescribeAssociationCommand, { AssociationId: 'assoc-1' }).resolves({
+      AssociationDescription: existingAssociation({
+        AssociationName: name,
+        Parameters: { ...PARAMETERS, ReloadCommand: ['systemctl reload apache2'] },
+      }),
+    });
+    const result = await run({
+      ...INPUT,
+      export: { ...INPUT.export, exportedAt: '2026-12-24T10:00:00.000Z' },
+    });
+    expect(result.associationChange).toBe('updated');
+    expect(ssm).toHaveReceivedCommandWith(UpdateAssociationCommand, {
+      AssociationId: 'assoc-1',
+      AssociationName: name,
+      Name: 'Install-ACMCertificate',
+      DocumentVersion: '$LATEST',
+      Targets: [{ Key: 'tag:env', Values: ['dev'] }],
+      Parameters: PARAMETERS,
+      ScheduleExpression: 'rate(1 day)',
+      MaxConcurrency: '10%',
+      MaxErrors: '10%',
+      ComplianceSeverity: 'HIGH',
+      SyncCompliance: 'AUTO',
+      ApplyOnlyAtCronInterval: false,
+    });
+  });
+
+  it('is found by its name when the mapping never recorded it (a retried step), not created twice', async () => {
+    ssm.on(ListAssociationsCommand).callsFake((input) => ({
+      Associations: [{ AssociationId: 'assoc-7', AssociationName: input.AssociationFilterList[0].value }],
+    }));
+    ssm.on(DescribeAssociationCommand).callsFake((input) => ({
+      AssociationDescription: existingAssociation({
+        AssociationId: input.AssociationId,
+        AssociationName:
+          ssm.commandCalls(ListAssociationsCommand)[0]!.args[0].input.AssociationFilterList![0]!.value,
+      }),
+    }));
+    const result = await run();
+    expect(result).toMatchObject({ associationId: 'assoc-7', associationChange: 'unchanged' });
+    expect(ssm).not.toHaveReceivedCommand(CreateAssociationCommand);
+  });
+
+  it('over the account quota, fails clearly and still records the mapping', async () => {
+    ssm.on(CreateAssociationCommand).rejects(
+      Object.assign(new Error('You can have at most 2,000 active associations.'), {
+        name: 'AssociationLimitExceeded',
+      }),
+    );
+    await expect(run()).rejects.toThrow(
+      expect.objectContaining({
+        name: 'InstallCommandRejectedError',
+        message:
+          'SSM rejected the install (AssociationLimitExceeded): You can have at most 2,000 active associations.',
+      }),
+    );
+    expect(ssm).not.toHaveReceivedCommand(SendCommandCommand);
+    expect(await storedMapping()).toMatchObject({ LastInstallStatus: 'CommandRejected' });
   });
 });

@@ -166,10 +166,10 @@ describe('export-install state machine', () => {
     expect(machine.Properties.DefinitionS3Location).toBeDefined();
   });
 
-  it('may invoke exactly its four step functions, on their unqualified ARNs', () => {
+  it('may invoke exactly its three step functions, on their unqualified ARNs', () => {
     const invokes = statementsAllowing('lambda:InvokeFunction');
     expect(invokes).toHaveLength(1);
-    expect(invokes[0]!.Resource).toHaveLength(4);
+    expect(invokes[0]!.Resource).toHaveLength(3);
   });
 });
 

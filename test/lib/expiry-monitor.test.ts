@@ -77,7 +77,7 @@ describe('expiry monitor', () => {
   it('defaults to a daily scan, 45 days and the stack Region', () => {
     const defaults = synthesize().template;
     const schedule = Object.values(defaults.findResources('AWS::Events::Rule')).find(
-      (rule) => rule.Properties.ScheduleExpression,
+      (rule) => rule.Properties.Description === 'Scan every certificate for expiry',
     );
     expect(schedule!.Properties.ScheduleExpression).toBe('rate(1 day)');
     defaults.hasResourceProperties('AWS::Lambda::Function', {

@@ -112,7 +112,7 @@ describe('install document', () => {
 
   it('gets from the workflow only parameters it declares, each of which it accepts', () => {
     const sent = installParameters(
-      { ...REQUEST, export: { secretId: mappingSecretName(REQUEST) } as never, executionArn: 'arn' },
+      { ...REQUEST, export: { secretId: mappingSecretName(REQUEST) } },
       {
         documentName: 'Install-ACMCertificate',
         maxConcurrency: '1',

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXPLAINED_ERROR_NAMES } from '../../lambda/shared/errors.js';
-import { waitBeforeCheck } from '../../lambda/shared/poll-schedule.js';
 import { stateMachineFile } from '../../lib/paths.js';
 import { type TestCertificate, makeCertificate } from '../helpers/certificates.js';
 import { REQUEST } from '../helpers/fixtures.js';
@@ -61,19 +60,58 @@ describe('export-install workflow', () => {
       executionArn: expect.stringContaining(':execution:'),
       commandId: 'cmd-0001',
     });
-    expect(result.logLines.join('\n')).toMatch(
-      /certificate exported[\s\S]*install command sent[\s\S]*install status checked/,
-    );
+    expect(result.logLines.join('\n')).toMatch(/certificate exported[\s\S]*install command sent/);
+    // The step waits on its task token: the command's end costs no transition of its own.
     expect(result.transitions).toEqual([
       'Route',
       'ExportCertificate',
       'RecordAndInstall',
-      'StartPolling',
-      'WaitForInstall',
-      'CheckInstallStatus',
       'InstallOutcome',
       'InstallSucceeded',
     ]);
+  });
+
+  it("creates the mapping's association on the first export: the tag, the document, names only", async () => {
+    const result = await run(REQUEST, { invocations: [invocation('i-0aaa', 'Success')] });
+    expect(result.createdAssociations).toEqual([
+      {
+        AssociationName: expect.stringMatching(/^Install-ACMCertificate\.web-server\.[0-9a-f]{16}$/),
+        Name: 'Install-ACMCertificate',
+        DocumentVersion: '$LATEST',
+        Targets: [{ Key: 'tag:env', Values: ['dev'] }],
+        Parameters: expect.objectContaining({
+          CertName: ['web-server'],
+          SecretId: [expect.stringMatching(/^acm-passphrase\/web-server\/[0-9a-f]{16}$/)],
+        }),
+        ScheduleExpression: 'rate(1 day)',
+        MaxConcurrency: '10%',
+        MaxErrors: '10%',
+        ComplianceSeverity: 'HIGH',
+        SyncCompliance: 'AUTO',
+        ApplyOnlyAtCronInterval: false,
+        Tags: [{ Key: 'cert-lifecycle:deployment', Value: 'CertLifecycle' }],
+      },
+    ]);
+    expect(result.output).toMatchObject({ associationId: 'assoc-0001' });
+    expect(result.inventoryItems[0]).toMatchObject({
+      AssociationId: 'assoc-0001',
+      AssociationName: result.createdAssociations[0]!.AssociationName,
+    });
+  });
+
+  it('hears of the end from the slow sweep when the status-change event is lost, at no extra transition', async () => {
+    const result = await run(REQUEST, {
+      commandProgress: [
+        { status: 'InProgress', targetCount: 1 },
+        { status: 'InProgress', targetCount: 1 },
+        { status: 'Success', targetCount: 1, completedCount: 1 },
+      ],
+      invocations: [invocation('i-0aaa', 'Success')],
+      eventLost: true,
+    });
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.completedBy).toBe('sweep');
+    expect(result.transitions).toHaveLength(5);
   });
 
   it('installs the certificate on every tagged host by running the install document itself', async () => {
@@ -167,7 +205,7 @@ describe('export-install workflow', () => {
     });
   });
 
-  it('keeps polling while the command runs, then succeeds', async () => {
+  it('waits while the command runs, whatever it takes, then succeeds in the same five transitions', async () => {
     const result = await run(REQUEST, {
       commandProgress: [
         { status: 'Pending', targetCount: 0 },
@@ -177,7 +215,14 @@ describe('export-install workflow', () => {
       invocations: [invocation('i-0aaa', 'Success')],
     });
     expect(result.status).toBe('SUCCEEDED');
-    expect(result.transitions.filter((state) => state === 'CheckInstallStatus')).toHaveLength(3);
+    expect(result.completedBy).toBe('event');
+    expect(result.transitions).toHaveLength(5);
+  });
+
+  it('hands back at once a command that ended before its wait was registered', async () => {
+    const result = await run(REQUEST, { commandProgress: [{ status: 'Success', targetCount: 0 }] });
+    expect(result.completedBy).toBe('step');
+    expect(result.cause).toMatch(/^no managed instance has tag env=dev/);
   });
 
   it('fails with the instances that failed named, and alerts', async () => {
@@ -210,22 +255,21 @@ describe('export-install workflow', () => {
     expect(result.alerts).toHaveLength(1);
   });
 
-  it('stops polling at the configured limit and fails as timed out', async () => {
+  it('reports a command still running at the configured maximum wait as timed out', async () => {
     const result = await run(REQUEST, {
       commandProgress: [{ status: 'InProgress', targetCount: 3, completedCount: 1 }],
-      maxPollAttempts: 4,
+      maxWaitSeconds: 0,
     });
     expect(result.status).toBe('FAILED');
     expect(result.error).toBe('InstallTimedOut');
-    expect(result.cause).toMatch(/still InProgress after 65 seconds \(1 of 3 instances finished\)/);
-    expect(result.transitions.filter((state) => state === 'CheckInstallStatus')).toHaveLength(4);
+    expect(result.cause).toMatch(/still InProgress after \d+ seconds \(1 of 3 instances finished\)/);
     expect(result.inventoryItems[0]).toMatchObject({ LastInstallStatus: 'TimedOut' });
   });
 
   it('retries a transient Lambda service error and carries on', async () => {
     const result = await run(REQUEST, {
       invocations: [invocation('i-0aaa', 'Success')],
-      lambdaServiceErrors: { ExportCertificate: 2, CheckInstallStatus: 1 },
+      lambdaServiceErrors: { ExportCertificate: 2, RecordAndInstall: 1 },
     });
     expect(result.status).toBe('SUCCEEDED');
     expect(result.events.filter((event) => event.type === 'StateRetried')).toHaveLength(3);
@@ -302,34 +346,32 @@ describe('the definition', () => {
     >;
   };
   const lambdaTasks = Object.entries(definition.States).filter(
-    ([, state]) => state.Type === 'Task' && state.Resource?.endsWith('FunctionArn}'),
+    ([, state]) =>
+      state.Type === 'Task' &&
+      (state.Resource?.endsWith('FunctionArn}') || state.Resource?.includes(':lambda:invoke')),
   );
 
   it('retries every Lambda task', () => {
-    expect(lambdaTasks.map(([name]) => name)).toEqual([
-      'DryRun',
-      'ExportCertificate',
-      'RecordAndInstall',
-      'CheckInstallStatus',
-    ]);
+    expect(lambdaTasks.map(([name]) => name)).toEqual(['DryRun', 'ExportCertificate', 'RecordAndInstall']);
     for (const [, state] of lambdaTasks) expect(state.Retry?.length).toBeGreaterThan(0);
   });
 
   it('catches by name exactly the errors the handlers raise for humans to read', () => {
     for (const [name, state] of lambdaTasks) {
       const named = state.Catch?.find((catcher) => !catcher.ErrorEquals.includes('States.ALL'));
-      // The status step and the dry run report outcomes instead of raising them.
-      if (name === 'CheckInstallStatus' || name === 'DryRun') continue;
+      // The dry run reports outcomes instead of raising them.
+      if (name === 'DryRun') continue;
       expect(named?.ErrorEquals).toEqual([...EXPLAINED_ERROR_NAMES]);
     }
   });
 
-  it('waits before the first check as long as the poll schedule says', () => {
-    const start = definition.States.StartPolling as unknown as {
-      Result: { nextPoll: unknown };
+  it('waits for the install on a task token, bounded by a backstop past the longest configurable wait', () => {
+    const install = definition.States.RecordAndInstall as unknown as {
+      Resource: string;
+      TimeoutSeconds: number;
     };
-    expect(start.Result.nextPoll).toEqual({ attempt: 0, waitSeconds: waitBeforeCheck(0) });
-    expect(waitBeforeCheck(0)).toBeLessThanOrEqual(10);
+    expect(install.Resource).toBe('arn:${Partition}:states:::lambda:invoke.waitForTaskToken');
+    expect(install.TimeoutSeconds).toBeGreaterThan(86_400);
   });
 
   it('sends every task failure to the alert before failing', () => {

@@ -1,48 +1,82 @@
+import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { ListCommandInvocationsCommand, ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  type CheckInstallInput,
-  checkInstallStatus,
-} from '../../lambda/check-install-status/install-status.js';
+import { handleInstallFinished } from '../../lambda/install-finished/install-finished.js';
+import { type InstallWait, completeIfFinished, registerWait } from '../../lambda/shared/install-wait.js';
 import { mappingKey, recordExport } from '../../lambda/shared/mapping-store.js';
+import type { InstallStatusReport } from '../../lambda/shared/workflow-state.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
 import { REGION, REQUEST } from '../helpers/fixtures.js';
 import { invocation } from '../helpers/ssm-fake.js';
 
 const NOW = new Date('2026-11-24T10:05:00.000Z');
-const INPUT: CheckInstallInput = { ...REQUEST, commandId: 'cmd-1', attempt: 0 };
+
+const WAIT: InstallWait = {
+  ...REQUEST,
+  CommandId: 'cmd-1',
+  TaskToken: 'token-1',
+  ExecutionArn: 'arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-1',
+  AssociationId: 'assoc-1',
+  AssociationChange: 'unchanged',
+  SentAt: '2026-11-24T10:00:00.000Z',
+  Deadline: '2026-11-24T10:15:00.000Z',
+  ExpiresAt: Date.parse('2026-11-25T10:15:00.000Z') / 1000,
+};
 
 const ssm = mockClient(SSMClient);
+const sfn = mockClient(SFNClient);
 let dynamo: LocalDynamo;
 let tableName: string;
+let waitsTable: string;
 beforeAll(async () => {
   dynamo = await startLocalDynamo();
 });
 afterAll(async () => dynamo.stop());
 beforeEach(async () => {
   ssm.reset();
+  sfn.reset();
   tableName = await dynamo.createInventoryTable();
+  waitsTable = await dynamo.createWaitsTable();
   await recordExport(dynamo.db, tableName, REQUEST, {
     expiresAt: '2027-12-24T23:59:59.000Z',
     exportedAt: '2026-11-24T10:00:00.000Z',
     secretId: 'acm-passphrase/web-server/0123456789abcdef',
     serial: '0a:1b',
-    executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-1',
+    executionArn: WAIT.ExecutionArn,
     commandId: 'cmd-1',
     installStatus: 'CommandSent',
   });
 });
 
-const check = (input: Partial<CheckInstallInput> = {}, maxAttempts = 10) =>
-  checkInstallStatus(
-    { ...INPUT, ...input },
-    { ssm: new SSMClient({ region: REGION }), db: dynamo.db, tableName, maxAttempts, now: () => NOW },
+const deps = () => ({
+  ssm: new SSMClient({ region: REGION }),
+  sfn: new SFNClient({ region: REGION }),
+  db: dynamo.db,
+  tableName,
+  waits: { db: dynamo.db, tableName: waitsTable },
+  now: () => NOW,
+});
+
+/** Registers the wait, looks at the command once, and says what the waiting execution was handed. */
+async function check(wait: Partial<InstallWait> = {}): Promise<InstallStatusReport & { outcome: string }> {
+  await registerWait({ db: dynamo.db, tableName: waitsTable }, { ...WAIT, ...wait });
+  const report = await completeIfFinished('cmd-1', deps());
+  return (
+    report ?? {
+      outcome: 'InProgress',
+      commandStatus: '',
+      summary: { targets: 0, succeeded: 0, failed: 0 },
+      instances: [],
+    }
   );
+}
 
 const mapping = async () =>
   (await dynamo.db.send(new GetCommand({ TableName: tableName, Key: mappingKey(REQUEST) }))).Item;
+const storedWait = async () =>
+  (await dynamo.db.send(new GetCommand({ TableName: waitsTable, Key: { CommandId: 'cmd-1' } }))).Item;
 
 function commandIs(status: string, targetCount: number, extra: Record<string, unknown> = {}) {
   ssm.on(ListCommandsCommand, { CommandId: 'cmd-1' }).resolves({
@@ -58,13 +92,50 @@ function commandIs(status: string, targetCount: number, extra: Record<string, un
   });
 }
 
-describe('checkInstallStatus', () => {
-  it('reports a command still running as InProgress, with the next wait, and records nothing', async () => {
+describe('an install command looked at once (completeIfFinished)', () => {
+  it('leaves a command still running alone: nothing recorded, nothing handed back, the wait kept', async () => {
     commandIs('InProgress', 3, { CompletedCount: 1 });
-    const report = await check({ attempt: 0 });
-    expect(report).toMatchObject({ outcome: 'InProgress', nextPoll: { attempt: 1, waitSeconds: 10 } });
+    const report = await check();
+    expect(report.outcome).toBe('InProgress');
     expect(ssm).not.toHaveReceivedCommand(ListCommandInvocationsCommand);
+    expect(sfn).not.toHaveReceivedAnyCommand();
     expect(await mapping()).toMatchObject({ LastInstallStatus: 'CommandSent' });
+    expect(await storedWait()).toBeDefined();
+  });
+
+  it('hands the outcome to the waiting execution with its token, and removes the wait', async () => {
+    commandIs('Success', 1);
+    ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [invocation('i-0aaa', 'Success')] });
+    await check();
+    expect(sfn).toHaveReceivedCommandTimes(SendTaskSuccessCommand, 1);
+    const { taskToken, output } = sfn.commandCalls(SendTaskSuccessCommand)[0]!.args[0].input;
+    expect(taskToken).toBe('token-1');
+    expect(JSON.parse(output!)).toEqual({
+      outcome: 'Success',
+      commandStatus: 'Success',
+      summary: { targets: 1, succeeded: 1, failed: 0 },
+      instances: [{ instanceId: 'i-0aaa', status: 'Success' }],
+      commandId: 'cmd-1',
+      associationId: 'assoc-1',
+      associationChange: 'unchanged',
+    });
+    expect(await storedWait()).toBeUndefined();
+  });
+
+  it('takes a task already settled (the other completer won, or the execution stopped) calmly', async () => {
+    commandIs('Success', 1);
+    ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [invocation('i-0aaa', 'Success')] });
+    sfn
+      .on(SendTaskSuccessCommand)
+      .rejects(Object.assign(new Error('Task Timed Out'), { name: 'TaskTimedOut' }));
+    expect((await check()).outcome).toBe('Success');
+    expect(await storedWait()).toBeUndefined();
+  });
+
+  it('does nothing for a command no execution waits for (a renewal sent long ago, another document)', async () => {
+    commandIs('Success', 1);
+    expect(await completeIfFinished('cmd-unknown', deps())).toBeUndefined();
+    expect(ssm).not.toHaveReceivedAnyCommand();
   });
 
   it('treats a command SSM does not list yet as pending (eventual consistency)', async () => {
@@ -154,11 +225,11 @@ describe('checkInstallStatus', () => {
     });
   });
 
-  it('reports TimedOut once the attempt limit is reached, and records it', async () => {
+  it('reports TimedOut once the deadline has passed, and records it', async () => {
     commandIs('InProgress', 4, { CompletedCount: 3 });
-    const report = await check({ attempt: 9 }, 10);
+    const report = await check({ Deadline: '2026-11-24T10:04:59.000Z' });
     expect(report.outcome).toBe('TimedOut');
-    expect(report.reason).toMatch(/still InProgress after \d+ seconds \(3 of 4 instances finished\)/);
+    expect(report.reason).toMatch(/still InProgress after 300 seconds \(3 of 4 instances finished\)/);
     expect(await mapping()).toMatchObject({ LastInstallStatus: 'TimedOut' });
   });
 
@@ -193,5 +264,35 @@ describe('checkInstallStatus', () => {
     });
     await check();
     expect(await mapping()).toMatchObject({ LastCommandId: 'cmd-2', LastInstallStatus: 'CommandSent' });
+  });
+});
+
+describe('the install-finished handler', () => {
+  it("looks at the command SSM's status-change event names", async () => {
+    commandIs('Success', 1);
+    ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [invocation('i-0aaa', 'Success')] });
+    await registerWait({ db: dynamo.db, tableName: waitsTable }, WAIT);
+    const outcome = await handleInstallFinished(
+      { 'detail-type': 'EC2 Command Status-change Notification', detail: { 'command-id': 'cmd-1' } },
+      deps(),
+    );
+    expect(outcome.completed.map((entry) => entry.commandId)).toEqual(['cmd-1']);
+  });
+
+  it('on its schedule, looks at every wait: ended ones are handed back, running ones kept', async () => {
+    await registerWait({ db: dynamo.db, tableName: waitsTable }, WAIT);
+    await registerWait(
+      { db: dynamo.db, tableName: waitsTable },
+      { ...WAIT, CommandId: 'cmd-2', TaskToken: 'token-2' },
+    );
+    commandIs('Success', 1);
+    ssm.on(ListCommandsCommand, { CommandId: 'cmd-2' }).resolves({
+      Commands: [{ CommandId: 'cmd-2', Status: 'InProgress', TargetCount: 1 }],
+    });
+    ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [invocation('i-0aaa', 'Success')] });
+    const outcome = await handleInstallFinished({ 'detail-type': 'Scheduled Event' }, deps());
+    expect(outcome).toMatchObject({ completed: [{ commandId: 'cmd-1' }], stillRunning: 1 });
+    expect(sfn).toHaveReceivedCommandWith(SendTaskSuccessCommand, { taskToken: 'token-1' });
+    expect(sfn).not.toHaveReceivedCommandWith(SendTaskSuccessCommand, { taskToken: 'token-2' });
   });
 });
