@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: figures for the export-install workflow, printed, never asserted.
  *  1. State transitions (what a Standard workflow bills) per export, from the real ASL run locally with the
- *     real handlers: an install that is done at the first check, and one that takes about a minute.
+ *     real handlers, and how the install's end reaches the execution: an install done at once and one
+ *     that takes ten minutes, each with SSM's status-change event delivered and lost.
  *  2. Each handler's bundle, built with the stack's own bundling settings: size, and the time a fresh
  *     Node.js process takes to import it (what a cold start pays before the handler runs).
  *  3. The expiry scan's API calls and wall time over 10,000 certificates (test/bench/expiry-scan.ts).
@@ -26,29 +27,41 @@ import { benchInstallScript } from './install-script.js';
 const STANDARD_PRICE_PER_TRANSITION = 0.025 / 1000;
 const IMPORT_SAMPLES = 7;
 
+/** How often the stack's sweep looks at waiting commands whose status-change event never came. */
+const SWEEP_INTERVAL_SECONDS = 300;
+
 async function transitions(): Promise<void> {
   const harness = await startWorkflowHarness();
   const certificate = makeCertificate('rsa');
-  const scenarios = {
-    'done at the first check (5 s)': [{ status: 'Success', targetCount: 2, completedCount: 2 }],
-    'takes about a minute (checks at 5, 15, 35, 65 s)': [
-      { status: 'InProgress', targetCount: 2 },
-      { status: 'InProgress', targetCount: 2 },
-      { status: 'InProgress', targetCount: 2, completedCount: 1 },
-      { status: 'Success', targetCount: 2, completedCount: 2 },
-    ],
+  const running = { status: 'InProgress', targetCount: 2, completedCount: 1 };
+  const done = { status: 'Success', targetCount: 2, completedCount: 2 };
+  const scenarios: Record<string, Parameters<typeof harness.run>[1]['commandProgress']> = {
+    'done at once': [done],
+    // Two sweeps (at 5 and 10 minutes) find it still running; then SSM's event reports its end.
+    'takes ten minutes': [running, running, running, done],
   };
-  console.log('State transitions per export (Standard workflow, $0.025 per 1,000 transitions)');
+  console.log(
+    'State transitions per export (Standard workflow, $0.025 per 1,000 transitions), and how the end is noticed',
+  );
   for (const [name, commandProgress] of Object.entries(scenarios)) {
-    const run = await harness.run(REQUEST, {
-      certificate,
-      commandProgress,
-      invocations: [invocation('i-0aaa', 'Success'), invocation('i-0bbb', 'Success')],
-    });
-    const count = run.transitions.length;
-    console.log(
-      `  ${name.padEnd(48)} ${String(count).padStart(3)} transitions  $${(count * STANDARD_PRICE_PER_TRANSITION).toFixed(6)} per export  (${run.status})`,
-    );
+    for (const eventLost of [false, true]) {
+      const run = await harness.run(REQUEST, {
+        certificate,
+        commandProgress,
+        eventLost,
+        invocations: [invocation('i-0aaa', 'Success'), invocation('i-0bbb', 'Success')],
+      });
+      const count = run.transitions.length;
+      const lag =
+        run.completedBy === 'step'
+          ? 'at once, by the step itself'
+          : run.completedBy === 'sweep'
+            ? `event lost: by the sweep, at most ${SWEEP_INTERVAL_SECONDS} s after the end`
+            : `SSM's event + ${run.handoffMs!.toFixed(0)} ms handoff here`;
+      console.log(
+        `  ${`${name}${eventLost ? ', event lost' : ''}`.padEnd(32)} ${String(count).padStart(2)} transitions  $${(count * STANDARD_PRICE_PER_TRANSITION).toFixed(6)}  ${run.looks} looks  ${lag}  (${run.status})`,
+      );
+    }
   }
   await harness.stop();
 }

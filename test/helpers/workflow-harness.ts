@@ -129,6 +129,10 @@ export interface WorkflowRun {
   readonly createdAssociations: CreateAssociationCommandInput[];
   /** How the command's end reached the execution: SSM's event, the step's own look, or the sweep. */
   readonly completedBy?: 'event' | 'step' | 'sweep';
+  /** How long the look that ended the wait took, from its event to SendTaskSuccess (milliseconds). */
+  readonly handoffMs?: number;
+  /** How many times the command was looked at while the execution waited (events and sweeps). */
+  readonly looks: number;
   readonly inventoryItems: Record<string, unknown>[];
   readonly secrets: Map<string, { value: string }>;
 }
@@ -211,6 +215,8 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
         return {};
       });
       let completedBy: WorkflowRun['completedBy'];
+      let handoffMs: number | undefined;
+      let looks = 0;
       const alerts: PublishedAlert[] = [];
       const logLines: string[] = [];
       const restoreOutput = captureOutput(logLines);
@@ -241,8 +247,13 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
                 source: 'aws.ssm',
                 detail: { 'command-id': commandId, status: 'Success' },
               };
+          const started = performance.now();
           await invokeLikeLambda(installFinished, trigger);
-          if (tokenOutputs.has(token)) completedBy = scenario.eventLost ? 'sweep' : 'event';
+          looks += 1;
+          if (tokenOutputs.has(token)) {
+            completedBy = scenario.eventLost ? 'sweep' : 'event';
+            handoffMs = performance.now() - started;
+          }
         }
         const output = tokenOutputs.get(token);
         if (output === undefined) throw new Error('nobody completed the task token');
@@ -313,6 +324,8 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
         sendCommands: ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input),
         createdAssociations: [...stateManager.created],
         completedBy,
+        handoffMs,
+        looks,
         inventoryItems: (scanned.Items ?? []) as Record<string, unknown>[],
         secrets: fakes.stored,
       };
