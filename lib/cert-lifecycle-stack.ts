@@ -61,6 +61,7 @@ export class CertLifecycleStack extends Stack {
         maxErrors: config.convergenceMaxErrors,
         complianceSeverity: config.convergenceComplianceSeverity,
       },
+      secretRecoveryWindowDays: config.unmapRecoveryWindowDays,
       logRetention,
     });
     const instanceAccess = new InstanceCertificateAccess(this, 'InstanceAccess', {
@@ -106,6 +107,7 @@ export class CertLifecycleStack extends Stack {
       functions: Object.fromEntries(
         Object.entries({
           ...workflow.steps,
+          Unmap: workflow.unmapper,
           StartRenewal: renewal.handler,
           CertificateAlert: expiry.alertHandler,
           ExpiryScan: expiry.scanHandler,
@@ -126,6 +128,7 @@ export class CertLifecycleStack extends Stack {
     });
     const api = new ExportApi(this, 'ExportApi', {
       stateMachine: workflow.stateMachine,
+      unmapFunction: workflow.unmapper.function,
       logRetention,
       throttle: { ratePerSecond: config.apiThrottleRatePerSecond, burst: config.apiThrottleBurst },
     });

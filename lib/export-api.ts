@@ -1,6 +1,7 @@
 import { Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
@@ -9,6 +10,8 @@ import { exportRequestJsonSchema } from '../lambda/shared/export-request.js';
 export interface ExportApiProps {
   /** The Standard workflow each accepted request starts. */
   readonly stateMachine: sfn.IStateMachine;
+  /** Answers `DELETE /export-cert` (a proxy integration, behind the same model and IAM auth). */
+  readonly unmapFunction: lambda.IFunction;
   readonly logRetention: logs.RetentionDays;
   /**
    * Requests per second on average, and at once, that the stage accepts; past them it answers 429.
@@ -109,6 +112,17 @@ export class ExportApi extends Construct {
       requestValidator: validator,
       requestModels: { 'application/json': model, $default: model },
       methodResponses: [{ statusCode: '202' }, { statusCode: '400' }, { statusCode: '500' }],
+    });
+
+    const unmapModel = this.api.addModel('UnmapRequest', {
+      contentType: 'application/json',
+      modelName: 'UnmapCertificateRequest',
+      schema: exportRequestJsonSchema('unmap') as apigateway.JsonSchema,
+    });
+    resource.addMethod('DELETE', new apigateway.LambdaIntegration(props.unmapFunction), {
+      requestValidator: validator,
+      requestModels: { 'application/json': unmapModel, $default: unmapModel },
+      methodResponses: [{ statusCode: '200' }, { statusCode: '400' }, { statusCode: '500' }],
     });
 
     this.api.addGatewayResponse('InvalidBody', {

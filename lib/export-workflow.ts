@@ -41,6 +41,8 @@ export interface ExportWorkflowProps {
   readonly grantedTagKeys: readonly string[];
   /** How each mapping's association keeps its nodes converged. */
   readonly convergence: Omit<ConvergenceSettings, 'deploymentTag'>;
+  /** Days an unmapped mapping's secret can be restored before Secrets Manager deletes it. */
+  readonly secretRecoveryWindowDays: number;
   /** How often the registered waits are looked at, in case SSM's status-change event was lost. @default 5 minutes */
   readonly sweepInterval?: Duration;
   readonly logRetention: logs.RetentionDays;
@@ -57,6 +59,8 @@ export class ExportWorkflow extends Construct {
   /** Executions waiting for their install command, by command id. */
   readonly waits: dynamodb.Table;
   readonly deadLetters: AlarmedDeadLetterQueue;
+  /** Behind `DELETE /export-cert`: removes a mapping, its association and (after a window) its secret. */
+  readonly unmapper: HandlerFunction;
 
   constructor(scope: Construct, id: string, props: ExportWorkflowProps) {
     super(scope, id);
@@ -81,6 +85,7 @@ export class ExportWorkflow extends Construct {
         actions: [
           'secretsmanager:CreateSecret',
           'secretsmanager:PutSecretValue',
+          'secretsmanager:RestoreSecret',
           'secretsmanager:TagResource',
         ],
         resources: [`arn:${partition}:secretsmanager:${region}:${account}:secret:${SECRET_PREFIX}*`],
@@ -207,6 +212,34 @@ export class ExportWorkflow extends Construct {
     dryRunStep.allow(
       { actions: ['ssm:DescribeInstanceInformation'], resources: ['*'] },
       { 'Resource::*': 'DescribeInstanceInformation supports no resource-level permissions.' },
+    );
+
+    this.unmapper = new HandlerFunction(this, 'Unmap', {
+      handlerName: 'unmap',
+      description: "Stops distributing a certificate to a tag: the mapping's association, secret and record",
+      environment: {
+        TABLE_NAME: props.inventory.tableName,
+        INSTALL_DOCUMENT_NAME: props.installDocument.documentName,
+        SECRET_RECOVERY_WINDOW_DAYS: String(props.secretRecoveryWindowDays),
+      },
+      logRetention: props.logRetention,
+    });
+    this.unmapper.allowManageAssociations(props.installDocument.documentArn, deploymentTag, {
+      only: 'delete',
+    });
+    this.unmapper.allow({
+      actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem'],
+      resources: [props.inventory.tableArn],
+    });
+    this.unmapper.allow(
+      {
+        actions: ['secretsmanager:DeleteSecret'],
+        resources: [`arn:${partition}:secretsmanager:${region}:${account}:secret:${SECRET_PREFIX}*`],
+      },
+      {
+        [`Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${SECRET_PREFIX}*`]:
+          "The mapping's secret is named at run time, under the app prefix; deletion keeps the configured recovery window.",
+      },
     );
 
     this.steps = {

@@ -9,6 +9,7 @@ import {
   CreateSecretCommand,
   GetRandomPasswordCommand,
   PutSecretValueCommand,
+  RestoreSecretCommand,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { formatCertificateBundle, mappingSecretName } from '../shared/certificate-secret.js';
@@ -178,6 +179,14 @@ async function generatePassphrase(secrets: SecretsManagerClient): Promise<string
   return response.RandomPassword;
 }
 
+/** Secrets Manager's answer for a secret an unmap scheduled for deletion. */
+function isScheduledForDeletion(error: unknown): boolean {
+  return (
+    (error as Error).name === 'InvalidRequestException' &&
+    /marked for deletion/i.test((error as Error).message)
+  );
+}
+
 /**
  * Writes a new version of the mapping's secret. Renewals are the common case, so this tries
  * PutSecretValue first and creates the secret only when it does not exist yet.
@@ -195,6 +204,11 @@ async function storeBundle(
   try {
     return await putVersion();
   } catch (error) {
+    if (isScheduledForDeletion(error)) {
+      // Unmapped earlier and mapped again within the recovery window: the same secret comes back.
+      await deps.secrets.send(new RestoreSecretCommand({ SecretId: secretId }));
+      return putVersion();
+    }
     if ((error as Error).name !== 'ResourceNotFoundException') throw error;
   }
   try {

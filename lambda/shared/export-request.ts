@@ -62,16 +62,33 @@ export function isDryRun(input: unknown): boolean {
   );
 }
 
+/** The optional true/false fields each request accepts besides the four mapping fields. */
+const FLAGS = {
+  export: { [DRY_RUN_FIELD]: DRY_RUN_DESCRIPTION },
+  unmap: {},
+} as const;
+export type RequestKind = keyof typeof FLAGS;
+
 /** Returns every problem with `input` as a sentence; an empty list means it is a valid export request. */
 export function exportRequestProblems(input: unknown): string[] {
+  return requestProblems(input, 'export');
+}
+
+/** The same for an unmap request: the four mapping fields. */
+export function unmapRequestProblems(input: unknown): string[] {
+  return requestProblems(input, 'unmap');
+}
+
+function requestProblems(input: unknown, kind: RequestKind): string[] {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return ['the request must be a JSON object'];
   }
   const record = input as Record<string, unknown>;
+  const flags: Record<string, string> = FLAGS[kind];
   const problems: string[] = [];
   for (const name of Object.keys(record)) {
-    if (name === DRY_RUN_FIELD) {
-      if (typeof record[name] !== 'boolean') problems.push(`${DRY_RUN_FIELD} must be true or false`);
+    if (name in flags) {
+      if (typeof record[name] !== 'boolean') problems.push(`${name} must be true or false`);
     } else if (!(FIELD_NAMES as string[]).includes(name)) problems.push(`${name} is not a known field`);
   }
   for (const name of FIELD_NAMES) {
@@ -110,7 +127,7 @@ export function requestFieldsOf(input: ExportRequest): ExportRequest {
 }
 
 /** The same rules as a JSON Schema draft-04 document, for the API Gateway request model. */
-export function exportRequestJsonSchema(): Record<string, unknown> {
+export function exportRequestJsonSchema(kind: RequestKind = 'export'): Record<string, unknown> {
   const properties: Record<string, unknown> = {};
   for (const name of FIELD_NAMES) {
     const rule: FieldRule = EXPORT_REQUEST_FIELDS[name];
@@ -123,13 +140,16 @@ export function exportRequestJsonSchema(): Record<string, unknown> {
       ...(rule.forbiddenPattern ? { not: { pattern: rule.forbiddenPattern.pattern } } : {}),
     };
   }
+  const flags = Object.fromEntries(
+    Object.entries(FLAGS[kind]).map(([name, description]) => [name, { type: 'boolean', description }]),
+  );
   return {
     $schema: 'http://json-schema.org/draft-04/schema#',
-    title: 'ExportCertificateRequest',
+    title: kind === 'export' ? 'ExportCertificateRequest' : 'UnmapCertificateRequest',
     type: 'object',
     required: FIELD_NAMES,
     additionalProperties: false,
-    properties: { ...properties, [DRY_RUN_FIELD]: { type: 'boolean', description: DRY_RUN_DESCRIPTION } },
+    properties: { ...properties, ...flags },
   };
 }
 

@@ -4,9 +4,9 @@ import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient } from 
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { parseArgs } from 'node:util';
-import { exportRequestProblems } from '../../lambda/shared/export-request.js';
+import { exportRequestProblems, unmapRequestProblems } from '../../lambda/shared/export-request.js';
 import { type CertificateMapping, mappingsForCertificate } from '../../lambda/shared/mapping-store.js';
-import { regionOfApiUrl, signedPost } from './signed-request.js';
+import { type SignedResponse, regionOfApiUrl, signedRequest } from './signed-request.js';
 
 export const USAGE = `Usage: npm run cli -- <command> [options]
 
@@ -15,6 +15,10 @@ Commands:
                           Export a certificate and install it on the instances with the tag.
                           --dry-run only checks the certificate and lists the instances.
                           --follow prints each step until the end; exits 1 if it failed.
+  unmap --cert-arn ARN --name NAME --tag KEY=VALUE
+                          Stop distributing a certificate to the instances with the tag: the
+                          mapping and its association go, its secret is scheduled for deletion.
+                          Unmapping what is not mapped says so and exits 0.
   status EXECUTION_ARN    Show how an export went (state, per-instance result or error).
   mappings [--cert-arn ARN]
                           What is installed where, from the inventory.
@@ -72,16 +76,17 @@ export async function runCli(
   const outputs = lazyOutputs(stack, region);
 
   switch (command) {
-    case 'export': {
+    case 'export':
+    case 'unmap': {
       const [key, ...valueParts] = (values.tag ?? '').split('=');
       const request = {
         CertificateArn: values['cert-arn'],
         CertName: values.name,
         TargetTagKey: key || undefined,
         TargetTagValue: valueParts.join('=') || undefined,
-        ...(values['dry-run'] ? { DryRun: true } : {}),
+        ...(command === 'export' && values['dry-run'] ? { DryRun: true } : {}),
       };
-      const problems = exportRequestProblems(request);
+      const problems = command === 'export' ? exportRequestProblems(request) : unmapRequestProblems(request);
       if (problems.length > 0) {
         io.err(`Not sent: ${problems.join('; ')}`);
         return 2;
@@ -90,18 +95,15 @@ export async function runCli(
       if (!apiUrl) throw new Error(`stack ${stack} has no ExportCertUrl output; pass --api-url`);
       const apiRegion = region ?? regionOfApiUrl(apiUrl);
       if (!apiRegion) throw new Error('cannot tell the Region: pass --region');
-      const response = await signedPost(apiUrl, request, {
+      const response = await signedRequest(command === 'export' ? 'POST' : 'DELETE', apiUrl, request, {
         region: apiRegion,
         credentials: fromNodeProviderChain(),
       });
-      if (response.status === 429) {
-        const { message } = (response.body ?? {}) as { message?: string };
-        io.err(`Throttled (429): ${message ?? 'the API refused the request as too many'}`);
-        return EXIT_TRY_AGAIN;
-      }
-      if (response.status !== 202) {
-        io.err(`The API answered ${response.status}: ${JSON.stringify(response.body)}`);
-        return 1;
+      const refused = refusal(response, command === 'export' ? 202 : 200, io);
+      if (refused !== undefined) return refused;
+      if (command === 'unmap') {
+        io.out((response.body as { message: string }).message);
+        return 0;
       }
       const { executionArn } = response.body as { executionArn: string };
       io.out(executionArn);
@@ -131,6 +133,20 @@ export async function runCli(
       io.err(`Unknown command "${command}".\n\n${USAGE}`);
       return 2;
   }
+}
+
+/** The exit code for an answer other than `expected` (throttled: try again; anything else: failed). */
+function refusal(response: SignedResponse, expected: number, io: CliIo): number | undefined {
+  if (response.status === 429) {
+    const { message } = (response.body ?? {}) as { message?: string };
+    io.err(`Throttled (429): ${message ?? 'the API refused the request as too many'}`);
+    return EXIT_TRY_AGAIN;
+  }
+  if (response.status !== expected) {
+    io.err(`The API answered ${response.status}: ${JSON.stringify(response.body)}`);
+    return 1;
+  }
+  return undefined;
 }
 
 /** Prints each state as the execution enters it, then the outcome. */

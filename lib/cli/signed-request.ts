@@ -8,8 +8,9 @@ export interface SignedResponse {
   readonly body: unknown;
 }
 
-/** POSTs JSON to an IAM-authorized API Gateway URL, signed with SigV4 by the SDK's own signer. */
-export async function signedPost(
+/** Sends JSON to an IAM-authorized API Gateway URL, signed with SigV4 by the SDK's own signer. */
+export async function signedRequest(
+  method: 'POST' | 'DELETE',
   url: string,
   payload: unknown,
   options: {
@@ -27,7 +28,7 @@ export async function signedPost(
   });
   const signed = await signer.sign(
     new HttpRequest({
-      method: 'POST',
+      method,
       protocol: target.protocol,
       hostname: target.hostname,
       ...(target.port ? { port: Number(target.port) } : {}),
@@ -37,7 +38,7 @@ export async function signedPost(
     }),
   );
   const response = await fetch(target, {
-    method: 'POST',
+    method,
     headers: signed.headers as Record<string, string>,
     body,
   });

@@ -8,7 +8,9 @@ import {
   CreateSecretCommand,
   GetRandomPasswordCommand,
   PutSecretValueCommand,
+  InvalidRequestException,
   ResourceExistsException,
+  RestoreSecretCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { createPrivateKey } from 'node:crypto';
@@ -133,6 +135,24 @@ describe('exportCertificate', () => {
       .rejects(new ResourceExistsException({ message: 'exists', $metadata: {} }));
     const result = await exportCertificate(REQUEST, deps(fakes));
     expect(result.secretVersionId).toBe('v2');
+  });
+
+  it('brings back a secret an unmap scheduled for deletion when the mapping is exported again', async () => {
+    fakes = fakeAcmAndSecrets(certificate);
+    fakes.secrets
+      .on(PutSecretValueCommand)
+      .rejectsOnce(
+        new InvalidRequestException({
+          message: "You can't perform this operation on the secret because it was marked for deletion.",
+          $metadata: {},
+        }) as never,
+      )
+      .resolves({ VersionId: 'v3' });
+    fakes.secrets.on(RestoreSecretCommand).resolves({});
+    const result = await exportCertificate(REQUEST, deps(fakes));
+    expect(fakes.secrets).toHaveReceivedCommandWith(RestoreSecretCommand, { SecretId: result.secretId });
+    expect(result.secretVersionId).toBe('v3');
+    expect(fakes.secrets).not.toHaveReceivedCommand(CreateSecretCommand);
   });
 
   it('exports a public certificate requested with Export=ENABLED', async () => {

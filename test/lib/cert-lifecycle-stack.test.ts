@@ -148,6 +148,43 @@ describe('export API', () => {
   });
 });
 
+describe('unmapping', () => {
+  it('answers DELETE /export-cert behind the same IAM auth, with its own model of the four fields', () => {
+    template.hasResourceProperties('AWS::ApiGateway::Method', {
+      HttpMethod: 'DELETE',
+      AuthorizationType: 'AWS_IAM',
+      RequestValidatorId: Match.anyValue(),
+      Integration: Match.objectLike({ Type: 'AWS_PROXY' }),
+    });
+    template.hasResourceProperties('AWS::ApiGateway::Model', {
+      ContentType: 'application/json',
+      Schema: exportRequestJsonSchema('unmap'),
+    });
+  });
+
+  it("may delete only this deployment's associations and schedule deletion only of the app's secrets", () => {
+    const deletes = statementsAllowing('ssm:DeleteAssociation');
+    const scoped = deletes.filter((statement) =>
+      JSON.stringify(statement.Resource).includes(':association/*'),
+    );
+    expect(scoped.length).toBeGreaterThan(0);
+    for (const statement of scoped) {
+      expect(JSON.stringify(statement.Condition)).toContain('aws:ResourceTag/cert-lifecycle:deployment');
+    }
+    const secretDeletes = statementsAllowing('secretsmanager:DeleteSecret');
+    expect(secretDeletes).toHaveLength(1);
+    expect(JSON.stringify(secretDeletes[0]!.Resource)).toContain(':secret:acm-passphrase/*');
+  });
+
+  it('creates associations only with the deployment tag on them', () => {
+    const creates = statementsAllowing('ssm:CreateAssociation').filter((statement) =>
+      JSON.stringify(statement.Resource).includes(':association/*'),
+    );
+    expect(creates).toHaveLength(1);
+    expect(JSON.stringify(creates[0]!.Condition)).toContain('aws:RequestTag/cert-lifecycle:deployment');
+  });
+});
+
 describe('export-install state machine', () => {
   it('is a Standard workflow with full logging but no execution data in the logs, and tracing', () => {
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', {

@@ -21,6 +21,7 @@ const ENV = {
 };
 
 interface Received {
+  readonly method: string;
   readonly headers: IncomingMessage['headers'];
   readonly body: string;
   readonly signatureValid: boolean;
@@ -50,7 +51,7 @@ beforeAll(async () => {
         sha256: Sha256,
       }).sign(
         new HttpRequest({
-          method: 'POST',
+          method: request.method!,
           protocol: 'http:',
           hostname: '127.0.0.1',
           port: (server.address() as AddressInfo).port,
@@ -64,6 +65,7 @@ beforeAll(async () => {
         { signingDate },
       );
       received.push({
+        method: request.method!,
         headers: request.headers,
         body,
         signatureValid: expected.headers.authorization === request.headers.authorization,
@@ -161,6 +163,36 @@ describe('cli export', () => {
   it('prints help', async () => {
     expect(await runCli(['--help'], io, ENV)).toBe(0);
     expect(lines[0]).toMatch(/^Usage: npm run cli/);
+  });
+});
+
+describe('cli unmap', () => {
+  const unmapArgs = () => ['unmap', ...exportArgs().slice(1)];
+
+  it('sends the four fields as a signed DELETE and prints what the API did', async () => {
+    answer = {
+      status: 200,
+      body: { unmapped: true, message: 'web-server (…) on instances tagged env=dev is unmapped: …' },
+    };
+    expect(await runCli(unmapArgs(), io, ENV)).toBe(0);
+    expect(received[0]).toMatchObject({ method: 'DELETE', signatureValid: true });
+    expect(JSON.parse(received[0]!.body)).toEqual(REQUEST);
+    expect(lines).toEqual(['web-server (…) on instances tagged env=dev is unmapped: …']);
+  });
+
+  it("exits 0 with the API's words when there was nothing to unmap", async () => {
+    answer = {
+      status: 200,
+      body: { unmapped: false, message: 'web-server … was not mapped: nothing to do' },
+    };
+    expect(await runCli(unmapArgs(), io, ENV)).toBe(0);
+    expect(lines).toEqual(['web-server … was not mapped: nothing to do']);
+  });
+
+  it('sends no DryRun with an unmap: it has none', async () => {
+    answer = { status: 200, body: { message: 'x' } };
+    await runCli([...unmapArgs(), '--dry-run'], io, ENV);
+    expect(JSON.parse(received[0]!.body)).toEqual(REQUEST);
   });
 });
 

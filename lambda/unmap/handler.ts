@@ -1,0 +1,56 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { requiredEnv, requiredIntegerEnv } from '../shared/env.js';
+import { requestFieldsOf, unmapRequestProblems } from '../shared/export-request.js';
+import type { ExportRequest } from '../shared/export-request.js';
+import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
+import { unmap } from './unmap.js';
+
+const ssm = new SSMClient({});
+const secrets = new SecretsManagerClient({});
+const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+
+interface ApiEvent {
+  readonly body?: string | null;
+  readonly requestContext?: { readonly requestId?: string };
+}
+
+interface ApiResponse {
+  readonly statusCode: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+const respond = (statusCode: number, body: Record<string, unknown>): ApiResponse => ({
+  statusCode,
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify(body),
+});
+
+/** `DELETE /export-cert` (Lambda proxy integration): the body passed the API's model; checked again here. */
+export async function handler(event: ApiEvent): Promise<ApiResponse> {
+  const requestId = event.requestContext?.requestId;
+  let input: unknown;
+  try {
+    input = JSON.parse(event.body ?? '');
+  } catch {
+    return respond(400, { message: 'the body must be JSON', requestId });
+  }
+  const problems = unmapRequestProblems(input);
+  if (problems.length > 0) return respond(400, { message: 'invalid unmap request', problems, requestId });
+  const request = requestFieldsOf(input as ExportRequest);
+  return withLogContext(logKeysOf(request), async () => {
+    const outcome = await unmap(request, {
+      stateManager: ssm,
+      secrets,
+      db,
+      tableName: requiredEnv('TABLE_NAME'),
+      documentName: requiredEnv('INSTALL_DOCUMENT_NAME'),
+      recoveryWindowDays: requiredIntegerEnv('SECRET_RECOVERY_WINDOW_DAYS'),
+    });
+    logger.info('unmap', { ...outcome });
+    return respond(200, { ...outcome, requestId });
+  });
+}
