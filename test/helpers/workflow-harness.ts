@@ -140,6 +140,8 @@ export interface WorkflowRun {
 export interface WorkflowHarness {
   /** The inventory's engine, for tests that share a table between runs (`scenario.tableName`). */
   readonly dynamo: LocalDynamo;
+  /** The associations State Manager holds after the last run's account, by id (created or updated). */
+  readonly associations: ReadonlyMap<string, CreateAssociationCommandInput>;
   run(input: unknown, scenario: WorkflowScenario): Promise<WorkflowRun>;
   stop(): Promise<void>;
 }
@@ -187,13 +189,22 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
   const installFinished = (await import('../../lambda/install-finished/handler.js')).handler as Handler;
   const definition = deployedDefinition();
   let executionCount = 0;
+  // State Manager's associations outlive executions, as in an account: runs that share an inventory
+  // (`scenario.tableName`) share an account, so a renewal finds the export's association.
+  const accounts = new Map<string, Map<string, CreateAssociationCommandInput>>();
+  let associations = new Map<string, CreateAssociationCommandInput>();
 
   return {
     dynamo,
+    get associations() {
+      return associations;
+    },
     stop: () => (options.dynamo ? Promise.resolve() : dynamo.stop()),
     async run(input, scenario) {
       executionCount += 1;
       const tableName = scenario.tableName ?? (await dynamo.createInventoryTable());
+      associations = accounts.get(tableName) ?? new Map();
+      accounts.set(tableName, associations);
       process.env.TABLE_NAME = tableName;
       process.env.WAITS_TABLE_NAME = await dynamo.createWaitsTable();
       process.env.INSTALL_MAX_WAIT_SECONDS = String(scenario.maxWaitSeconds ?? 900);
@@ -204,7 +215,7 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
         { exportThrottles: scenario.exportThrottles },
       );
       const ssm = scenario.hosts ? agentsOn(scenario.hosts, fakes.stored) : fakeSsm(scenario);
-      const stateManager = fakeStateManager(ssm);
+      const stateManager = fakeStateManager(ssm, associations);
       const stepFunctions = mockClient(SFNClient);
       const tokenOutputs = new Map<string, string>();
       stepFunctions.on(SendTaskSuccessCommand).callsFake((call: { taskToken: string; output: string }) => {
@@ -391,9 +402,8 @@ function fakeSsm(scenario: WorkflowScenario) {
  * CreateAssociation answers an AssociationDescription with a generated AssociationId; ListAssociations
  * filters by AssociationName; DescribeAssociation answers what was created.
  */
-function fakeStateManager(ssm: ReturnType<typeof fakeSsm>) {
+function fakeStateManager(ssm: ReturnType<typeof fakeSsm>, byId: Map<string, CreateAssociationCommandInput>) {
   const created: CreateAssociationCommandInput[] = [];
-  const byId = new Map<string, CreateAssociationCommandInput>();
   ssm.on(ListAssociationsCommand).callsFake((input: { AssociationFilterList?: { value: string }[] }) => ({
     Associations: [...byId.entries()]
       .filter(([, association]) => association.AssociationName === input.AssociationFilterList?.[0]?.value)

@@ -1,0 +1,110 @@
+import type { CreateAssociationCommandInput } from '@aws-sdk/client-ssm';
+import { readFileSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type TestCertificate, makeCertificate } from '../helpers/certificates.js';
+import { REQUEST } from '../helpers/fixtures.js';
+import { FakeHost } from '../helpers/install-script.js';
+import { FakeStateManager, type ManagedNode } from '../helpers/state-manager.js';
+import { type WorkflowHarness, type WorkflowRun, startWorkflowHarness } from '../helpers/workflow-harness.js';
+
+/**
+ * Every host that carries the tag, now or later, ends up with the current certificate without anyone
+ * calling the API again: the export workflow (the real ASL and handlers) creates the mapping's
+ * association; a State Manager (test/helpers/state-manager.ts) then applies it the way AWS documents,
+ * running the real install script on each node.
+ */
+let harness: WorkflowHarness;
+let first: TestCertificate;
+let renewed: TestCertificate;
+beforeAll(async () => {
+  harness = await startWorkflowHarness();
+  first = makeCertificate('rsa');
+  renewed = makeCertificate('rsa');
+});
+afterAll(async () => harness.stop());
+
+const node = (id: string, tags: Record<string, string>, online = true): ManagedNode => ({
+  id,
+  host: new FakeHost(),
+  tags,
+  online,
+});
+const installedPem = (target: ManagedNode) =>
+  readFileSync(path.join(target.host.certDirectory, 'web-server-cert.pem'), 'utf8').trim();
+const onlyAssociation = (): CreateAssociationCommandInput => {
+  const all = [...harness.associations.values()];
+  expect(all).toHaveLength(1);
+  return all[0]!;
+};
+const secretsOf = (run: WorkflowRun) => (secretId: string) => run.secrets.get(secretId)?.value;
+
+describe('convergence through the mapping association', () => {
+  it('a host that gains the tag after the export gets the current certificate', async () => {
+    const web1 = node('i-web1', { env: 'dev' });
+    const web2 = node('i-web2', { env: 'staging' });
+    const exported = await harness.run(REQUEST, { certificate: first, hosts: [web1.host] });
+    expect(exported.status).toBe('SUCCEEDED');
+
+    const stateManager = new FakeStateManager([web1, web2], secretsOf(exported));
+    const association = onlyAssociation();
+    stateManager.applied(association);
+    web2.tags = { env: 'dev' };
+    const runs = stateManager.targetsChanged(association);
+
+    expect(runs.map((run) => [run.nodeId, run.status])).toEqual([['i-web2', 'Success']]);
+    expect(installedPem(web2)).toBe(first.certificatePem.trim());
+  });
+
+  it('a host that was off during a renewal gets the renewed certificate at the next scheduled run', async () => {
+    const tableName = await harness.dynamo.createInventoryTable();
+    const web1 = node('i-web1', { env: 'dev' });
+    const web2 = node('i-web2', { env: 'dev' });
+    await harness.run(REQUEST, { certificate: first, hosts: [web1.host, web2.host], tableName });
+    expect(installedPem(web2)).toBe(first.certificatePem.trim());
+
+    web2.online = false;
+    const renewal = await harness.run(REQUEST, { certificate: renewed, hosts: [web1.host], tableName });
+    expect(renewal.status).toBe('SUCCEEDED');
+    expect(installedPem(web1)).toBe(renewed.certificatePem.trim());
+    expect(installedPem(web2)).toBe(first.certificatePem.trim());
+
+    const stateManager = new FakeStateManager([web1, web2], secretsOf(renewal));
+    web2.online = true;
+    const runs = stateManager.scheduleFired(onlyAssociation());
+
+    expect(installedPem(web2)).toBe(renewed.certificatePem.trim());
+    const results = Object.fromEntries(
+      runs.map((run) => [run.nodeId, run.run.stdout.trim().split('\n').at(-1)]),
+    );
+    expect(results['i-web1']).toMatch(/status=unchanged/);
+    expect(results['i-web2']).toMatch(/status=installed/);
+  });
+
+  it('a host whose files were deleted gets them back at the next scheduled run', async () => {
+    const web1 = node('i-web1', { env: 'dev' });
+    const exported = await harness.run(REQUEST, { certificate: first, hosts: [web1.host] });
+    for (const file of ['web-server-cert.pem', 'web-server-fullchain.pem']) {
+      rmSync(path.join(web1.host.certDirectory, file));
+    }
+    rmSync(path.join(web1.host.keyDirectory, 'web-server-privkey.pem'));
+
+    const [run] = new FakeStateManager([web1], secretsOf(exported)).scheduleFired(onlyAssociation());
+
+    expect(run!.status).toBe('Success');
+    expect(installedPem(web1)).toBe(first.certificatePem.trim());
+    expect(readFileSync(path.join(web1.host.keyDirectory, 'web-server-privkey.pem'), 'utf8')).toMatch(
+      /^-----BEGIN PRIVATE KEY-----/,
+    );
+  });
+
+  it('a renewal keeps the one association in step: no second one, nothing about it changed', async () => {
+    const tableName = await harness.dynamo.createInventoryTable();
+    const hosts = [new FakeHost()];
+    await harness.run(REQUEST, { certificate: first, hosts, tableName });
+    const renewal = await harness.run(REQUEST, { certificate: renewed, hosts, tableName });
+    expect(renewal.createdAssociations).toEqual([]);
+    expect(renewal.output).toMatchObject({ associationId: 'assoc-0001' });
+    expect(harness.associations.size).toBe(1);
+  });
+});

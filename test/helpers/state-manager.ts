@@ -1,0 +1,78 @@
+import type { CreateAssociationCommandInput } from '@aws-sdk/client-ssm';
+import type { FakeHost, HostRun } from './install-script.js';
+
+/**
+ * A small State Manager: it applies an association's document to the managed nodes its targets select,
+ * at the moments AWS documents (SSM API reference, CreateAssociation and UpdateAssociation): when the
+ * association is created or updated, when a node newly matches its targets, and on its schedule. A node
+ * that is offline is skipped and caught by the next of those moments after it is back. Each run is the
+ * real install script on the node's temporary root, reading the mapping's secret as the node would.
+ */
+export interface ManagedNode {
+  readonly id: string;
+  readonly host: FakeHost;
+  tags: Record<string, string>;
+  online: boolean;
+}
+
+export interface AssociationRun {
+  readonly nodeId: string;
+  readonly status: 'Success' | 'Failed';
+  readonly run: HostRun;
+}
+
+export class FakeStateManager {
+  readonly runs: AssociationRun[] = [];
+  private readonly matched = new Map<string, Set<string>>();
+
+  constructor(
+    private readonly nodes: ManagedNode[],
+    /** The secret each SecretId names, as Secrets Manager holds it now. */
+    private readonly secretValue: (secretId: string) => string | undefined,
+  ) {}
+
+  /** CreateAssociation or UpdateAssociation: runs at once on every node the targets select. */
+  applied(association: CreateAssociationCommandInput): AssociationRun[] {
+    return this.runOn(association, this.selected(association));
+  }
+
+  /** The association's schedule came round: every node it selects that is online now. */
+  scheduleFired(association: CreateAssociationCommandInput): AssociationRun[] {
+    return this.runOn(association, this.selected(association));
+  }
+
+  /** Tags or connectivity changed: runs on the nodes that newly match the targets. */
+  targetsChanged(association: CreateAssociationCommandInput): AssociationRun[] {
+    const before = this.matched.get(association.AssociationName ?? '') ?? new Set();
+    return this.runOn(
+      association,
+      this.selected(association).filter((node) => !before.has(node.id)),
+    );
+  }
+
+  private selected(association: CreateAssociationCommandInput): ManagedNode[] {
+    return this.nodes.filter((node) =>
+      (association.Targets ?? []).every((target) => {
+        const key = target.Key?.replace(/^tag:/, '') ?? '';
+        return target.Key?.startsWith('tag:') && (target.Values ?? []).includes(node.tags[key] ?? '');
+      }),
+    );
+  }
+
+  private runOn(association: CreateAssociationCommandInput, nodes: ManagedNode[]): AssociationRun[] {
+    const parameters = association.Parameters ?? {};
+    const secret = this.secretValue(parameters.SecretId?.[0] ?? '');
+    const matched = this.matched.get(association.AssociationName ?? '') ?? new Set<string>();
+    const runs: AssociationRun[] = [];
+    for (const node of nodes) {
+      if (!node.online) continue;
+      if (secret) node.host.serveSecret(secret);
+      const run = node.host.runAsAgent(parameters);
+      runs.push({ nodeId: node.id, status: run.status === 0 ? 'Success' : 'Failed', run });
+      matched.add(node.id);
+    }
+    this.matched.set(association.AssociationName ?? '', matched);
+    this.runs.push(...runs);
+    return runs;
+  }
+}
