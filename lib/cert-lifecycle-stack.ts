@@ -9,6 +9,7 @@ import type { AppConfig } from './config.js';
 import { ExportApi } from './export-api.js';
 import { ExportWorkflow } from './export-workflow.js';
 import { AuditReportMonitor } from './audit-report-monitor.js';
+import { ConvergenceMonitor } from './convergence-monitor.js';
 import { DriftMonitor } from './drift-monitor.js';
 import { ExpiryMonitor } from './expiry-monitor.js';
 import { InstallDocument } from './install-document.js';
@@ -102,6 +103,13 @@ export class CertLifecycleStack extends Stack {
       securityHubRegion: config.securityHubRegion || undefined,
       logRetention,
     });
+    const convergence = new ConvergenceMonitor(this, 'Convergence', {
+      inventory: inventory.table,
+      alerts,
+      installDocumentName: installDocument.documentName,
+      securityHubRegion: config.securityHubRegion || undefined,
+      logRetention,
+    });
     const monitoring = new OperationsMonitoring(this, 'Operations', {
       exportWorkflow: workflow.stateMachine,
       functions: Object.fromEntries(
@@ -115,6 +123,7 @@ export class CertLifecycleStack extends Stack {
           AuditProcess: audit.processor,
           DriftCheck: drift.checker,
           DriftResult: drift.comparer,
+          ConvergenceResult: convergence.handler,
         }).map(([name, handler]) => [name, handler.function]),
       ),
       deadLetterQueues: {
@@ -123,6 +132,7 @@ export class CertLifecycleStack extends Stack {
         audit: audit.deadLetters.queue,
         drift: drift.deadLetters.queue,
         install: workflow.deadLetters.queue,
+        convergence: convergence.deadLetters.queue,
       },
       alertTopic: alerts.topic,
     });
@@ -137,6 +147,10 @@ export class CertLifecycleStack extends Stack {
     new CfnOutput(this, 'DashboardName', { value: monitoring.dashboard.dashboardName });
     new CfnOutput(this, 'StateMachineArn', { value: workflow.stateMachine.stateMachineArn });
     new CfnOutput(this, 'InventoryTableName', { value: inventory.table.tableName });
+    new CfnOutput(this, 'HostStatesTableName', {
+      value: convergence.hosts.tableName,
+      description: "Each host's last run of its mapping's association",
+    });
     new CfnOutput(this, 'AlertTopicArn', { value: alerts.topic.topicArn });
     new CfnOutput(this, 'InstallDocumentName', { value: installDocument.documentName });
     new CfnOutput(this, 'AppKeyArn', { value: key.keyArn });

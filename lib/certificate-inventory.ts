@@ -1,7 +1,12 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
-import { CERTIFICATE_INDEX, PARTITION_KEY, SORT_KEY } from '../lambda/shared/mapping-store.js';
+import {
+  ASSOCIATION_INDEX,
+  CERTIFICATE_INDEX,
+  PARTITION_KEY,
+  SORT_KEY,
+} from '../lambda/shared/mapping-store.js';
 
 export interface CertificateInventoryProps {
   /** @default 'CertTagMapping' */
@@ -32,6 +37,11 @@ export class CertificateInventory extends Construct {
     this.table.addGlobalSecondaryIndex({
       indexName: CERTIFICATE_INDEX,
       partitionKey: { name: 'CertificateArn', type: dynamodb.AttributeType.STRING },
+      projectionType: dynamodb.ProjectionType.ALL,
+    });
+    this.table.addGlobalSecondaryIndex({
+      indexName: ASSOCIATION_INDEX,
+      partitionKey: { name: 'AssociationId', type: dynamodb.AttributeType.STRING },
       projectionType: dynamodb.ProjectionType.ALL,
     });
   }

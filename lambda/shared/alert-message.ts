@@ -142,6 +142,8 @@ export interface DriftedHost {
   readonly instanceId: string;
   /** The serial the host has, or undefined when its files are missing. */
   readonly serial?: string;
+  /** Why the mapping's association could not install the certificate there, when that is the news. */
+  readonly failure?: string;
 }
 
 /** One alert for the hosts of one mapping that do not hold ACM's current certificate. */
@@ -160,7 +162,7 @@ export function driftMessage(
     '',
     ...hosts.map(
       (host) =>
-        `  ${host.instanceId.padEnd(22)} ${host.serial ? `serves serial ${host.serial}` : 'files missing'}`,
+        `  ${host.instanceId.padEnd(22)} ${host.failure ? `install failing: ${host.failure}` : host.serial ? `serves serial ${host.serial}` : 'files missing'}`,
     ),
     '',
     'What to do: export the certificate to this target again (npm run cli -- export …), then check the hosts that still differ.',

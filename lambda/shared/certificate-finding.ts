@@ -147,15 +147,17 @@ export function driftFindingId(certificateArn: string, instanceId: string): stri
 /** A host that does not hold ACM's current certificate for its mapping (or holds none). */
 export function driftFinding(
   facts: { readonly certificateArn: string; readonly certName: string; readonly currentSerial: string },
-  host: { readonly instanceId: string; readonly serial?: string },
+  host: { readonly instanceId: string; readonly serial?: string; readonly failure?: string },
   context: FindingContext,
 ): AwsSecurityFinding {
   const { partition, region, account } = arnParts(facts.certificateArn);
   const now = context.now.toISOString();
-  const severity: SeverityLabel = host.serial ? 'MEDIUM' : 'HIGH';
-  const what = host.serial
-    ? `still serves serial ${host.serial} of ${facts.certName}, not ACM's current ${facts.currentSerial}`
-    : `has no ${facts.certName} certificate files installed`;
+  const severity: SeverityLabel = host.serial && !host.failure ? 'MEDIUM' : 'HIGH';
+  const what = host.failure
+    ? `cannot install serial ${facts.currentSerial} of ${facts.certName}: ${host.failure}`
+    : host.serial
+      ? `still serves serial ${host.serial} of ${facts.certName}, not ACM's current ${facts.currentSerial}`
+      : `has no ${facts.certName} certificate files installed`;
   const managed = host.instanceId.startsWith('mi-');
   return {
     SchemaVersion: '2018-10-08',
@@ -167,7 +169,7 @@ export function driftFinding(
     CreatedAt: context.createdAt ?? now,
     UpdatedAt: now,
     Title: truncate(
-      `Host ${host.instanceId} ${host.serial ? 'serves an old certificate' : 'is missing the certificate'} ${facts.certName}`,
+      `Host ${host.instanceId} ${host.failure ? 'cannot install the certificate' : host.serial ? 'serves an old certificate' : 'is missing the certificate'} ${facts.certName}`,
       256,
     ),
     Description: truncate(`Managed instance ${host.instanceId} ${what} (${facts.certificateArn}).`, 1024),

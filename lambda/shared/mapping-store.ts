@@ -1,4 +1,10 @@
-import { type DynamoDBDocumentClient, GetCommand, UpdateCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  QueryCommand,
+  UpdateCommand,
+  paginateQuery,
+} from '@aws-sdk/lib-dynamodb';
 import { type ExportRequest, tagKeyValue } from './export-request.js';
 
 /**
@@ -9,6 +15,8 @@ import { type ExportRequest, tagKeyValue } from './export-request.js';
 export const PARTITION_KEY = 'TagKeyValue';
 export const SORT_KEY = 'CertificateArn#CertName';
 export const CERTIFICATE_INDEX = 'CertificateArnIndex';
+/** Finds the mapping a State Manager association belongs to (sparse: mappings without one are absent). */
+export const ASSOCIATION_INDEX = 'AssociationIdIndex';
 
 export type InstallStatus = 'CommandSent' | 'CommandRejected' | 'Success' | 'Failed' | 'TimedOut';
 
@@ -187,4 +195,22 @@ async function conditionalUpdate(update: Promise<unknown>): Promise<boolean> {
     if ((error as Error).name === 'ConditionalCheckFailedException') return false;
     throw error;
   }
+}
+
+/** The mapping whose association this is, through the AssociationId index; undefined once unmapped. */
+export async function mappingByAssociation(
+  db: DynamoDBDocumentClient,
+  tableName: string,
+  associationId: string,
+): Promise<CertificateMapping | undefined> {
+  const { Items } = await db.send(
+    new QueryCommand({
+      TableName: tableName,
+      IndexName: ASSOCIATION_INDEX,
+      KeyConditionExpression: 'AssociationId = :id',
+      ExpressionAttributeValues: { ':id': associationId },
+      Limit: 1,
+    }),
+  );
+  return Items?.[0] as CertificateMapping | undefined;
 }

@@ -4,8 +4,18 @@ import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient } from 
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { parseArgs } from 'node:util';
-import { exportRequestProblems, unmapRequestProblems } from '../../lambda/shared/export-request.js';
-import { type CertificateMapping, mappingsForCertificate } from '../../lambda/shared/mapping-store.js';
+import {
+  type ExportRequest,
+  exportRequestProblems,
+  requestFieldsOf,
+  unmapRequestProblems,
+} from '../../lambda/shared/export-request.js';
+import { type HostState, hostStates } from '../../lambda/shared/host-state.js';
+import {
+  type CertificateMapping,
+  getMapping,
+  mappingsForCertificate,
+} from '../../lambda/shared/mapping-store.js';
 import { type SignedResponse, regionOfApiUrl, signedRequest } from './signed-request.js';
 
 export const USAGE = `Usage: npm run cli -- <command> [options]
@@ -19,9 +29,11 @@ Commands:
                           Stop distributing a certificate to the instances with the tag: the
                           mapping and its association go, its secret is scheduled for deletion.
                           Unmapping what is not mapped says so and exits 0.
-  status EXECUTION_ARN    Show how an export went (state, per-instance result or error).
+  status EXECUTION_ARN    Show how an export went (state, per-instance result or error), then each
+                          host of its mapping as the association keeps it now.
   mappings [--cert-arn ARN]
-                          What is installed where, from the inventory.
+                          What is installed where: each mapping, then each host with the serial
+                          it holds, when the association last ran and succeeded there, the last error.
 
 Options:
   --stack NAME            The deployed stack, whose outputs give the API URL and table (default CertLifecycle)
@@ -116,16 +128,23 @@ export async function runCli(
         io.err('status needs an execution ARN');
         return 2;
       }
-      return report(new SFNClient({ region }), executionArn, io);
+      const sfn = new SFNClient({ region });
+      const code = await report(sfn, executionArn, io);
+      await convergenceOf(sfn, executionArn, region, outputs, io);
+      return code;
     }
     case 'mappings': {
-      const tableName = (await outputs())['InventoryTableName'];
+      const { InventoryTableName: tableName, HostStatesTableName: hostsTable } = await outputs();
       if (!tableName) throw new Error(`stack ${stack} has no InventoryTableName output`);
       const db = DynamoDBDocumentClient.from(new DynamoDBClient({ region }));
       const mappings = values['cert-arn']
         ? await mappingsForCertificate(db, tableName, values['cert-arn'])
         : await allMappings(db, tableName);
-      for (const mapping of mappings) io.out(mappingLine(mapping));
+      for (const mapping of mappings) {
+        const hosts =
+          hostsTable && mapping.AssociationId ? await hostStates(db, hostsTable, mapping.AssociationId) : [];
+        for (const line of mappingLines(mapping, hosts)) io.out(line);
+      }
       if (mappings.length === 0) io.out('No mappings.');
       return 0;
     }
@@ -203,6 +222,31 @@ async function report(sfn: SFNClient, executionArn: string, io: CliIo): Promise<
   return 1;
 }
 
+/** The mapping an execution was for, host by host, as its association keeps it now. */
+async function convergenceOf(
+  sfn: SFNClient,
+  executionArn: string,
+  region: string | undefined,
+  outputs: () => Promise<Record<string, string>>,
+  io: CliIo,
+): Promise<void> {
+  const { input } = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+  const request = JSON.parse(input ?? '{}') as Record<string, unknown>;
+  if (exportRequestProblems(request).length > 0) return;
+  const { InventoryTableName: tableName, HostStatesTableName: hostsTable } = await outputs();
+  if (!tableName) return;
+  const db = DynamoDBDocumentClient.from(new DynamoDBClient({ region }));
+  const mapping = await getMapping(db, tableName, requestFieldsOf(request as ExportRequest));
+  if (!mapping) {
+    io.out('Convergence: this mapping is not recorded (never exported, or unmapped).');
+    return;
+  }
+  const hosts =
+    hostsTable && mapping.AssociationId ? await hostStates(db, hostsTable, mapping.AssociationId) : [];
+  io.out('Convergence (the mapping, then each host its association has run on):');
+  for (const line of mappingLines(mapping, hosts)) io.out(`  ${line}`);
+}
+
 async function allMappings(db: DynamoDBDocumentClient, tableName: string): Promise<CertificateMapping[]> {
   const mappings: CertificateMapping[] = [];
   for await (const page of paginateScan({ client: db }, { TableName: tableName })) {
@@ -211,15 +255,36 @@ async function allMappings(db: DynamoDBDocumentClient, tableName: string): Promi
   return mappings;
 }
 
-function mappingLine(mapping: CertificateMapping): string {
-  return [
+/**
+ * One mapping, then one line per host its association has run on: the serial the host holds (the
+ * mapping's serial when the host last succeeded), when the association last ran there and last
+ * succeeded, and what went wrong the last time it failed.
+ */
+export function mappingLines(mapping: CertificateMapping, hosts: readonly HostState[]): string[] {
+  const head = [
     mapping.TagKeyValue,
     mapping.CertName,
     mapping.CertificateArn,
     `serial ${mapping.Serial ?? '?'}`,
     `expires ${mapping.CertExpiryDate ?? '?'}`,
     `${mapping.LastInstallStatus ?? '?'}${mapping.LastInstallDate ? ` ${mapping.LastInstallDate}` : ''}`,
+    ...(mapping.AssociationName ? [`association ${mapping.AssociationName}`] : []),
   ].join('  ');
+  const lines = hosts.map((host) =>
+    [
+      `    ${host.InstanceId}`,
+      host.Status,
+      `serial ${host.Serial ?? '?'}`,
+      `applied ${host.LastExecutionDate ?? '?'}`,
+      `last success ${host.LastSuccessfulExecutionDate ?? 'never'}`,
+      ...(host.Status !== 'Success'
+        ? [
+            `error ${[host.ErrorCode, host.ExecutionSummary].filter(Boolean).join(': ') || host.DetailedStatus || '?'}`,
+          ]
+        : []),
+    ].join('  '),
+  );
+  return [head, ...lines];
 }
 
 function lazyOutputs(stackName: string, region: string | undefined): () => Promise<Record<string, string>> {

@@ -3,7 +3,12 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { CERTIFICATE_INDEX, PARTITION_KEY, SORT_KEY } from '../../lambda/shared/mapping-store.js';
+import {
+  ASSOCIATION_INDEX,
+  CERTIFICATE_INDEX,
+  PARTITION_KEY,
+  SORT_KEY,
+} from '../../lambda/shared/mapping-store.js';
 
 /**
  * A real DynamoDB engine on loopback (dynalite here, moto's in the integration suite); each call to
@@ -47,6 +52,7 @@ export function dynamoAt(endpoint: string, stopEngine: () => Promise<void> = asy
           { AttributeName: PARTITION_KEY, AttributeType: 'S' },
           { AttributeName: SORT_KEY, AttributeType: 'S' },
           { AttributeName: 'CertificateArn', AttributeType: 'S' },
+          { AttributeName: 'AssociationId', AttributeType: 'S' },
         ],
         KeySchema: [
           { AttributeName: PARTITION_KEY, KeyType: 'HASH' },
@@ -56,6 +62,11 @@ export function dynamoAt(endpoint: string, stopEngine: () => Promise<void> = asy
           {
             IndexName: CERTIFICATE_INDEX,
             KeySchema: [{ AttributeName: 'CertificateArn', KeyType: 'HASH' }],
+            Projection: { ProjectionType: 'ALL' },
+          },
+          {
+            IndexName: ASSOCIATION_INDEX,
+            KeySchema: [{ AttributeName: 'AssociationId', KeyType: 'HASH' }],
             Projection: { ProjectionType: 'ALL' },
           },
         ],

@@ -61,11 +61,12 @@ describe('expiry alerts against a local AWS API', () => {
     });
     expect(outcome).toMatchObject({ insideWindow: 1, findings: 1, notified: true, findingsRefused: 0 });
 
-    const { Findings } = await new SecurityHubClient(config).send(
-      new GetFindingsCommand({
-        Filters: { Id: [{ Value: findingId(expiringArn, 'expiry'), Comparison: 'EQUALS' }] },
-      }),
+    const id = findingId(expiringArn, 'expiry');
+    const { Findings: listed } = await new SecurityHubClient(config).send(
+      new GetFindingsCommand({ Filters: { Id: [{ Value: id, Comparison: 'EQUALS' }] } }),
     );
+    // moto ignores the Id filter: other suites' findings (the audit's) come back too when they ran first.
+    const Findings = listed!.filter((finding) => finding.Id === id);
     expect(Findings).toHaveLength(1);
     expect(Findings![0]).toMatchObject({
       Title: 'Certificate for soon.example.com expires in 9 days',

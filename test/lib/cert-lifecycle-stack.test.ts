@@ -51,6 +51,11 @@ describe('inventory table', () => {
             KeySchema: [{ AttributeName: 'CertificateArn', KeyType: 'HASH' }],
             Projection: { ProjectionType: 'ALL' },
           },
+          {
+            IndexName: 'AssociationIdIndex',
+            KeySchema: [{ AttributeName: 'AssociationId', KeyType: 'HASH' }],
+            Projection: { ProjectionType: 'ALL' },
+          },
         ],
       },
     });
@@ -182,6 +187,42 @@ describe('unmapping', () => {
     );
     expect(creates).toHaveLength(1);
     expect(JSON.stringify(creates[0]!.Condition)).toContain('aws:RequestTag/cert-lifecycle:deployment');
+  });
+});
+
+describe('convergence', () => {
+  it("follows every run of the install document's associations, host by host", () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.ssm'],
+        'detail-type': ['EC2 State Manager Instance Association State Change'],
+        detail: { 'document-name': ['Install-ACMCertificate'], status: ['Success', 'Failed'] },
+      },
+    });
+  });
+
+  it('hands an ended install command to the execution waiting for it, and sweeps for lost events', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.ssm'],
+        'detail-type': ['EC2 Command Status-change Notification'],
+        detail: {
+          'document-name': ['Install-ACMCertificate'],
+          status: ['Success', 'Failed', 'TimedOut', 'Cancelled'],
+        },
+      },
+    });
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)' });
+  });
+
+  it('lets only the functions that wait or complete send task success, on this state machine only', () => {
+    const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+    const name = machine!.Properties.StateMachineName as string;
+    const completions = statementsAllowing('states:SendTaskSuccess');
+    expect(completions).toHaveLength(2);
+    for (const statement of completions) {
+      expect(JSON.stringify(statement.Resource)).toContain(`:stateMachine:${name}`);
+    }
   });
 });
 

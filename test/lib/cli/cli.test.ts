@@ -6,7 +6,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { type IncomingMessage, type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { follow, runCli } from '../../../lib/cli/cli.js';
+import { follow, mappingLines, runCli } from '../../../lib/cli/cli.js';
 import { REQUEST } from '../../helpers/fixtures.js';
 
 const CREDENTIALS = {
@@ -255,5 +255,48 @@ describe('cli follow', () => {
     } as never);
     expect(await follow(new SFNClient({ region: 'eu-west-1' }), 'arn:execution', io, 0)).toBe(1);
     expect(errors).toEqual(['InstallFailed: 1 of 2 instances failed: i-0b Failed']);
+  });
+});
+
+describe('cli mappings, per host', () => {
+  const mapping = {
+    TagKeyValue: 'env=dev',
+    'CertificateArn#CertName': `${REQUEST.CertificateArn}#web-server`,
+    CertificateArn: REQUEST.CertificateArn,
+    CertName: 'web-server',
+    TargetTagKey: 'env',
+    TargetTagValue: 'dev',
+    Serial: '0a:1b',
+    CertExpiryDate: '2027-12-24T23:59:59.000Z',
+    LastInstallStatus: 'Success' as const,
+    LastInstallDate: '2026-11-24T10:01:00.000Z',
+    AssociationId: 'assoc-1',
+    AssociationName: 'Install-ACMCertificate.web-server.0123456789abcdef',
+  };
+
+  it('shows each host: the serial it holds, when it was last applied and succeeded, the last error', () => {
+    const lines = mappingLines(mapping, [
+      {
+        AssociationId: 'assoc-1',
+        InstanceId: 'i-0aaa',
+        Status: 'Success',
+        Serial: '0a:1b',
+        LastExecutionDate: '2026-11-25T02:00:00.000Z',
+        LastSuccessfulExecutionDate: '2026-11-25T02:00:00.000Z',
+      },
+      {
+        AssociationId: 'assoc-1',
+        InstanceId: 'i-0bbb',
+        Status: 'Failed',
+        ErrorCode: 'Failed',
+        ExecutionSummary: '1 out of 1 plugin processed, 1 failed',
+        LastExecutionDate: '2026-11-25T02:00:00.000Z',
+      },
+    ]);
+    expect(lines).toEqual([
+      `env=dev  web-server  ${REQUEST.CertificateArn}  serial 0a:1b  expires 2027-12-24T23:59:59.000Z  Success 2026-11-24T10:01:00.000Z  association Install-ACMCertificate.web-server.0123456789abcdef`,
+      '    i-0aaa  Success  serial 0a:1b  applied 2026-11-25T02:00:00.000Z  last success 2026-11-25T02:00:00.000Z',
+      '    i-0bbb  Failed  serial ?  applied 2026-11-25T02:00:00.000Z  last success never  error Failed: 1 out of 1 plugin processed, 1 failed',
+    ]);
   });
 });

@@ -1,0 +1,32 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecurityHubClient } from '@aws-sdk/client-securityhub';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { requiredEnv } from '../shared/env.js';
+import { logger } from '../shared/logger.js';
+import {
+  type ConvergenceOutcome,
+  type InstanceAssociationEvent,
+  handleConvergenceResult,
+} from './convergence-result.js';
+
+const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+const sns = new SNSClient({});
+const securityHubRegion = requiredEnv('SECURITY_HUB_REGION');
+const securityHub = new SecurityHubClient({ region: securityHubRegion });
+
+/** EventBridge target: a mapping association ran on one host. */
+export async function handler(event: InstanceAssociationEvent): Promise<ConvergenceOutcome> {
+  const outcome = await handleConvergenceResult(event, {
+    db,
+    tableName: requiredEnv('TABLE_NAME'),
+    hostsTableName: requiredEnv('HOSTS_TABLE_NAME'),
+    securityHub,
+    sns,
+    topicArn: requiredEnv('ALERT_TOPIC_ARN'),
+    securityHubRegion,
+    now: () => new Date(),
+  });
+  logger.info('association run on a host', { ...outcome });
+  return outcome;
+}
