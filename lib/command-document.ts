@@ -25,20 +25,21 @@ export interface CommandDocumentContent {
 }
 
 /**
- * `ssm-documents/<name>.yaml` with its one shell step's script read from `<name>.sh` beside it, byte for
- * byte, as one element of `runCommand` (SSM Agent writes it out whole and runs it with its `#!/bin/bash`).
- * The script lives in its own file so editors, shellcheck and the tests use exactly what is deployed.
+ * `ssm-documents/<name>.yaml` with its one shell step's script read from `<script>.sh` beside it (its
+ * own `<name>.sh` unless the document runs another's script), byte for byte, as one element of
+ * `runCommand` (SSM Agent writes it out whole and runs it with its `#!/bin/bash`). The script lives in
+ * its own file so editors, shellcheck and the tests use exactly what is deployed.
  */
-export function commandDocumentContent(name: string): CommandDocumentContent {
+export function commandDocumentContent(name: string, script = name): CommandDocumentContent {
   const document = parse(readFileSync(ssmDocumentFile(name), 'utf8')) as CommandDocumentContent;
   const [step, ...others] = document.mainSteps;
   if (!step || others.length > 0 || step.action !== 'aws:runShellScript') {
     throw new Error(`${name}.yaml must have exactly one aws:runShellScript step`);
   }
   if (step.inputs.runCommand !== undefined) {
-    throw new Error(`${name}.yaml must leave runCommand to ${name}.sh`);
+    throw new Error(`${name}.yaml must leave runCommand to ${script}.sh`);
   }
-  const script = readFileSync(ssmScriptFile(name), 'utf8');
-  if (!script.startsWith('#!/bin/bash\n')) throw new Error(`${name}.sh must start with #!/bin/bash`);
-  return { ...document, mainSteps: [{ ...step, inputs: { ...step.inputs, runCommand: [script] } }] };
+  const text = readFileSync(ssmScriptFile(script), 'utf8');
+  if (!text.startsWith('#!/bin/bash\n')) throw new Error(`${script}.sh must start with #!/bin/bash`);
+  return { ...document, mainSteps: [{ ...step, inputs: { ...step.inputs, runCommand: [text] } }] };
 }

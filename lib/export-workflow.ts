@@ -17,6 +17,7 @@ import {
 import { AlarmedDeadLetterQueue } from './alarmed-dead-letter-queue.js';
 import type { AlertTopic } from './alert-topic.js';
 import { HandlerFunction } from './handler-function.js';
+import { InstallDocument } from './install-document.js';
 import { keyUseThrough } from './key-use.js';
 import { stateMachineFile } from './paths.js';
 
@@ -214,16 +215,30 @@ export class ExportWorkflow extends Construct {
       { 'Resource::*': 'DescribeInstanceInformation supports no resource-level permissions.' },
     );
 
+    const removeDocument = new InstallDocument(this, 'RemoveDocument', {
+      documentName: `${Aws.STACK_NAME}-Remove-ACMCertificate`,
+      sourceFile: 'remove-acm-certificate',
+      scriptFile: 'install-acm-certificate',
+    });
     this.unmapper = new HandlerFunction(this, 'Unmap', {
       handlerName: 'unmap',
       description: "Stops distributing a certificate to a tag: the mapping's association, secret and record",
       environment: {
         TABLE_NAME: props.inventory.tableName,
         INSTALL_DOCUMENT_NAME: props.installDocument.documentName,
+        REMOVE_DOCUMENT_NAME: removeDocument.documentName,
         SECRET_RECOVERY_WINDOW_DAYS: String(props.secretRecoveryWindowDays),
+        INSTALL_MAX_CONCURRENCY: props.install.maxConcurrency,
+        INSTALL_MAX_ERRORS: props.install.maxErrors,
+        INSTALL_DELIVERY_TIMEOUT_SECONDS: String(props.install.deliveryTimeoutSeconds),
+        INSTALL_CERT_DIRECTORY: props.install.host.certDirectory,
+        INSTALL_KEY_DIRECTORY: props.install.host.keyDirectory,
+        INSTALL_FILE_OWNER: props.install.host.fileOwner,
+        INSTALL_FILE_GROUP: props.install.host.fileGroup,
       },
       logRetention: props.logRetention,
     });
+    this.unmapper.allowSendCommand(removeDocument.documentArn, 'the Remove document', props.grantedTagKeys);
     this.unmapper.allowManageAssociations(props.installDocument.documentArn, deploymentTag, {
       only: 'delete',
     });

@@ -7,6 +7,8 @@ export interface InstallDocumentProps {
   readonly documentName?: string;
   /** The document's files in ssm-documents/ (`.yaml` and `.sh`), without the ending. @default 'install-acm-certificate' */
   readonly sourceFile?: string;
+  /** The `.sh` the document runs, when it is another document's. @default the sourceFile's own */
+  readonly scriptFile?: string;
 }
 
 /** An SSM Command document of the app, from `ssm-documents/` (the install document by default). */
@@ -21,7 +23,10 @@ export class InstallDocument extends Construct {
       name: this.documentName,
       documentType: 'Command',
       documentFormat: 'JSON',
-      content: commandDocumentContent(props.sourceFile ?? 'install-acm-certificate'),
+      content: commandDocumentContent(
+        props.sourceFile ?? 'install-acm-certificate',
+        props.scriptFile ?? props.sourceFile ?? 'install-acm-certificate',
+      ),
       // A named document cannot be replaced in place; updates add a version, and commands use $LATEST.
       updateMethod: 'NewVersion',
     });

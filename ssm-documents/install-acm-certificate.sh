@@ -2,7 +2,9 @@
 # Install-ACMCertificate: installs the certificate bundle held in the secret SSM_SecretId as
 # <CertName>-cert.pem, -chain.pem and -fullchain.pem in CertDirectory and <CertName>-privkey.pem in
 # KeyDirectory, then runs the reload command, if any. SSM Agent runs it as root, with each document
-# parameter in an SSM_* environment variable.
+# parameter in an SSM_* environment variable. The Remove document runs this same script with
+# SSM_Action=Remove: it removes those four files and their .previous copies, through the same
+# directory checks and under the same lock, and reads no secret.
 #
 # What it guarantees:
 # - Every SSM_* value is checked again here, by the rules of the document's allowedPattern, before it
@@ -25,6 +27,7 @@
 #   renames nothing and does not reload; a run every day costs a read of the secret.
 # - It never prints key material or the passphrase; the passphrase reaches openssl on a descriptor.
 # - A good run ends with: RESULT cert_name=… status=installed|unchanged serial=… not_after=… sha256=…
+#   (a removal with: RESULT cert_name=… status=removed|absent files=…)
 #
 # Two variables that only root can set on a host change where the lock lives and how long to wait for
 # it (the tests set them; SSM Agent does not): CERT_LIFECYCLE_RUN_DIRECTORY, CERT_LIFECYCLE_LOCK_WAIT_SECONDS.
@@ -42,6 +45,7 @@ require() { # name value pattern max-length
   fi
 }
 
+action=${SSM_Action:-Install}
 cert_name=${SSM_CertName:-}
 secret_id=${SSM_SecretId:-}
 region=${SSM_Region:-}
@@ -51,9 +55,12 @@ owner=${SSM_FileOwner:-root}
 group=${SSM_FileGroup:-root}
 reload=${SSM_ReloadCommand:-}
 
+require Action "$action" '^(Install|Remove)$' 7
 require CertName "$cert_name" '^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$' 64
-require SecretId "$secret_id" '^acm-passphrase/[A-Za-z0-9]+([._-][A-Za-z0-9]+)*/[0-9a-f]{16}$' 100
-require Region "$region" '^[a-z]{2}(-[a-z]+)+-[0-9]+$' 32
+if [[ $action == Install ]]; then
+  require SecretId "$secret_id" '^acm-passphrase/[A-Za-z0-9]+([._-][A-Za-z0-9]+)*/[0-9a-f]{16}$' 100
+  require Region "$region" '^[a-z]{2}(-[a-z]+)+-[0-9]+$' 32
+fi
 require CertDirectory "$cert_dir" '^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$' 200
 require KeyDirectory "$key_dir" '^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$' 200
 require FileOwner "$owner" '^[a-z_][a-z0-9_-]*$' 32
@@ -65,8 +72,10 @@ lock_wait=${CERT_LIFECYCLE_LOCK_WAIT_SECONDS:-300}
 require CERT_LIFECYCLE_RUN_DIRECTORY "$run_dir" '^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$' 200
 require CERT_LIFECYCLE_LOCK_WAIT_SECONDS "$lock_wait" '^[0-9]+$' 4
 
-command -v aws >/dev/null || fail "the AWS CLI (aws) is not installed on this host"
-command -v openssl >/dev/null || fail "openssl is not installed on this host"
+if [[ $action == Install ]]; then
+  command -v aws >/dev/null || fail "the AWS CLI (aws) is not installed on this host"
+  command -v openssl >/dev/null || fail "openssl is not installed on this host"
+fi
 command -v flock >/dev/null || fail "flock (util-linux) is not installed on this host"
 owner_uid=$(id -u "$owner" 2>/dev/null) || fail "user $owner does not exist on this host"
 getent group "$group" >/dev/null || fail "group $group does not exist on this host"
@@ -98,8 +107,9 @@ check_directory() { # stat-path name [ancestor]
 # (check_directory). It follows a symbolic link only where root made it in a directory only root may
 # change (as /etc/ssl/certs -> ../pki/tls/certs): a link the file owner could have made or moved there
 # might point anywhere. A missing directory is made, owned by root, mode 0755; the last one mode $2
-# and group $3. Sets RESOLVED to the real path.
-resolve_directory() { # path last-mode last-group
+# and group $3; with $4 = missing-ok nothing is made and RESOLVED is empty. Sets RESOLVED to the real
+# path.
+resolve_directory() { # path last-mode last-group [missing-ok]
   local -a rest more
   local current="" root_only part next target hops=0
   IFS=/ read -r -a rest <<<"${1#/}"
@@ -131,6 +141,10 @@ resolve_directory() { # path last-mode last-group
       continue
     fi
     if [[ ! -e $next ]]; then
+      if [[ ${4:-} == missing-ok ]]; then
+        RESOLVED=""
+        return 0
+      fi
       if [[ -z ${rest[*]-} ]]; then
         mkdir -m "$2" -- "$next" 2>/dev/null || fail "cannot create $next"
         chgrp -h -- "$3" "$next" || fail "cannot give $next to group $3"
@@ -173,6 +187,42 @@ open_directory() { # path real-path [private]
 exec {lock_fd}>>"$run_dir/install-$cert_name.lock"
 if ! flock -w "$lock_wait" "$lock_fd"; then
   fail "another install of $cert_name has run on this host for more than $lock_wait s; nothing was changed (try again when it has finished)"
+fi
+
+# --- Remove (the Remove document) -----------------------------------------------------------------
+
+# Removes <CertName>-<suffix>.pem and its .previous in directory $1 for each suffix, through the
+# directory's checked descriptor; a link there is removed, never followed. A missing directory holds
+# nothing to remove.
+remove_files() { # directory suffix...
+  local dir=$1 suffix name entry
+  shift
+  resolve_directory "$dir" 0755 root missing-ok
+  [[ -n $RESOLVED ]] || return 0
+  open_directory "$RESOLVED" "$RESOLVED"
+  for suffix in "$@"; do
+    for name in "$cert_name-$suffix.pem" "$cert_name-$suffix.pem.previous"; do
+      entry="$fds/$OPENED/$name"
+      [[ -e $entry || -L $entry ]] || continue
+      [[ -L $entry || ! -d $entry ]] || fail "$RESOLVED/$name is a directory; it was left alone"
+      rm -f -- "$entry" || fail "cannot remove $RESOLVED/$name"
+      removed=$((removed + 1))
+    done
+  done
+}
+
+if [[ $action == Remove ]]; then
+  removed=0
+  remove_files "$cert_dir" cert chain fullchain
+  remove_files "$key_dir" privkey
+  if ((removed > 0)); then
+    echo "removed $removed files of $cert_name from $cert_dir and $key_dir"
+    echo "RESULT cert_name=$cert_name status=removed files=$removed"
+  else
+    echo "nothing of $cert_name in $cert_dir or $key_dir"
+    echo "RESULT cert_name=$cert_name status=absent files=0"
+  fi
+  exit 0
 fi
 
 # --- Read and check the bundle ---------------------------------------------------------------------

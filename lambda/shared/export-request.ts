@@ -62,10 +62,15 @@ export function isDryRun(input: unknown): boolean {
   );
 }
 
+/** Optional on an unmap: also remove the installed files from the hosts. */
+export const REMOVE_FILES_FIELD = 'RemoveFiles';
+const REMOVE_FILES_DESCRIPTION =
+  'true to also remove the installed files (and their .previous copies) from the hosts the tag selects';
+
 /** The optional true/false fields each request accepts besides the four mapping fields. */
 const FLAGS = {
   export: { [DRY_RUN_FIELD]: DRY_RUN_DESCRIPTION },
-  unmap: {},
+  unmap: { [REMOVE_FILES_FIELD]: REMOVE_FILES_DESCRIPTION },
 } as const;
 export type RequestKind = keyof typeof FLAGS;
 
@@ -74,7 +79,7 @@ export function exportRequestProblems(input: unknown): string[] {
   return requestProblems(input, 'export');
 }
 
-/** The same for an unmap request: the four mapping fields. */
+/** The same for an unmap request: the four mapping fields, and RemoveFiles if wanted. */
 export function unmapRequestProblems(input: unknown): string[] {
   return requestProblems(input, 'unmap');
 }

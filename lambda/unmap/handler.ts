@@ -3,7 +3,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { requiredEnv, requiredIntegerEnv } from '../shared/env.js';
-import { requestFieldsOf, unmapRequestProblems } from '../shared/export-request.js';
+import { REMOVE_FILES_FIELD, requestFieldsOf, unmapRequestProblems } from '../shared/export-request.js';
 import type { ExportRequest } from '../shared/export-request.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
 import { unmap } from './unmap.js';
@@ -41,15 +41,33 @@ export async function handler(event: ApiEvent): Promise<ApiResponse> {
   const problems = unmapRequestProblems(input);
   if (problems.length > 0) return respond(400, { message: 'invalid unmap request', problems, requestId });
   const request = requestFieldsOf(input as ExportRequest);
+  const removeFiles = (input as Record<string, unknown>)[REMOVE_FILES_FIELD] === true;
   return withLogContext(logKeysOf(request), async () => {
-    const outcome = await unmap(request, {
-      stateManager: ssm,
-      secrets,
-      db,
-      tableName: requiredEnv('TABLE_NAME'),
-      documentName: requiredEnv('INSTALL_DOCUMENT_NAME'),
-      recoveryWindowDays: requiredIntegerEnv('SECRET_RECOVERY_WINDOW_DAYS'),
-    });
+    const outcome = await unmap(
+      request,
+      {
+        stateManager: ssm,
+        commands: ssm,
+        secrets,
+        db,
+        tableName: requiredEnv('TABLE_NAME'),
+        documentName: requiredEnv('INSTALL_DOCUMENT_NAME'),
+        recoveryWindowDays: requiredIntegerEnv('SECRET_RECOVERY_WINDOW_DAYS'),
+        removal: {
+          documentName: requiredEnv('REMOVE_DOCUMENT_NAME'),
+          maxConcurrency: requiredEnv('INSTALL_MAX_CONCURRENCY'),
+          maxErrors: requiredEnv('INSTALL_MAX_ERRORS'),
+          deliveryTimeoutSeconds: requiredIntegerEnv('INSTALL_DELIVERY_TIMEOUT_SECONDS'),
+          host: {
+            certDirectory: requiredEnv('INSTALL_CERT_DIRECTORY'),
+            keyDirectory: requiredEnv('INSTALL_KEY_DIRECTORY'),
+            fileOwner: requiredEnv('INSTALL_FILE_OWNER'),
+            fileGroup: requiredEnv('INSTALL_FILE_GROUP'),
+          },
+        },
+      },
+      { removeFiles },
+    );
     logger.info('unmap', { ...outcome });
     return respond(200, { ...outcome, requestId });
   });

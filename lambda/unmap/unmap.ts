@@ -1,13 +1,16 @@
 import { DeleteSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { SSMClient } from '@aws-sdk/client-ssm';
+import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { DeleteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { mappingSecretName } from '../shared/certificate-secret.js';
 import { type ExportRequest, tagKeyValue } from '../shared/export-request.js';
+import type { HostInstallSettings } from '../shared/install-parameters.js';
 import { associationName, deleteAssociation } from '../shared/mapping-association.js';
 import { getMapping, mappingKey } from '../shared/mapping-store.js';
 
 export interface UnmapDependencies {
   readonly stateManager: SSMClient;
+  /** For the Remove command (the same client in production). */
+  readonly commands: SSMClient;
   readonly secrets: SecretsManagerClient;
   readonly db: DynamoDBDocumentClient;
   readonly tableName: string;
@@ -15,6 +18,19 @@ export interface UnmapDependencies {
   readonly documentName: string;
   /** Days the mapping's secret can still be restored (7–30). */
   readonly recoveryWindowDays: number;
+  /** How the files are removed from the hosts when asked: the Remove document and the install settings. */
+  readonly removal: {
+    readonly documentName: string;
+    readonly maxConcurrency: string;
+    readonly maxErrors: string;
+    readonly deliveryTimeoutSeconds: number;
+    readonly host: Omit<HostInstallSettings, 'reloadCommand'>;
+  };
+}
+
+export interface UnmapOptions {
+  /** Also remove the installed files from the hosts the tag selects. */
+  readonly removeFiles?: boolean;
 }
 
 export interface UnmapOutcome {
@@ -24,15 +40,22 @@ export interface UnmapOutcome {
   readonly associationDeleted: boolean;
   /** When Secrets Manager deletes the mapping's secret for good (restorable until then). */
   readonly secretDeletionDate?: string;
+  /** The Run Command command that removes the files from the hosts, when asked. */
+  readonly removeCommandId?: string;
 }
 
 /**
  * Stops distributing a certificate to a tag. The association goes first (nothing re-installs the
  * certificate after that), then the secret is scheduled for deletion with a recovery window, and the
  * mapping goes last, so an unmap that fails half-way can be repeated and finishes the job; renewals,
- * which follow the mappings, start nothing for it from then on. The hosts keep the files they have.
+ * which follow the mappings, start nothing for it from then on. The hosts keep the files they have,
+ * unless asked: then, once the association is gone, the Remove document is sent to the tag.
  */
-export async function unmap(request: ExportRequest, deps: UnmapDependencies): Promise<UnmapOutcome> {
+export async function unmap(
+  request: ExportRequest,
+  deps: UnmapDependencies,
+  options: UnmapOptions = {},
+): Promise<UnmapOutcome> {
   const mapping = await getMapping(deps.db, deps.tableName, request);
   const name = associationName(deps.documentName, request);
   const associationDeleted = await deleteAssociation(deps.stateManager, name, mapping?.AssociationId);
@@ -45,6 +68,7 @@ export async function unmap(request: ExportRequest, deps: UnmapDependencies): Pr
     };
   }
 
+  const removeCommandId = options.removeFiles ? await sendRemoval(deps, request) : undefined;
   const secretDeletionDate = await scheduleSecretDeletion(
     deps.secrets,
     mapping.SecretId ?? mappingSecretName(request),
@@ -55,10 +79,40 @@ export async function unmap(request: ExportRequest, deps: UnmapDependencies): Pr
     unmapped: true,
     associationDeleted,
     ...(secretDeletionDate ? { secretDeletionDate } : {}),
+    ...(removeCommandId ? { removeCommandId } : {}),
     message: `${described} is unmapped: no host gets it any more${
       secretDeletionDate ? `; its secret is deleted on ${secretDeletionDate} unless restored before` : ''
-    }. The files already installed stay on the hosts.`,
+    }. ${
+      removeCommandId
+        ? `Command ${removeCommandId} removes the installed files from the hosts (see its Run Command output).`
+        : 'The files already installed stay on the hosts.'
+    }`,
   };
+}
+
+async function sendRemoval(deps: UnmapDependencies, request: ExportRequest): Promise<string> {
+  const { removal } = deps;
+  const response = await deps.commands.send(
+    new SendCommandCommand({
+      DocumentName: removal.documentName,
+      DocumentVersion: '$LATEST',
+      Targets: [{ Key: `tag:${request.TargetTagKey}`, Values: [request.TargetTagValue] }],
+      Parameters: {
+        CertName: [request.CertName],
+        CertDirectory: [removal.host.certDirectory],
+        KeyDirectory: [removal.host.keyDirectory],
+        FileOwner: [removal.host.fileOwner],
+        FileGroup: [removal.host.fileGroup],
+      },
+      MaxConcurrency: removal.maxConcurrency,
+      MaxErrors: removal.maxErrors,
+      TimeoutSeconds: removal.deliveryTimeoutSeconds,
+      Comment: `Remove ${request.CertName} (unmapped)`,
+    }),
+  );
+  const commandId = response.Command?.CommandId;
+  if (!commandId) throw new Error('SSM accepted the remove command but returned no command id');
+  return commandId;
 }
 
 async function scheduleSecretDeletion(

@@ -25,9 +25,10 @@ Commands:
                           Export a certificate and install it on the instances with the tag.
                           --dry-run only checks the certificate and lists the instances.
                           --follow prints each step until the end; exits 1 if it failed.
-  unmap --cert-arn ARN --name NAME --tag KEY=VALUE
+  unmap --cert-arn ARN --name NAME --tag KEY=VALUE [--remove-files]
                           Stop distributing a certificate to the instances with the tag: the
                           mapping and its association go, its secret is scheduled for deletion.
+                          --remove-files also removes the installed files from those instances.
                           Unmapping what is not mapped says so and exits 0.
   status EXECUTION_ARN    Show how an export went (state, per-instance result or error), then each
                           host of its mapping as the association keeps it now.
@@ -67,6 +68,7 @@ export async function runCli(
       name: { type: 'string' },
       tag: { type: 'string' },
       'dry-run': { type: 'boolean' },
+      'remove-files': { type: 'boolean' },
       follow: { type: 'boolean' },
       stack: { type: 'string' },
       'api-url': { type: 'string' },
@@ -97,6 +99,7 @@ export async function runCli(
         TargetTagKey: key || undefined,
         TargetTagValue: valueParts.join('=') || undefined,
         ...(command === 'export' && values['dry-run'] ? { DryRun: true } : {}),
+        ...(command === 'unmap' && values['remove-files'] ? { RemoveFiles: true } : {}),
       };
       const problems = command === 'export' ? exportRequestProblems(request) : unmapRequestProblems(request);
       if (problems.length > 0) {

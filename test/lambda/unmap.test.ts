@@ -7,6 +7,7 @@ import {
   DeleteAssociationCommand,
   DescribeAssociationCommand,
   ListAssociationsCommand,
+  SendCommandCommand,
   SSMClient,
 } from '@aws-sdk/client-ssm';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
@@ -20,8 +21,8 @@ import { REGION, REQUEST } from '../helpers/fixtures.js';
 
 /*
  * The inventory is a real DynamoDB engine (dynalite). State Manager (ListAssociations,
- * DescribeAssociation, DeleteAssociation) and Secrets Manager's DeleteSecret are mocked with the shapes
- * their API references document: no local engine implements associations.
+ * DescribeAssociation, DeleteAssociation), SendCommand and Secrets Manager's DeleteSecret are mocked
+ * with the shapes their API references document: no local engine implements associations.
  */
 
 const NAME = associationName('Install-ACMCertificate', REQUEST);
@@ -62,15 +63,34 @@ async function mapped(): Promise<void> {
   });
 }
 
-const run = () =>
-  unmap(REQUEST, {
-    stateManager: new SSMClient({ region: REGION }),
-    secrets: new SecretsManagerClient({ region: REGION }),
-    db: dynamo.db,
-    tableName,
-    documentName: 'Install-ACMCertificate',
-    recoveryWindowDays: 30,
-  });
+const run = (options: { removeFiles?: boolean } = {}) => {
+  const ssmClient = new SSMClient({ region: REGION });
+  return unmap(
+    REQUEST,
+    {
+      stateManager: ssmClient,
+      commands: ssmClient,
+      secrets: new SecretsManagerClient({ region: REGION }),
+      db: dynamo.db,
+      tableName,
+      documentName: 'Install-ACMCertificate',
+      recoveryWindowDays: 30,
+      removal: {
+        documentName: 'CertLifecycle-Remove-ACMCertificate',
+        maxConcurrency: '25%',
+        maxErrors: '0',
+        deliveryTimeoutSeconds: 600,
+        host: {
+          certDirectory: '/etc/ssl/certs',
+          keyDirectory: '/etc/ssl/private',
+          fileOwner: 'root',
+          fileGroup: 'root',
+        },
+      },
+    },
+    options,
+  );
+};
 
 const storedMapping = async () =>
   (await dynamo.db.send(new GetCommand({ TableName: tableName, Key: mappingKey(REQUEST) }))).Item;
@@ -93,6 +113,39 @@ describe('unmap', () => {
         /is unmapped: no host gets it any more; its secret is deleted on 2026-12-25/,
       ),
     });
+  });
+
+  it('leaves the files on the hosts unless asked', async () => {
+    await mapped();
+    await run();
+    expect(ssm).not.toHaveReceivedCommand(SendCommandCommand);
+  });
+
+  it('asked to, sends the Remove document to the tag after the association is gone, names only', async () => {
+    await mapped();
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-remove' } });
+    const outcome = await run({ removeFiles: true });
+    expect(ssm).toHaveReceivedCommandWith(SendCommandCommand, {
+      DocumentName: 'CertLifecycle-Remove-ACMCertificate',
+      DocumentVersion: '$LATEST',
+      Targets: [{ Key: 'tag:env', Values: ['dev'] }],
+      Parameters: {
+        CertName: ['web-server'],
+        CertDirectory: ['/etc/ssl/certs'],
+        KeyDirectory: ['/etc/ssl/private'],
+        FileOwner: ['root'],
+        FileGroup: ['root'],
+      },
+      MaxConcurrency: '25%',
+      MaxErrors: '0',
+      TimeoutSeconds: 600,
+    });
+    const calls = ssm
+      .calls()
+      .map((call) => (call.args[0] as { constructor: { name: string } }).constructor.name);
+    expect(calls.indexOf('DeleteAssociationCommand')).toBeLessThan(calls.indexOf('SendCommandCommand'));
+    expect(outcome).toMatchObject({ removeCommandId: 'cmd-remove' });
+    expect(outcome.message).toMatch(/Command cmd-remove removes the installed files from the hosts/);
   });
 
   it('says a second unmap of the same mapping has nothing to do, and touches no secret', async () => {

@@ -284,15 +284,16 @@ describe('least privilege', () => {
     expect(new Set(services)).toEqual(new Set(['secretsmanager', 'sns']));
   });
 
-  it('allows SendCommand only with the install document or the read-only check document', () => {
+  it('allows SendCommand only with the install document, the read-only check document or the Remove document', () => {
     const documents = statementsAllowing('ssm:SendCommand')
       .map((send) => JSON.stringify(send.Resource))
       .filter((resources) => resources.includes(':document/'));
-    expect(documents).toHaveLength(2);
+    expect(documents).toHaveLength(3);
     expect(
       documents.filter((resources) => resources.includes(':document/Install-ACMCertificate')),
     ).toHaveLength(1);
     expect(documents.filter((resources) => resources.includes('-Check-ACMCertificate'))).toHaveLength(1);
+    expect(documents.filter((resources) => resources.includes('-Remove-ACMCertificate'))).toHaveLength(1);
     for (const resources of documents) {
       expect(resources).not.toContain('document/*');
       expect(resources).not.toContain('instance/*');
@@ -307,9 +308,9 @@ describe('least privilege', () => {
       .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[])
       .filter((statement) => actionsOf(statement).includes('ssm:SendCommand'))
       .filter((statement) => JSON.stringify(statement.Resource).includes('instance/*'));
-    // Two senders (install step, drift check), one statement per tag key each: the keys of one
+    // Three senders (install step, drift check, unmap), one statement per tag key each: the keys of one
     // condition must all match, so a node with either key needs a statement of its own.
-    expect(sends).toHaveLength(2 * tagKeys.length);
+    expect(sends).toHaveLength(3 * tagKeys.length);
     for (const send of sends) {
       const resources = JSON.stringify(send.Resource);
       expect(resources).toContain(':instance/*');
@@ -322,6 +323,8 @@ describe('least privilege', () => {
     ).toEqual([
       { StringLike: { 'ssm:resourceTag/env': '*' } },
       { StringLike: { 'ssm:resourceTag/env': '*' } },
+      { StringLike: { 'ssm:resourceTag/env': '*' } },
+      { StringLike: { 'ssm:resourceTag/team:cert-target': '*' } },
       { StringLike: { 'ssm:resourceTag/team:cert-target': '*' } },
       { StringLike: { 'ssm:resourceTag/team:cert-target': '*' } },
     ]);

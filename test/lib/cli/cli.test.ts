@@ -189,6 +189,12 @@ describe('cli unmap', () => {
     expect(lines).toEqual(['web-server … was not mapped: nothing to do']);
   });
 
+  it('asks for the files to be removed too', async () => {
+    answer = { status: 200, body: { message: 'x' } };
+    await runCli([...unmapArgs(), '--remove-files'], io, ENV);
+    expect(JSON.parse(received[0]!.body)).toEqual({ ...REQUEST, RemoveFiles: true });
+  });
+
   it('sends no DryRun with an unmap: it has none', async () => {
     answer = { status: 200, body: { message: 'x' } };
     await runCli([...unmapArgs(), '--dry-run'], io, ENV);
