@@ -20,6 +20,8 @@ export interface LocalDynamo {
   createInventoryTable(name?: string): Promise<string>;
   /** Creates a table shaped as the stack declares the install waits. */
   createWaitsTable(): Promise<string>;
+  /** Creates a table shaped as the stack declares the hosts' association results. */
+  createHostStatesTable(): Promise<string>;
   /** The engine's URL, for clients configured by environment (AWS_ENDPOINT_URL_DYNAMODB). */
   readonly endpoint: string;
   stop(): Promise<void>;
@@ -79,16 +81,19 @@ export function dynamoAt(endpoint: string, stopEngine: () => Promise<void> = asy
     );
     return tableName;
   };
-  const createWaitsTable = async () => {
-    // Imported late: the handlers' logger must first see the environment the harness gives it.
-    const { WAIT_KEY } = await import('../../lambda/shared/install-wait.js');
-    const tableName = `waits-${randomUUID().slice(0, 8)}`;
+  /** A table keyed by `hash` (and `range`), all strings, ready when this returns. */
+  const createKeyedTable = async (prefix: string, hash: string, range?: string) => {
+    const tableName = `${prefix}-${randomUUID().slice(0, 8)}`;
+    const keys = range ? [hash, range] : [hash];
     await client.send(
       new CreateTableCommand({
         TableName: tableName,
         BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [{ AttributeName: WAIT_KEY, AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: WAIT_KEY, KeyType: 'HASH' }],
+        AttributeDefinitions: keys.map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
+        KeySchema: keys.map((AttributeName, index) => ({
+          AttributeName,
+          KeyType: index === 0 ? 'HASH' : 'RANGE',
+        })),
       }),
     );
     await waitUntilTableExists(
@@ -97,10 +102,18 @@ export function dynamoAt(endpoint: string, stopEngine: () => Promise<void> = asy
     );
     return tableName;
   };
+  // Imported late: the handlers' logger must first see the environment the harness gives it.
+  const createWaitsTable = async () =>
+    createKeyedTable('waits', (await import('../../lambda/shared/install-wait.js')).WAIT_KEY);
+  const createHostStatesTable = async () => {
+    const { HOST_PARTITION_KEY, HOST_SORT_KEY } = await import('../../lambda/shared/host-state.js');
+    return createKeyedTable('hosts', HOST_PARTITION_KEY, HOST_SORT_KEY);
+  };
   return {
     db: DynamoDBDocumentClient.from(client),
     createInventoryTable,
     createWaitsTable,
+    createHostStatesTable,
     endpoint,
     stop: async () => {
       client.destroy();

@@ -1,6 +1,5 @@
 import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
@@ -8,7 +7,7 @@ import {
   handleConvergenceResult,
 } from '../../lambda/convergence-result/convergence-result.js';
 import { driftFindingId } from '../../lambda/shared/certificate-finding.js';
-import { HOST_PARTITION_KEY, HOST_SORT_KEY, hostStates } from '../../lambda/shared/host-state.js';
+import { hostStates } from '../../lambda/shared/host-state.js';
 import { recordExport } from '../../lambda/shared/mapping-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
 import { CERTIFICATE_ARN, REGION, REQUEST } from '../helpers/fixtures.js';
@@ -16,8 +15,10 @@ import { fakeSecurityHub } from '../helpers/security-hub-fake.js';
 
 /*
  * The inventory and the host states are real DynamoDB tables (dynalite); Security Hub is the fake that
- * keeps findings by Id; SNS is mocked. The events have the fields of State Manager's "EC2 State Manager
- * Instance Association State Change" detail.
+ * keeps findings by Id; SNS is mocked. The events have the detail fields of the "EC2 State Manager
+ * Instance Association State Change" example in the Systems Manager user guide's EventBridge event
+ * examples (association-id, instance-id, document-name, status, detailed-status, error-code,
+ * execution-summary, last-execution-date, last-successful-execution-date).
  */
 
 const sns = mockClient(SNSClient);
@@ -34,25 +35,7 @@ beforeEach(async () => {
   sns.on(PublishCommand).resolves({ MessageId: 'm' });
   hub = fakeSecurityHub();
   tableName = await dynamo.createInventoryTable();
-  hostsTable = `hosts-${tableName}`;
-  await new DynamoDBClient({
-    endpoint: dynamo.endpoint,
-    region: REGION,
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-  }).send(
-    new CreateTableCommand({
-      TableName: hostsTable,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: HOST_PARTITION_KEY, AttributeType: 'S' },
-        { AttributeName: HOST_SORT_KEY, AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: HOST_PARTITION_KEY, KeyType: 'HASH' },
-        { AttributeName: HOST_SORT_KEY, KeyType: 'RANGE' },
-      ],
-    }),
-  );
+  hostsTable = await dynamo.createHostStatesTable();
   await recordExport(dynamo.db, tableName, REQUEST, {
     expiresAt: '2027-12-24T23:59:59.000Z',
     exportedAt: '2026-11-24T10:00:00.000Z',

@@ -74,10 +74,8 @@ const PARAMETERS = {
 
 const ASSOCIATION_NAME = /^Install-ACMCertificate\.web-server\.[0-9a-f]{16}$/;
 
-/** The association as DescribeAssociation answers it once the first export created it. */
-const existingAssociation = (overrides: Record<string, unknown> = {}) => ({
-  AssociationId: 'assoc-1',
-  AssociationName: 'Install-ACMCertificate.web-server.' + 'x'.repeat(16),
+/** Every field of the mapping's association, as CreateAssociation and UpdateAssociation get them. */
+const ASSOCIATION_FIELDS = {
   Name: 'Install-ACMCertificate',
   DocumentVersion: '$LATEST',
   Targets: [{ Key: 'tag:env', Values: ['dev'] }],
@@ -88,6 +86,13 @@ const existingAssociation = (overrides: Record<string, unknown> = {}) => ({
   ComplianceSeverity: 'HIGH' as const,
   SyncCompliance: 'AUTO' as const,
   ApplyOnlyAtCronInterval: false,
+};
+
+/** The association as DescribeAssociation answers it once the first export created it. */
+const existingAssociation = (overrides: Record<string, unknown> = {}) => ({
+  AssociationId: 'assoc-1',
+  AssociationName: 'Install-ACMCertificate.web-server.' + 'x'.repeat(16),
+  ...ASSOCIATION_FIELDS,
   ...overrides,
 });
 
@@ -266,16 +271,7 @@ describe("the mapping's association", () => {
     });
     expect(ssm).toHaveReceivedCommandExactlyOnceWith(CreateAssociationCommand, {
       AssociationName: expect.stringMatching(ASSOCIATION_NAME),
-      Name: 'Install-ACMCertificate',
-      DocumentVersion: '$LATEST',
-      Targets: [{ Key: 'tag:env', Values: ['dev'] }],
-      Parameters: PARAMETERS,
-      ScheduleExpression: 'rate(1 day)',
-      MaxConcurrency: '10%',
-      MaxErrors: '10%',
-      ComplianceSeverity: 'HIGH',
-      SyncCompliance: 'AUTO',
-      ApplyOnlyAtCronInterval: false,
+      ...ASSOCIATION_FIELDS,
       Tags: [{ Key: 'cert-lifecycle:deployment', Value: 'CertLifecycle' }],
     });
   });
@@ -312,16 +308,7 @@ describe("the mapping's association", () => {
     expect(ssm).toHaveReceivedCommandWith(UpdateAssociationCommand, {
       AssociationId: 'assoc-1',
       AssociationName: name,
-      Name: 'Install-ACMCertificate',
-      DocumentVersion: '$LATEST',
-      Targets: [{ Key: 'tag:env', Values: ['dev'] }],
-      Parameters: PARAMETERS,
-      ScheduleExpression: 'rate(1 day)',
-      MaxConcurrency: '10%',
-      MaxErrors: '10%',
-      ComplianceSeverity: 'HIGH',
-      SyncCompliance: 'AUTO',
-      ApplyOnlyAtCronInterval: false,
+      ...ASSOCIATION_FIELDS,
     });
   });
 
