@@ -12,7 +12,11 @@ import {
   RestoreSecretCommand,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { formatCertificateBundle, mappingSecretName } from '../shared/certificate-secret.js';
+import {
+  formatCertificateBundle,
+  isScheduledForDeletion,
+  mappingSecretName,
+} from '../shared/certificate-secret.js';
 import {
   CertificateNotExportableError,
   CertificateNotFoundError,
@@ -177,14 +181,6 @@ async function generatePassphrase(secrets: SecretsManagerClient): Promise<string
   );
   if (!response.RandomPassword) throw new Error('Secrets Manager returned no random password');
   return response.RandomPassword;
-}
-
-/** Secrets Manager's answer for a secret an unmap scheduled for deletion. */
-function isScheduledForDeletion(error: unknown): boolean {
-  return (
-    (error as Error).name === 'InvalidRequestException' &&
-    /marked for deletion/i.test((error as Error).message)
-  );
 }
 
 /**

@@ -20,7 +20,7 @@ import {
   desiredAssociation,
   ensureAssociation,
 } from '../shared/mapping-association.js';
-import { type CertificateMapping, getMapping, recordExport } from '../shared/mapping-store.js';
+import { getMapping, recordExport } from '../shared/mapping-store.js';
 import type { ExportedCertificate, InstallCommand } from '../shared/workflow-state.js';
 
 /** How the install command is sent: the document and the rollout limits from configuration. */
@@ -120,7 +120,7 @@ export async function recordAndInstall(
   let association: EnsuredAssociation;
   let command: SentCommand;
   try {
-    const existing: CertificateMapping | undefined = await getMapping(deps.db, deps.tableName, request);
+    const existing = await getMapping(deps.db, deps.tableName, request);
     association = await ensureAssociation(
       deps.stateManager,
       desiredAssociation(

@@ -3,6 +3,14 @@ import { type ExportRequest, mappingId } from './export-request.js';
 /** Every secret this app writes lives under this prefix; the instance policy grants reads below it only. */
 export const SECRET_PREFIX = 'acm-passphrase/';
 
+/** Secrets Manager's answer for a secret that an unmap scheduled for deletion (restorable until then). */
+export function isScheduledForDeletion(error: unknown): boolean {
+  return (
+    (error as Error).name === 'InvalidRequestException' &&
+    /marked for deletion/i.test((error as Error).message)
+  );
+}
+
 /** The PEM label the passphrase is stored under, base64-encoded, so the host parses one format only. */
 export const PASSPHRASE_PEM_LABEL = 'ACM EXPORT PASSPHRASE';
 

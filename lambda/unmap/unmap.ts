@@ -1,7 +1,7 @@
 import { DeleteSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { DeleteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { mappingSecretName } from '../shared/certificate-secret.js';
+import { isScheduledForDeletion, mappingSecretName } from '../shared/certificate-secret.js';
 import { type ExportRequest, tagKeyValue } from '../shared/export-request.js';
 import type { HostInstallSettings } from '../shared/install-parameters.js';
 import { associationName, deleteAssociation } from '../shared/mapping-association.js';
@@ -128,11 +128,7 @@ async function scheduleSecretDeletion(
   } catch (error) {
     // Already gone, or already scheduled by an earlier unmap that stopped half-way.
     if ((error as Error).name === 'ResourceNotFoundException') return undefined;
-    if (
-      (error as Error).name === 'InvalidRequestException' &&
-      /marked for deletion/i.test((error as Error).message)
-    )
-      return undefined;
+    if (isScheduledForDeletion(error)) return undefined;
     throw error;
   }
 }

@@ -36,9 +36,9 @@ export class FakeStateManager {
     return this.runOn(association, this.selected(association));
   }
 
-  /** The association's schedule came round: every node it selects that is online now. */
+  /** The association's schedule came round: the same, every node it selects that is online now. */
   scheduleFired(association: CreateAssociationCommandInput): AssociationRun[] {
-    return this.runOn(association, this.selected(association));
+    return this.applied(association);
   }
 
   /** Tags or connectivity changed: runs on the nodes that newly match the targets. */
