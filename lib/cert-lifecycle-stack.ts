@@ -5,7 +5,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { AlertTopic } from './alert-topic.js';
 import { CertificateInventory } from './certificate-inventory.js';
-import type { AppConfig } from './config.js';
+import { type AppConfig, installProfilesOf } from './config.js';
 import { ExportApi } from './export-api.js';
 import { ExportWorkflow } from './export-workflow.js';
 import { AuditReportMonitor } from './audit-report-monitor.js';
@@ -27,6 +27,7 @@ export class CertLifecycleStack extends Stack {
     super(scope, id, props);
     const { config } = props;
     const logRetention = config.logRetentionDays as logs.RetentionDays;
+    const profiles = installProfilesOf(config);
 
     const key = new kms.Key(this, 'AppKey', {
       description: 'Encrypts the exported certificate secrets and the alert topic',
@@ -47,13 +48,7 @@ export class CertLifecycleStack extends Stack {
         maxErrors: config.installMaxErrors,
         deliveryTimeoutSeconds: config.installDeliveryTimeoutSeconds,
         maxWaitSeconds: config.installMaxWaitSeconds,
-        host: {
-          certDirectory: config.installCertDirectory,
-          keyDirectory: config.installKeyDirectory,
-          fileOwner: config.installFileOwner,
-          fileGroup: config.installFileGroup,
-          reloadCommand: config.installReloadCommand,
-        },
+        profiles,
       },
       grantedTagKeys: config.instanceTagKeys,
       convergence: {
@@ -97,7 +92,7 @@ export class CertLifecycleStack extends Stack {
     const drift = new DriftMonitor(this, 'Drift', {
       inventory: inventory.table,
       alerts,
-      certDirectory: config.installCertDirectory,
+      profiles,
       grantedTagKeys: config.instanceTagKeys,
       schedule: events.Schedule.expression(config.driftCheckSchedule),
       securityHubRegion: config.securityHubRegion || undefined,

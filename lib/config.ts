@@ -1,9 +1,12 @@
 import type { Node } from 'constructs';
 import { fieldProblem } from '../lambda/shared/export-request.js';
+import { DEFAULT_PROFILE, PROFILE_RULE } from '../lambda/shared/export-request.js';
 import {
   DEFAULT_HOST_INSTALL,
+  type HostInstallSettings,
   INSTALL_PARAMETER_RULES,
   type InstallParameterName,
+  type InstallProfiles,
   meetsInstallRule,
 } from '../lambda/shared/install-parameters.js';
 
@@ -31,6 +34,11 @@ export interface AppConfig {
   readonly installFileGroup: string;
   /** Run on the host after a good install (plain words, no shell); empty for none. */
   readonly installReloadCommand: string;
+  /**
+   * More install profiles, by name, for other kinds of hosts; each field left out takes the product
+   * default. The `install*` keys above are the profile named `default`.
+   */
+  readonly installProfiles: Readonly<Record<string, Partial<HostInstallSettings>>>;
   /** Tag keys the instance access policy compares between a secret and the caller's role. */
   readonly instanceTagKeys: readonly string[];
   /** Certificates expiring within this many days (or expired) get findings and alerts. */
@@ -85,6 +93,7 @@ export const DEFAULT_CONFIG: AppConfig = {
   installFileOwner: DEFAULT_HOST_INSTALL.fileOwner,
   installFileGroup: DEFAULT_HOST_INSTALL.fileGroup,
   installReloadCommand: DEFAULT_HOST_INSTALL.reloadCommand,
+  installProfiles: {},
   instanceTagKeys: ['env'],
   expiryThresholdDays: 45,
   expiryScanSchedule: 'rate(1 day)',
@@ -166,6 +175,80 @@ function listOf(raw: unknown): unknown[] | undefined {
       .filter((entry) => entry !== '');
   }
   return undefined;
+}
+
+/** Each profile setting and the install parameter whose rule it must meet. */
+const PROFILE_SETTINGS: Record<keyof HostInstallSettings, InstallParameterName> = {
+  certDirectory: 'CertDirectory',
+  keyDirectory: 'KeyDirectory',
+  fileOwner: 'FileOwner',
+  fileGroup: 'FileGroup',
+  reloadCommand: 'ReloadCommand',
+};
+
+/** The profiles travel to the functions as one environment variable; Lambda allows 4 KB for all of them. */
+const LONGEST_PROFILES_JSON = 2_000;
+
+const profiles: Reader = (raw, problems, key) => {
+  let value = raw;
+  if (typeof raw === 'string') {
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      problems.push(`${key} must be a JSON object of profiles; got ${JSON.stringify(raw)}`);
+      return {};
+    }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    problems.push(`${key} must be an object of profiles by name; got ${JSON.stringify(raw)}`);
+    return {};
+  }
+  for (const [name, profile] of Object.entries(value)) {
+    if (name === DEFAULT_PROFILE) {
+      problems.push(`${key} may not define "${DEFAULT_PROFILE}": that profile is the install* keys`);
+    } else if (!new RegExp(PROFILE_RULE.pattern).test(name)) {
+      problems.push(
+        `${key} has a profile name that is not valid (${PROFILE_RULE.description}): ${JSON.stringify(name)}`,
+      );
+    }
+    if (typeof profile !== 'object' || profile === null || Array.isArray(profile)) {
+      problems.push(`${key}.${name} must be an object of settings; got ${JSON.stringify(profile)}`);
+      continue;
+    }
+    for (const [setting, settingValue] of Object.entries(profile as Record<string, unknown>)) {
+      const parameter = PROFILE_SETTINGS[setting as keyof HostInstallSettings];
+      if (!parameter) {
+        problems.push(
+          `${key}.${name} has an unknown setting "${setting}" (known: ${Object.keys(PROFILE_SETTINGS).join(', ')})`,
+        );
+      } else {
+        installParameter(parameter)(settingValue, problems, `${key}.${name}.${setting}`);
+      }
+    }
+  }
+  if (JSON.stringify(value).length > LONGEST_PROFILES_JSON) {
+    problems.push(`${key} is too long: at most ${LONGEST_PROFILES_JSON} characters of JSON in all`);
+  }
+  return value;
+};
+
+/** Every install profile of the deployment: `default` from the install* keys, then `installProfiles`. */
+export function installProfilesOf(config: AppConfig): InstallProfiles {
+  return {
+    [DEFAULT_PROFILE]: {
+      certDirectory: config.installCertDirectory,
+      keyDirectory: config.installKeyDirectory,
+      fileOwner: config.installFileOwner,
+      fileGroup: config.installFileGroup,
+      reloadCommand: config.installReloadCommand,
+    },
+    ...Object.fromEntries(
+      Object.entries(config.installProfiles).map(([name, profile]) => [
+        name,
+        { ...DEFAULT_HOST_INSTALL, ...profile },
+      ]),
+    ),
+  };
 }
 
 const tagKeys: Reader = (raw, problems, key) => {
@@ -258,6 +341,7 @@ const READERS: Record<keyof AppConfig, Reader> = {
   installFileOwner: installParameter('FileOwner'),
   installFileGroup: installParameter('FileGroup'),
   installReloadCommand: installParameter('ReloadCommand'),
+  installProfiles: profiles,
   instanceTagKeys: tagKeys,
   expiryThresholdDays: integer(1, 397),
   expiryScanSchedule: schedule,

@@ -3,6 +3,7 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { INSTALL_PROFILES_ENV, type InstallProfiles } from '../lambda/shared/install-parameters.js';
 import { AlarmedDeadLetterQueue } from './alarmed-dead-letter-queue.js';
 import type { AlertTopic } from './alert-topic.js';
 import { HandlerFunction } from './handler-function.js';
@@ -11,8 +12,8 @@ import { InstallDocument } from './install-document.js';
 export interface DriftMonitorProps {
   readonly inventory: dynamodb.ITable;
   readonly alerts: AlertTopic;
-  /** Where the hosts keep the certificates (the install setting). */
-  readonly certDirectory: string;
+  /** Where each profile's hosts keep the certificates. */
+  readonly profiles: InstallProfiles;
   /** The tag keys hosts are selected by (`instanceTagKeys`): the check is sent only to nodes carrying one. */
   readonly grantedTagKeys: readonly string[];
   /** @default every day */
@@ -46,7 +47,7 @@ export class DriftMonitor extends Construct {
       environment: {
         TABLE_NAME: props.inventory.tableName,
         CHECK_DOCUMENT_NAME: document.documentName,
-        INSTALL_CERT_DIRECTORY: props.certDirectory,
+        [INSTALL_PROFILES_ENV]: JSON.stringify(props.profiles),
       },
       timeout: Duration.minutes(5),
       logRetention: props.logRetention,

@@ -7,7 +7,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { SECRET_PREFIX } from '../lambda/shared/certificate-secret.js';
-import type { HostInstallSettings } from '../lambda/shared/install-parameters.js';
+import { INSTALL_PROFILES_ENV, type InstallProfiles } from '../lambda/shared/install-parameters.js';
 import { WAIT_KEY } from '../lambda/shared/install-wait.js';
 import {
   CONVERGENCE_ENV,
@@ -27,8 +27,8 @@ export interface InstallSettings {
   readonly deliveryTimeoutSeconds: number;
   /** How long the workflow follows a command before reporting it as timed out. */
   readonly maxWaitSeconds: number;
-  /** Where and how the hosts install the files. */
-  readonly host: HostInstallSettings;
+  /** Where and how each kind of host installs the files, by profile name (`default` always there). */
+  readonly profiles: InstallProfiles;
 }
 
 export interface ExportWorkflowProps {
@@ -66,11 +66,16 @@ export class ExportWorkflow extends Construct {
   constructor(scope: Construct, id: string, props: ExportWorkflowProps) {
     super(scope, id);
     const [partition, region, account] = [Aws.PARTITION, Aws.REGION, Aws.ACCOUNT_ID];
+    const profilesJson = JSON.stringify(props.install.profiles);
 
     const exportStep = new HandlerFunction(this, 'ExportCertificate', {
       handlerName: 'export-certificate',
       description: 'Exports an ACM certificate with a new passphrase into its mapping secret',
-      environment: { SECRET_KMS_KEY_ARN: props.key.keyArn, GRANTED_TAG_KEYS: props.grantedTagKeys.join(',') },
+      environment: {
+        SECRET_KMS_KEY_ARN: props.key.keyArn,
+        GRANTED_TAG_KEYS: props.grantedTagKeys.join(','),
+        [INSTALL_PROFILES_ENV]: profilesJson,
+      },
       logRetention: props.logRetention,
     });
     exportStep.allowDescribeCertificates(
@@ -130,11 +135,7 @@ export class ExportWorkflow extends Construct {
         INSTALL_MAX_ERRORS: props.install.maxErrors,
         INSTALL_DELIVERY_TIMEOUT_SECONDS: String(props.install.deliveryTimeoutSeconds),
         INSTALL_MAX_WAIT_SECONDS: String(props.install.maxWaitSeconds),
-        INSTALL_CERT_DIRECTORY: props.install.host.certDirectory,
-        INSTALL_KEY_DIRECTORY: props.install.host.keyDirectory,
-        INSTALL_FILE_OWNER: props.install.host.fileOwner,
-        INSTALL_FILE_GROUP: props.install.host.fileGroup,
-        INSTALL_RELOAD_COMMAND: props.install.host.reloadCommand,
+        [INSTALL_PROFILES_ENV]: profilesJson,
         [CONVERGENCE_ENV.schedule]: props.convergence.schedule,
         [CONVERGENCE_ENV.maxConcurrency]: props.convergence.maxConcurrency,
         [CONVERGENCE_ENV.maxErrors]: props.convergence.maxErrors,
@@ -204,7 +205,7 @@ export class ExportWorkflow extends Construct {
     const dryRunStep = new HandlerFunction(this, 'DryRun', {
       handlerName: 'dry-run',
       description: 'Reports what an export would do: exportable or not, and the instances the tag selects',
-      environment: { GRANTED_TAG_KEYS: props.grantedTagKeys.join(',') },
+      environment: { GRANTED_TAG_KEYS: props.grantedTagKeys.join(','), [INSTALL_PROFILES_ENV]: profilesJson },
       logRetention: props.logRetention,
     });
     dryRunStep.allowDescribeCertificates(
@@ -231,10 +232,7 @@ export class ExportWorkflow extends Construct {
         INSTALL_MAX_CONCURRENCY: props.install.maxConcurrency,
         INSTALL_MAX_ERRORS: props.install.maxErrors,
         INSTALL_DELIVERY_TIMEOUT_SECONDS: String(props.install.deliveryTimeoutSeconds),
-        INSTALL_CERT_DIRECTORY: props.install.host.certDirectory,
-        INSTALL_KEY_DIRECTORY: props.install.host.keyDirectory,
-        INSTALL_FILE_OWNER: props.install.host.fileOwner,
-        INSTALL_FILE_GROUP: props.install.host.fileGroup,
+        [INSTALL_PROFILES_ENV]: profilesJson,
       },
       logRetention: props.logRetention,
     });

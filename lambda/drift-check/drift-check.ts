@@ -2,6 +2,7 @@ import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { type DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { settleWithConcurrency } from '../shared/concurrency.js';
 import { logger } from '../shared/logger.js';
+import { type InstallProfiles, profileSettings } from '../shared/install-parameters.js';
 import type { CertificateMapping } from '../shared/mapping-store.js';
 
 export interface DriftCheckDependencies {
@@ -10,7 +11,8 @@ export interface DriftCheckDependencies {
   readonly tableName: string;
   /** The read-only check document. */
   readonly documentName: string;
-  readonly certDirectory: string;
+  /** Where each profile's hosts keep the certificates: each mapping's recorded profile says which. */
+  readonly profiles: InstallProfiles;
 }
 
 export interface DriftCheckOutcome {
@@ -36,7 +38,7 @@ export async function startDriftChecks(deps: DriftCheckDependencies): Promise<Dr
         Targets: [{ Key: `tag:${mapping.TargetTagKey}`, Values: [mapping.TargetTagValue] }],
         Parameters: {
           CertName: [mapping.CertName],
-          CertDirectory: [deps.certDirectory],
+          CertDirectory: [profileSettings(deps.profiles, mapping.Profile).certDirectory],
           CertificateArn: [mapping.CertificateArn],
         },
         MaxConcurrency: '50%',

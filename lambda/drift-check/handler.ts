@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { requiredEnv } from '../shared/env.js';
+import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { type DriftCheckOutcome, startDriftChecks } from './drift-check.js';
 
 const ssm = new SSMClient({ maxAttempts: 6 });
@@ -14,6 +15,6 @@ export async function handler(): Promise<DriftCheckOutcome> {
     db,
     tableName: requiredEnv('TABLE_NAME'),
     documentName: requiredEnv('CHECK_DOCUMENT_NAME'),
-    certDirectory: requiredEnv('INSTALL_CERT_DIRECTORY'),
+    profiles: installProfilesFromEnv(),
   });
 }

@@ -6,7 +6,8 @@ import {
 } from '@aws-sdk/client-ssm';
 import { assertTagGranted, exportableCertificate } from '../export-certificate/export-certificate.js';
 import { EXPLAINED_ERROR_NAMES } from '../shared/errors.js';
-import { tagKeyValue, validatedRequest } from '../shared/export-request.js';
+import { profileOf, tagKeyValue, validatedRequest } from '../shared/export-request.js';
+import { type InstallProfiles, profileSettings } from '../shared/install-parameters.js';
 
 /** The install document reads its parameters as environment variables, which needs this agent or later. */
 export const MINIMUM_AGENT_VERSION = '3.3.2746.0';
@@ -17,6 +18,7 @@ export interface DryRunDependencies {
   readonly region: string;
   readonly accountId: string;
   readonly grantedTagKeys: readonly string[];
+  readonly profiles: InstallProfiles;
 }
 
 export interface TargetInstance {
@@ -37,6 +39,9 @@ export interface DryRunReport {
   readonly notExportableBecause?: string;
   /** Why hosts could not read the secret by this tag, when they could not. */
   readonly tagNotGrantedBecause?: string;
+  /** The install profile the export would use, and why it could not, when it names none that exists. */
+  readonly profile: string;
+  readonly unknownProfileBecause?: string;
   readonly instances: TargetInstance[];
   /** True when a real export would be expected to install on every instance. */
   readonly ready: boolean;
@@ -62,6 +67,13 @@ export async function dryRun(input: unknown, deps: DryRunDependencies): Promise<
   } catch (error) {
     tagNotGrantedBecause = (error as Error).message;
   }
+  const profile = profileOf(input);
+  let unknownProfileBecause: string | undefined;
+  try {
+    profileSettings(deps.profiles, profile);
+  } catch (error) {
+    unknownProfileBecause = (error as Error).message;
+  }
   const instances = (await taggedInstances(deps.ssm, request.TargetTagKey, request.TargetTagValue)).map(
     describeInstance,
   );
@@ -72,10 +84,13 @@ export async function dryRun(input: unknown, deps: DryRunDependencies): Promise<
     exportable: notExportableBecause === undefined,
     ...(notExportableBecause ? { notExportableBecause } : {}),
     ...(tagNotGrantedBecause ? { tagNotGrantedBecause } : {}),
+    profile,
+    ...(unknownProfileBecause ? { unknownProfileBecause } : {}),
     instances,
     ready:
       notExportableBecause === undefined &&
       tagNotGrantedBecause === undefined &&
+      unknownProfileBecause === undefined &&
       instances.length > 0 &&
       instances.every((instance) => instance.ready),
   };

@@ -26,7 +26,14 @@ import {
   InvalidExportRequestError,
   CertificateChangedDuringExportError,
 } from '../shared/errors.js';
-import { type ExportRequest, isDryRun, tagKeyValue, validatedRequest } from '../shared/export-request.js';
+import {
+  type ExportRequest,
+  isDryRun,
+  profileOf,
+  tagKeyValue,
+  validatedRequest,
+} from '../shared/export-request.js';
+import { type InstallProfiles, profileSettings } from '../shared/install-parameters.js';
 import { serialFromAcm, serialFromHex } from '../shared/serial.js';
 import type { ExportedCertificate } from '../shared/workflow-state.js';
 
@@ -39,6 +46,8 @@ export interface ExportDependencies {
   readonly accountId: string;
   /** Tag keys the hosts' access policy compares; a request on another key could never be read. */
   readonly grantedTagKeys: readonly string[];
+  /** The deployment's install profiles: a request may name only one of them. */
+  readonly profiles: InstallProfiles;
   readonly now: () => Date;
 }
 
@@ -57,6 +66,8 @@ export async function exportCertificate(
   if (isDryRun(input)) throw new InvalidExportRequestError('a dry run never reaches the export step');
   const request = validatedRequest(input);
   assertTagGranted(request.TargetTagKey, deps.grantedTagKeys);
+  const profile = profileOf(input);
+  profileSettings(deps.profiles, profile);
   const detail = await exportableCertificate(request.CertificateArn, deps);
 
   const passphrase = await generatePassphrase(deps.secrets);
@@ -94,6 +105,7 @@ export async function exportCertificate(
     secretId,
     secretVersionId,
     exportedAt: deps.now().toISOString(),
+    profile,
   };
 }
 

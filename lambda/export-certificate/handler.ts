@@ -2,6 +2,7 @@ import { ACMClient } from '@aws-sdk/client-acm';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
 import { accountIdOf, requiredEnv } from '../shared/env.js';
+import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
 import type { ExportedCertificate } from '../shared/workflow-state.js';
 import { exportCertificate } from './export-certificate.js';
@@ -19,6 +20,7 @@ export async function handler(event: unknown, context: Context): Promise<Exporte
       region: requiredEnv('AWS_REGION'),
       accountId: accountIdOf(context.invokedFunctionArn),
       grantedTagKeys: requiredEnv('GRANTED_TAG_KEYS').split(','),
+      profiles: installProfilesFromEnv(),
       now: () => new Date(),
     });
     logger.info('certificate exported', { ...result });

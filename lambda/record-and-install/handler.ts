@@ -3,6 +3,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { requiredEnv, requiredIntegerEnv } from '../shared/env.js';
+import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
 import { convergenceSettingsFromEnv } from '../shared/mapping-association.js';
 import type { InstallCommand } from '../shared/workflow-state.js';
@@ -35,13 +36,7 @@ export async function handler(event: RecordAndInstallInput): Promise<InstallComm
         maxErrors: requiredEnv('INSTALL_MAX_ERRORS'),
         deliveryTimeoutSeconds: requiredIntegerEnv('INSTALL_DELIVERY_TIMEOUT_SECONDS'),
         region: requiredEnv('AWS_REGION'),
-        host: {
-          certDirectory: requiredEnv('INSTALL_CERT_DIRECTORY'),
-          keyDirectory: requiredEnv('INSTALL_KEY_DIRECTORY'),
-          fileOwner: requiredEnv('INSTALL_FILE_OWNER'),
-          fileGroup: requiredEnv('INSTALL_FILE_GROUP'),
-          reloadCommand: process.env.INSTALL_RELOAD_COMMAND ?? '',
-        },
+        profiles: installProfilesFromEnv(),
       },
     });
     logger.info('install command sent', { commandId: command.commandId });

@@ -1,6 +1,10 @@
 import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { InstallCommandRejectedError } from '../shared/errors.js';
-import type { HostInstallSettings, InstallParameterName } from '../shared/install-parameters.js';
+import {
+  type InstallParameterName,
+  type InstallProfiles,
+  profileSettings,
+} from '../shared/install-parameters.js';
 import {
   type ExportRequest,
   tagKeyValue,
@@ -31,8 +35,8 @@ export interface InstallCommandSettings {
   /** Seconds a command may wait for delivery before it is given up on an instance. */
   readonly deliveryTimeoutSeconds: number;
   readonly region: string;
-  /** Where and how the hosts install the files. */
-  readonly host: HostInstallSettings;
+  /** Where and how each kind of host installs the files, by profile name. */
+  readonly profiles: InstallProfiles;
 }
 
 export interface RecordAndInstallDependencies extends CompletionDependencies {
@@ -80,10 +84,12 @@ const REJECTED_COMMAND_ERRORS = new Set([
  * echoes parameters into events and the console).
  */
 export function installParameters(
-  input: Pick<RecordAndInstallInput, 'CertName'> & { readonly export: Pick<ExportedCertificate, 'secretId'> },
+  input: Pick<RecordAndInstallInput, 'CertName'> & {
+    readonly export: Pick<ExportedCertificate, 'secretId'> & Partial<Pick<ExportedCertificate, 'profile'>>;
+  },
   settings: InstallCommandSettings,
 ): Record<string, string[]> & Partial<Record<InstallParameterName, string[]>> {
-  const { host } = settings;
+  const host = profileSettings(settings.profiles, input.export.profile);
   return {
     CertName: [input.CertName],
     SecretId: [input.export.secretId],
@@ -110,6 +116,7 @@ export async function recordAndInstall(
 ): Promise<InstallCommand> {
   const request = validatedRequest(requestFieldsOf(input));
   const record = {
+    profile: input.export.profile,
     expiresAt: input.export.notAfter,
     exportedAt: input.export.exportedAt,
     secretId: input.export.secretId,

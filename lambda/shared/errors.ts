@@ -31,6 +31,10 @@ export class TargetTagNotGrantedError extends ExportInstallError {
   override name = 'TargetTagNotGrantedError';
 }
 
+export class UnknownProfileError extends ExportInstallError {
+  override name = 'UnknownProfileError';
+}
+
 export class InstallCommandRejectedError extends ExportInstallError {
   override name = 'InstallCommandRejectedError';
 }
@@ -48,5 +52,6 @@ export const EXPLAINED_ERROR_NAMES = [
   'CertificateNotIssuedError',
   'CertificateNotExportableError',
   'TargetTagNotGrantedError',
+  'UnknownProfileError',
   'InstallCommandRejectedError',
 ] as const;

@@ -47,6 +47,17 @@ export const EXPORT_REQUEST_FIELDS = {
 } as const satisfies Record<string, FieldRule>;
 
 export type ExportRequestField = keyof typeof EXPORT_REQUEST_FIELDS;
+
+/** Optional on an export: the install profile the hosts of this mapping use (`default` when absent). */
+export const PROFILE_FIELD = 'Profile';
+export const DEFAULT_PROFILE = 'default';
+export const PROFILE_RULE: FieldRule = {
+  description:
+    'Install profile of the hosts (how they take the files), as the deployment defines them: lower-case letters, digits and inner dashes',
+  pattern: '^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$',
+  minLength: 1,
+  maxLength: 32,
+};
 export type ExportRequest = Record<ExportRequestField, string>;
 
 const FIELD_NAMES = Object.keys(EXPORT_REQUEST_FIELDS) as ExportRequestField[];
@@ -94,6 +105,9 @@ function requestProblems(input: unknown, kind: RequestKind): string[] {
   for (const name of Object.keys(record)) {
     if (name in flags) {
       if (typeof record[name] !== 'boolean') problems.push(`${name} must be true or false`);
+    } else if (kind === 'export' && name === PROFILE_FIELD) {
+      const problem = ruleProblem(PROFILE_RULE, record[name]);
+      if (problem) problems.push(`${name} ${problem}`);
     } else if (!(FIELD_NAMES as string[]).includes(name)) problems.push(`${name} is not a known field`);
   }
   for (const name of FIELD_NAMES) {
@@ -105,7 +119,10 @@ function requestProblems(input: unknown, kind: RequestKind): string[] {
 
 /** What is wrong with one field's value (e.g. "is required"), or undefined when it is valid. */
 export function fieldProblem(name: ExportRequestField, value: unknown): string | undefined {
-  const rule: FieldRule = EXPORT_REQUEST_FIELDS[name];
+  return ruleProblem(EXPORT_REQUEST_FIELDS[name], value);
+}
+
+function ruleProblem(rule: FieldRule, value: unknown): string | undefined {
   if (value === undefined) return 'is required';
   if (typeof value !== 'string') return 'must be a string';
   if (value.length < rule.minLength) return `must be at least ${rule.minLength} characters`;
@@ -123,6 +140,12 @@ export function validatedRequest(input: unknown): ExportRequest {
   if (problems.length > 0)
     throw new InvalidExportRequestError(`invalid export request: ${problems.join('; ')}`);
   return requestFieldsOf(input as ExportRequest);
+}
+
+/** The install profile a request names, or `default`. */
+export function profileOf(input: unknown): string {
+  const profile = (input as Record<string, unknown> | null)?.[PROFILE_FIELD];
+  return typeof profile === 'string' ? profile : DEFAULT_PROFILE;
 }
 
 /** The four request fields of a larger object (a workflow step's input), nothing else. */
@@ -148,13 +171,25 @@ export function exportRequestJsonSchema(kind: RequestKind = 'export'): Record<st
   const flags = Object.fromEntries(
     Object.entries(FLAGS[kind]).map(([name, description]) => [name, { type: 'boolean', description }]),
   );
+  const profile =
+    kind === 'export'
+      ? {
+          [PROFILE_FIELD]: {
+            type: 'string',
+            description: PROFILE_RULE.description,
+            pattern: PROFILE_RULE.pattern,
+            minLength: PROFILE_RULE.minLength,
+            maxLength: PROFILE_RULE.maxLength,
+          },
+        }
+      : {};
   return {
     $schema: 'http://json-schema.org/draft-04/schema#',
     title: kind === 'export' ? 'ExportCertificateRequest' : 'UnmapCertificateRequest',
     type: 'object',
     required: FIELD_NAMES,
     additionalProperties: false,
-    properties: { ...properties, ...flags },
+    properties: { ...properties, ...profile, ...flags },
   };
 }
 

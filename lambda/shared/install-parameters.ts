@@ -1,5 +1,6 @@
 import { SECRET_PREFIX } from './certificate-secret.js';
-import { EXPORT_REQUEST_FIELDS } from './export-request.js';
+import { UnknownProfileError } from './errors.js';
+import { DEFAULT_PROFILE, EXPORT_REQUEST_FIELDS } from './export-request.js';
 
 /**
  * The install document's parameters and the rule each must meet. The document's `allowedPattern`s, the
@@ -77,4 +78,35 @@ export const DEFAULT_HOST_INSTALL: HostInstallSettings = {
 export function meetsInstallRule(name: InstallParameterName, value: string): boolean {
   const rule: InstallParameterRule = INSTALL_PARAMETER_RULES[name];
   return value.length <= rule.maxChars && new RegExp(rule.pattern).test(value);
+}
+
+/**
+ * Install profiles: how one kind of host takes its certificates (directories, owner, group, reload
+ * command), by name. The administrator sets them at deploy (`installProfiles`, plus the `install*` keys
+ * as the profile named `default`); an export request only names one. Nothing a caller sends becomes a
+ * directory or a command on a host.
+ */
+export type InstallProfiles = Readonly<Record<string, HostInstallSettings>>;
+
+/** The environment variable the stack passes the profiles in (JSON), to the functions that use them. */
+export const INSTALL_PROFILES_ENV = 'INSTALL_PROFILES';
+
+export function installProfilesFromEnv(env: NodeJS.ProcessEnv = process.env): InstallProfiles {
+  const text = env[INSTALL_PROFILES_ENV];
+  if (!text) throw new Error(`environment variable ${INSTALL_PROFILES_ENV} is not set`);
+  return JSON.parse(text) as InstallProfiles;
+}
+
+/** The settings of the profile `name` (`default` when none is named), or a clear error naming the others. */
+export function profileSettings(
+  profiles: InstallProfiles,
+  name: string = DEFAULT_PROFILE,
+): HostInstallSettings {
+  const settings = Object.hasOwn(profiles, name) ? profiles[name] : undefined;
+  if (!settings) {
+    throw new UnknownProfileError(
+      `install profile "${name}" does not exist in this deployment; its profiles are: ${Object.keys(profiles).sort().join(', ')}`,
+    );
+  }
+  return settings;
 }

@@ -39,6 +39,8 @@ export interface CertificateMapping {
   /** The mapping's State Manager association, which keeps every tagged node converged. */
   readonly AssociationId?: string;
   readonly AssociationName?: string;
+  /** The install profile its hosts use (absent: `default`). */
+  readonly Profile?: string;
 }
 
 export function mappingKey(request: ExportRequest): Record<string, string> {
@@ -49,6 +51,8 @@ export function mappingKey(request: ExportRequest): Record<string, string> {
 }
 
 export interface ExportRecord {
+  /** The install profile; kept as it was when absent (a record made before profiles existed). */
+  readonly profile?: string;
   readonly expiresAt: string;
   readonly exportedAt: string;
   readonly secretId: string;
@@ -110,6 +114,10 @@ export async function recordExport(
     assignments.push('LastCommandId = :command');
     values[':command'] = record.commandId;
   }
+  if (record.profile) {
+    assignments.push('#profile = :profile');
+    values[':profile'] = record.profile;
+  }
   if (record.association) {
     assignments.push('AssociationId = :associationId', 'AssociationName = :associationName');
     values[':associationId'] = record.association.id;
@@ -123,6 +131,7 @@ export async function recordExport(
         UpdateExpression: `SET ${assignments.join(', ')} REMOVE LastInstallSummary, LastInstallDate`,
         ConditionExpression: 'attribute_not_exists(LastExportedDate) OR LastExportedDate <= :exported',
         ExpressionAttributeValues: values,
+        ...(record.profile ? { ExpressionAttributeNames: { '#profile': 'Profile' } } : {}),
       }),
     ),
   );

@@ -13,6 +13,8 @@ export interface ExportedCertificate {
   readonly secretId: string;
   readonly secretVersionId: string;
   readonly exportedAt: string;
+  /** The install profile the request named (or `default`), checked to exist. */
+  readonly profile: string;
 }
 
 /** Result of the RecordAndInstall step. */

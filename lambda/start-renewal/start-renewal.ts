@@ -135,12 +135,14 @@ export function renewalExecutionName(
   return `renew-${certificateId}-${digest}`;
 }
 
-function exportRequestOf(mapping: CertificateMapping): ExportRequest {
+/** The export a renewal starts for a mapping: its four fields, and the profile it was exported with. */
+function exportRequestOf(mapping: CertificateMapping): ExportRequest & { Profile?: string } {
   return {
     CertificateArn: mapping.CertificateArn,
     CertName: mapping.CertName,
     TargetTagKey: mapping.TargetTagKey,
     TargetTagValue: mapping.TargetTagValue,
+    ...(mapping.Profile ? { Profile: mapping.Profile } : {}),
   };
 }
 

@@ -5,6 +5,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { requiredEnv, requiredIntegerEnv } from '../shared/env.js';
 import { REMOVE_FILES_FIELD, requestFieldsOf, unmapRequestProblems } from '../shared/export-request.js';
 import type { ExportRequest } from '../shared/export-request.js';
+import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
 import { unmap } from './unmap.js';
 
@@ -58,12 +59,7 @@ export async function handler(event: ApiEvent): Promise<ApiResponse> {
           maxConcurrency: requiredEnv('INSTALL_MAX_CONCURRENCY'),
           maxErrors: requiredEnv('INSTALL_MAX_ERRORS'),
           deliveryTimeoutSeconds: requiredIntegerEnv('INSTALL_DELIVERY_TIMEOUT_SECONDS'),
-          host: {
-            certDirectory: requiredEnv('INSTALL_CERT_DIRECTORY'),
-            keyDirectory: requiredEnv('INSTALL_KEY_DIRECTORY'),
-            fileOwner: requiredEnv('INSTALL_FILE_OWNER'),
-            fileGroup: requiredEnv('INSTALL_FILE_GROUP'),
-          },
+          profiles: installProfilesFromEnv(),
         },
       },
       { removeFiles },

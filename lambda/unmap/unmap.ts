@@ -3,7 +3,8 @@ import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { DeleteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { isScheduledForDeletion, mappingSecretName } from '../shared/certificate-secret.js';
 import { type ExportRequest, tagKeyValue } from '../shared/export-request.js';
-import type { HostInstallSettings } from '../shared/install-parameters.js';
+import { type InstallProfiles, profileSettings } from '../shared/install-parameters.js';
+import type { CertificateMapping } from '../shared/mapping-store.js';
 import { associationName, deleteAssociation } from '../shared/mapping-association.js';
 import { getMapping, mappingKey } from '../shared/mapping-store.js';
 
@@ -24,7 +25,8 @@ export interface UnmapDependencies {
     readonly maxConcurrency: string;
     readonly maxErrors: string;
     readonly deliveryTimeoutSeconds: number;
-    readonly host: Omit<HostInstallSettings, 'reloadCommand'>;
+    /** Where each profile's hosts keep the files: the mapping's recorded profile says which. */
+    readonly profiles: InstallProfiles;
   };
 }
 
@@ -68,7 +70,7 @@ export async function unmap(
     };
   }
 
-  const removeCommandId = options.removeFiles ? await sendRemoval(deps, request) : undefined;
+  const removeCommandId = options.removeFiles ? await sendRemoval(deps, request, mapping) : undefined;
   const secretDeletionDate = await scheduleSecretDeletion(
     deps.secrets,
     mapping.SecretId ?? mappingSecretName(request),
@@ -90,8 +92,13 @@ export async function unmap(
   };
 }
 
-async function sendRemoval(deps: UnmapDependencies, request: ExportRequest): Promise<string> {
+async function sendRemoval(
+  deps: UnmapDependencies,
+  request: ExportRequest,
+  mapping: CertificateMapping,
+): Promise<string> {
   const { removal } = deps;
+  const host = profileSettings(removal.profiles, mapping.Profile);
   const response = await deps.commands.send(
     new SendCommandCommand({
       DocumentName: removal.documentName,
@@ -99,10 +106,10 @@ async function sendRemoval(deps: UnmapDependencies, request: ExportRequest): Pro
       Targets: [{ Key: `tag:${request.TargetTagKey}`, Values: [request.TargetTagValue] }],
       Parameters: {
         CertName: [request.CertName],
-        CertDirectory: [removal.host.certDirectory],
-        KeyDirectory: [removal.host.keyDirectory],
-        FileOwner: [removal.host.fileOwner],
-        FileGroup: [removal.host.fileGroup],
+        CertDirectory: [host.certDirectory],
+        KeyDirectory: [host.keyDirectory],
+        FileOwner: [host.fileOwner],
+        FileGroup: [host.fileGroup],
       },
       MaxConcurrency: removal.maxConcurrency,
       MaxErrors: removal.maxErrors,

@@ -21,8 +21,10 @@ import { type SignedResponse, regionOfApiUrl, signedRequest } from './signed-req
 export const USAGE = `Usage: npm run cli -- <command> [options]
 
 Commands:
-  export --cert-arn ARN --name NAME --tag KEY=VALUE [--dry-run] [--follow]
+  export --cert-arn ARN --name NAME --tag KEY=VALUE [--profile NAME] [--dry-run] [--follow]
                           Export a certificate and install it on the instances with the tag.
+                          --profile names the deployment's install profile those hosts use
+                          (default: "default").
                           --dry-run only checks the certificate and lists the instances.
                           --follow prints each step until the end; exits 1 if it failed.
   unmap --cert-arn ARN --name NAME --tag KEY=VALUE [--remove-files]
@@ -69,6 +71,7 @@ export async function runCli(
       tag: { type: 'string' },
       'dry-run': { type: 'boolean' },
       'remove-files': { type: 'boolean' },
+      profile: { type: 'string' },
       follow: { type: 'boolean' },
       stack: { type: 'string' },
       'api-url': { type: 'string' },
@@ -98,6 +101,7 @@ export async function runCli(
         CertName: values.name,
         TargetTagKey: key || undefined,
         TargetTagValue: valueParts.join('=') || undefined,
+        ...(command === 'export' && values.profile !== undefined ? { Profile: values.profile } : {}),
         ...(command === 'export' && values['dry-run'] ? { DryRun: true } : {}),
         ...(command === 'unmap' && values['remove-files'] ? { RemoveFiles: true } : {}),
       };

@@ -1,4 +1,5 @@
 import type { ExportRequest } from '../../lambda/shared/export-request.js';
+import { DEFAULT_HOST_INSTALL, type InstallProfiles } from '../../lambda/shared/install-parameters.js';
 
 export const ACCOUNT_ID = '111122223333';
 export const REGION = 'eu-west-1';
@@ -12,3 +13,15 @@ export const REQUEST: ExportRequest = {
   TargetTagKey: 'env',
   TargetTagValue: 'dev',
 };
+
+/** A deployment's install profiles: the product defaults, and one other kind of host. */
+export const PROFILES = {
+  default: { ...DEFAULT_HOST_INSTALL, reloadCommand: 'systemctl reload nginx' },
+  haproxy: {
+    certDirectory: '/etc/haproxy/certs',
+    keyDirectory: '/etc/haproxy/private',
+    fileOwner: 'root',
+    fileGroup: 'haproxy',
+    reloadCommand: 'systemctl reload haproxy',
+  },
+} as const satisfies InstallProfiles;

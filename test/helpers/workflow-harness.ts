@@ -37,7 +37,8 @@ import type { TestCertificate } from './certificates.js';
 import { type LocalDynamo, startLocalDynamo } from './dynalite.js';
 import type { FakeHost } from './install-script.js';
 import { invocation } from './ssm-fake.js';
-import { ACCOUNT_ID, FUNCTION_ARN, KMS_KEY_ARN, REGION } from './fixtures.js';
+import { ACCOUNT_ID, FUNCTION_ARN, KMS_KEY_ARN, PROFILES, REGION } from './fixtures.js';
+import { DEFAULT_HOST_INSTALL } from '../../lambda/shared/install-parameters.js';
 
 /** The part of aws-local-stepfunctions' execution events the tests read (as in a real execution history). */
 export interface EventLog {
@@ -171,10 +172,7 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
     INSTALL_MAX_CONCURRENCY: '25%',
     INSTALL_MAX_ERRORS: '0',
     INSTALL_DELIVERY_TIMEOUT_SECONDS: '600',
-    INSTALL_CERT_DIRECTORY: '/etc/ssl/certs',
-    INSTALL_KEY_DIRECTORY: '/etc/ssl/private',
-    INSTALL_FILE_OWNER: 'root',
-    INSTALL_FILE_GROUP: 'root',
+    INSTALL_PROFILES: JSON.stringify({ default: DEFAULT_HOST_INSTALL, haproxy: PROFILES.haproxy }),
     CONVERGENCE_SCHEDULE: 'rate(1 day)',
     CONVERGENCE_MAX_CONCURRENCY: '10%',
     CONVERGENCE_MAX_ERRORS: '10%',

@@ -85,6 +85,7 @@ const exportDeps = () => ({
   region: MOTO_REGION,
   accountId: MOTO_ACCOUNT,
   grantedTagKeys: ['env'],
+  profiles: { default: DEFAULT_HOST_INSTALL },
   now: () => new Date(),
 });
 
@@ -222,7 +223,7 @@ describe('RecordAndInstall and CheckInstallStatus steps', () => {
         maxErrors: '0',
         deliveryTimeoutSeconds: 600,
         region: MOTO_REGION,
-        host: DEFAULT_HOST_INSTALL,
+        profiles: { default: DEFAULT_HOST_INSTALL },
       }),
     );
 
@@ -254,7 +255,7 @@ describe('RecordAndInstall and CheckInstallStatus steps', () => {
       maxErrors: '0',
       deliveryTimeoutSeconds: 600,
       region: MOTO_REGION,
-      host: DEFAULT_HOST_INSTALL,
+      profiles: { default: DEFAULT_HOST_INSTALL },
     });
     await recordAndInstall(
       {

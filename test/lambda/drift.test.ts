@@ -15,7 +15,7 @@ import { driftFinding } from '../../lambda/shared/certificate-finding.js';
 import { recordExport } from '../../lambda/shared/mapping-store.js';
 import { asffProblems } from '../helpers/asff.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
-import { CERTIFICATE_ARN, REGION, REQUEST } from '../helpers/fixtures.js';
+import { CERTIFICATE_ARN, PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
 import { fakeSecurityHub } from '../helpers/security-hub-fake.js';
 import { invocation } from '../helpers/ssm-fake.js';
 
@@ -160,7 +160,7 @@ describe('drift check', () => {
       db: dynamo.db,
       tableName,
       documentName: 'CertLifecycle-Check-ACMCertificate',
-      certDirectory: '/etc/ssl/certs',
+      profiles: PROFILES,
     });
     expect(outcome).toMatchObject({ mappings: 2, failed: 0 });
     const sent = ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input);

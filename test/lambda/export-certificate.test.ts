@@ -19,7 +19,7 @@ import { exportCertificate } from '../../lambda/export-certificate/export-certif
 import { parseCertificateBundle } from '../../lambda/shared/certificate-secret.js';
 import { type TestCertificate, makeCertificate } from '../helpers/certificates.js';
 import { certificateDetail, fakeAcmAndSecrets } from '../helpers/acm-fake.js';
-import { ACCOUNT_ID, CERTIFICATE_ARN, KMS_KEY_ARN, REGION, REQUEST } from '../helpers/fixtures.js';
+import { ACCOUNT_ID, CERTIFICATE_ARN, KMS_KEY_ARN, PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
 
 const NOW = new Date('2026-11-24T10:00:00.000Z');
 
@@ -36,6 +36,7 @@ function deps(fakes: ReturnType<typeof fakeAcmAndSecrets>) {
     region: REGION,
     accountId: ACCOUNT_ID,
     grantedTagKeys: ['env', 'team'],
+    profiles: PROFILES,
     now: () => NOW,
     fakes,
   };
@@ -103,6 +104,7 @@ describe('exportCertificate', () => {
       secretId: result.secretId,
       secretVersionId: 'v1',
       exportedAt: NOW.toISOString(),
+      profile: 'default',
     });
   });
 
@@ -249,6 +251,26 @@ describe('exportCertificate', () => {
       }),
     );
     expect(fakes.acm).not.toHaveReceivedAnyCommand();
+  });
+
+  it('refuses an install profile the deployment does not have, naming those it has, before any AWS call', async () => {
+    fakes = fakeAcmAndSecrets(certificate);
+    await expect(exportCertificate({ ...REQUEST, Profile: 'tomcat' }, deps(fakes))).rejects.toThrow(
+      expect.objectContaining({
+        name: 'UnknownProfileError',
+        message:
+          'install profile "tomcat" does not exist in this deployment; its profiles are: default, haproxy',
+      }),
+    );
+    expect(fakes.acm).not.toHaveReceivedAnyCommand();
+    expect(fakes.secrets).not.toHaveReceivedAnyCommand();
+  });
+
+  it('carries the profile a request names on to the install step', async () => {
+    fakes = fakeAcmAndSecrets(certificate);
+    expect(await exportCertificate({ ...REQUEST, Profile: 'haproxy' }, deps(fakes))).toMatchObject({
+      profile: 'haproxy',
+    });
   });
 
   it('refuses an invalid request before any AWS call', async () => {

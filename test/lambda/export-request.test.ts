@@ -4,6 +4,8 @@ import {
   exportRequestJsonSchema,
   exportRequestProblems,
   isDryRun,
+  PROFILE_RULE,
+  profileOf,
   tagKeyValue,
   validatedRequest,
 } from '../../lambda/shared/export-request.js';
@@ -106,6 +108,17 @@ describe('export request rules', () => {
     expect(isDryRun(REQUEST)).toBe(false);
   });
 
+  it('takes an optional install profile name, by its own rule', () => {
+    expect(exportRequestProblems({ ...REQUEST, Profile: 'haproxy' })).toEqual([]);
+    expect(profileOf({ ...REQUEST, Profile: 'haproxy' })).toBe('haproxy');
+    expect(profileOf(REQUEST)).toBe('default');
+    expect(exportRequestProblems({ ...REQUEST, Profile: '/usr/bin' })).toEqual([
+      expect.stringMatching(/^Profile is not valid: Install profile/),
+    ]);
+    expect(exportRequestProblems({ ...REQUEST, Profile: 7 })).toEqual(['Profile must be a string']);
+    expect(validatedRequest({ ...REQUEST, Profile: 'haproxy' })).toEqual(REQUEST);
+  });
+
   it('joins the target tag as key=value', () => {
     expect(tagKeyValue(REQUEST)).toBe('env=dev');
   });
@@ -134,6 +147,11 @@ describe('the API model', () => {
         'forbiddenPattern' in rule ? rule.forbiddenPattern.pattern : undefined,
       );
     }
+  });
+
+  it('offers the optional Profile with the same rule, not required', () => {
+    expect(schema.properties.Profile).toMatchObject({ pattern: PROFILE_RULE.pattern, maxLength: 32 });
+    expect(schema.required).not.toContain('Profile');
   });
 
   it('uses no regular-expression syntax beyond what draft-04 validators share (no lookaround)', () => {

@@ -16,11 +16,10 @@ import {
   type RecordAndInstallInput,
   recordAndInstall,
 } from '../../lambda/record-and-install/record-and-install.js';
-import { DEFAULT_HOST_INSTALL } from '../../lambda/shared/install-parameters.js';
 import type { ConvergenceSettings } from '../../lambda/shared/mapping-association.js';
 import { mappingKey } from '../../lambda/shared/mapping-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
-import { REGION, REQUEST } from '../helpers/fixtures.js';
+import { PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
 
 /*
  * SendCommand and ListCommands are mocked as everywhere in the unit tests; the State Manager calls
@@ -34,7 +33,7 @@ const SETTINGS: InstallCommandSettings = {
   maxErrors: '0',
   deliveryTimeoutSeconds: 600,
   region: REGION,
-  host: { ...DEFAULT_HOST_INSTALL, reloadCommand: 'systemctl reload nginx' },
+  profiles: PROFILES,
 };
 
 const CONVERGENCE: ConvergenceSettings = {
@@ -56,6 +55,7 @@ const INPUT: RecordAndInstallInput = {
     secretId: 'acm-passphrase/web-server/0123456789abcdef',
     secretVersionId: 'v1',
     exportedAt: '2026-11-24T10:00:00.000Z',
+    profile: 'default',
   },
   executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-1',
   taskToken: 'token-1',
@@ -178,6 +178,19 @@ describe('recordAndInstall', () => {
       AssociationId: 'assoc-1',
       AssociationName: expect.stringMatching(ASSOCIATION_NAME),
     });
+  });
+
+  it("sends the named profile's settings and records the profile on the mapping", async () => {
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
+    await run({ ...INPUT, export: { ...INPUT.export, profile: 'haproxy' } });
+    expect(ssm.commandCalls(SendCommandCommand)[0]!.args[0].input.Parameters).toEqual({
+      ...PARAMETERS,
+      CertDirectory: ['/etc/haproxy/certs'],
+      KeyDirectory: ['/etc/haproxy/private'],
+      FileGroup: ['haproxy'],
+      ReloadCommand: ['systemctl reload haproxy'],
+    });
+    expect(await storedMapping()).toMatchObject({ Profile: 'haproxy' });
   });
 
   it('keeps a comment within the 100 characters SSM allows', async () => {

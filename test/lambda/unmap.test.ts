@@ -17,7 +17,7 @@ import { associationName } from '../../lambda/shared/mapping-association.js';
 import { mappingKey, recordExport } from '../../lambda/shared/mapping-store.js';
 import { unmap } from '../../lambda/unmap/unmap.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
-import { REGION, REQUEST } from '../helpers/fixtures.js';
+import { PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
 
 /*
  * The inventory is a real DynamoDB engine (dynalite). State Manager (ListAssociations,
@@ -80,12 +80,7 @@ const run = (options: { removeFiles?: boolean } = {}) => {
         maxConcurrency: '25%',
         maxErrors: '0',
         deliveryTimeoutSeconds: 600,
-        host: {
-          certDirectory: '/etc/ssl/certs',
-          keyDirectory: '/etc/ssl/private',
-          fileOwner: 'root',
-          fileGroup: 'root',
-        },
+        profiles: PROFILES,
       },
     },
     options,

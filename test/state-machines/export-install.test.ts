@@ -196,6 +196,40 @@ describe('export-install workflow', () => {
     });
   });
 
+  it('says on a dry run that the deployment has no such install profile', async () => {
+    const result = await run({ ...REQUEST, Profile: 'tomcat', DryRun: true }, {});
+    expect(result.output).toMatchObject({
+      profile: 'tomcat',
+      unknownProfileBecause:
+        'install profile "tomcat" does not exist in this deployment; its profiles are: default, haproxy',
+      ready: false,
+    });
+  });
+
+  it('fails an unknown install profile before anything is exported, naming the profiles that exist', async () => {
+    const result = await run({ ...REQUEST, Profile: 'tomcat' }, {});
+    expect(result).toMatchObject({ status: 'FAILED', error: 'UnknownProfileError' });
+    expect(result.cause).toMatch(/its profiles are: default, haproxy$/);
+    expect(result.secrets.size).toBe(0);
+    expect(result.sendCommands).toEqual([]);
+    expect(result.inventoryItems).toEqual([]);
+  });
+
+  it("installs with the named profile's settings and records the profile on the mapping", async () => {
+    const result = await run(
+      { ...REQUEST, Profile: 'haproxy' },
+      { invocations: [invocation('i-0aaa', 'Success')] },
+    );
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.sendCommands[0]!.Parameters).toMatchObject({
+      CertDirectory: ['/etc/haproxy/certs'],
+      KeyDirectory: ['/etc/haproxy/private'],
+      FileGroup: ['haproxy'],
+      ReloadCommand: ['systemctl reload haproxy'],
+    });
+    expect(result.inventoryItems[0]).toMatchObject({ Profile: 'haproxy' });
+  });
+
   it('says on a dry run why a certificate cannot be exported', async () => {
     const result = await run({ ...REQUEST, DryRun: true }, { detail: { Type: 'IMPORTED' } });
     expect(result.output).toMatchObject({

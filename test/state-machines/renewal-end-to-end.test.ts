@@ -72,7 +72,8 @@ describe('renewal, end to end', () => {
       CERTIFICATE_ARN,
     );
     const { inputs } = await deliver(event, renewed.acmSerial, tableName);
-    expect(inputs).toEqual([REQUEST]);
+    // The renewal carries the mapping's recorded profile, so its hosts get the files as before.
+    expect(inputs).toEqual([{ ...REQUEST, Profile: 'default' }]);
 
     const second = await harness.run(inputs[0], { certificate: renewed, hosts, tableName });
     expect(second.status).toBe('SUCCEEDED');

@@ -135,6 +135,14 @@ describe('cli export', () => {
     expect(JSON.parse(received[0]!.body)).toEqual({ ...REQUEST, DryRun: true });
   });
 
+  it('names the install profile of the hosts, checked by the same rule as the API', async () => {
+    await runCli([...exportArgs(), '--profile', 'haproxy'], io, ENV);
+    expect(JSON.parse(received[0]!.body)).toEqual({ ...REQUEST, Profile: 'haproxy' });
+    expect(await runCli([...exportArgs(), '--profile', 'HAProxy!'], io, ENV)).toBe(2);
+    expect(received).toHaveLength(1);
+    expect(errors[0]).toMatch(/^Not sent: Profile is not valid/);
+  });
+
   it('checks the request with the same rules as the API and sends nothing when it breaks them', async () => {
     const args = exportArgs().map((arg) => (arg === 'web-server' ? '../etc' : arg));
     expect(await runCli(args, io, ENV)).toBe(2);
