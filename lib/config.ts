@@ -6,6 +6,7 @@ import {
   type HostInstallSettings,
   INSTALL_PARAMETER_RULES,
   type InstallParameterName,
+  HOST_SETTING_PARAMETERS,
   type InstallProfiles,
   meetsInstallRule,
 } from '../lambda/shared/install-parameters.js';
@@ -34,6 +35,14 @@ export interface AppConfig {
   readonly installFileGroup: string;
   /** Run on the host after a good install (plain words, no shell); empty for none. */
   readonly installReloadCommand: string;
+  /** What hosts install besides the certificate: `pem`, `combined`, `pkcs12`, comma-separated. */
+  readonly installFormats: string;
+  /** `aes-256`, or `legacy-3des` for JVMs older than 8u301 / 11.0.12. */
+  readonly installPkcs12Encryption: string;
+  /** `host:port` whose served certificate must be the installed one after the reload; empty for none. */
+  readonly installVerifyEndpoint: string;
+  /** The SNI name for that check; empty for none. */
+  readonly installVerifyServerName: string;
   /**
    * More install profiles, by name, for other kinds of hosts; each field left out takes the product
    * default. The `install*` keys above are the profile named `default`.
@@ -93,6 +102,10 @@ export const DEFAULT_CONFIG: AppConfig = {
   installFileOwner: DEFAULT_HOST_INSTALL.fileOwner,
   installFileGroup: DEFAULT_HOST_INSTALL.fileGroup,
   installReloadCommand: DEFAULT_HOST_INSTALL.reloadCommand,
+  installFormats: DEFAULT_HOST_INSTALL.formats,
+  installPkcs12Encryption: DEFAULT_HOST_INSTALL.pkcs12Encryption,
+  installVerifyEndpoint: DEFAULT_HOST_INSTALL.verifyEndpoint,
+  installVerifyServerName: DEFAULT_HOST_INSTALL.verifyServerName,
   installProfiles: {},
   instanceTagKeys: ['env'],
   expiryThresholdDays: 45,
@@ -153,17 +166,32 @@ const integer =
     return value;
   };
 
-/** A setting the install document receives: held to that parameter's own rule. */
+/**
+ * A setting the install document receives: held to that parameter's own rule (formats may be given as a
+ * list). An endpoint's port must be a real one.
+ */
 const installParameter =
   (name: InstallParameterName): Reader =>
   (raw, problems, key) => {
-    if (typeof raw !== 'string' || !meetsInstallRule(name, raw)) {
+    const value = name === 'Formats' && Array.isArray(raw) ? raw.join(',') : raw;
+    if (typeof value !== 'string' || !meetsInstallRule(name, value)) {
       problems.push(
         `${key} is not valid: ${INSTALL_PARAMETER_RULES[name].description} Got ${JSON.stringify(raw)}`,
       );
+    } else if (name === 'VerifyEndpoint' && value !== '') {
+      const port = Number(value.slice(value.lastIndexOf(':') + 1));
+      if (port < 1 || port > 65_535)
+        problems.push(`${key} has no valid port (1-65535): ${JSON.stringify(value)}`);
     }
-    return raw;
+    return value;
   };
+
+/** What is wrong with one profile's settings taken together. */
+function profileProblems(settings: HostInstallSettings, name: string): string[] {
+  return settings.verifyServerName && !settings.verifyEndpoint
+    ? [`${name} names a verifyServerName but no verifyEndpoint to ask it of`]
+    : [];
+}
 
 /** A list given as a JSON list in cdk.json or as one comma-separated string with -c. */
 function listOf(raw: unknown): unknown[] | undefined {
@@ -177,17 +205,11 @@ function listOf(raw: unknown): unknown[] | undefined {
   return undefined;
 }
 
-/** Each profile setting and the install parameter whose rule it must meet. */
-const PROFILE_SETTINGS: Record<keyof HostInstallSettings, InstallParameterName> = {
-  certDirectory: 'CertDirectory',
-  keyDirectory: 'KeyDirectory',
-  fileOwner: 'FileOwner',
-  fileGroup: 'FileGroup',
-  reloadCommand: 'ReloadCommand',
-};
-
-/** The profiles travel to the functions as one environment variable; Lambda allows 4 KB for all of them. */
-const LONGEST_PROFILES_JSON = 2_000;
+/**
+ * The profiles travel to the functions as one environment variable, and Lambda allows 4 KB for all of a
+ * function's variables together: about ten profiles.
+ */
+const LONGEST_PROFILES_JSON = 3_000;
 
 const profiles: Reader = (raw, problems, key) => {
   let value = raw;
@@ -203,6 +225,7 @@ const profiles: Reader = (raw, problems, key) => {
     problems.push(`${key} must be an object of profiles by name; got ${JSON.stringify(raw)}`);
     return {};
   }
+  const read: Record<string, Record<string, unknown>> = {};
   for (const [name, profile] of Object.entries(value)) {
     if (name === DEFAULT_PROFILE) {
       problems.push(`${key} may not define "${DEFAULT_PROFILE}": that profile is the install* keys`);
@@ -215,22 +238,31 @@ const profiles: Reader = (raw, problems, key) => {
       problems.push(`${key}.${name} must be an object of settings; got ${JSON.stringify(profile)}`);
       continue;
     }
-    for (const [setting, settingValue] of Object.entries(profile as Record<string, unknown>)) {
-      const parameter = PROFILE_SETTINGS[setting as keyof HostInstallSettings];
-      if (!parameter) {
-        problems.push(
-          `${key}.${name} has an unknown setting "${setting}" (known: ${Object.keys(PROFILE_SETTINGS).join(', ')})`,
-        );
-      } else {
-        installParameter(parameter)(settingValue, problems, `${key}.${name}.${setting}`);
-      }
+    read[name] = profileSettingsOf(profile as Record<string, unknown>, problems, `${key}.${name}`);
+  }
+  return read;
+};
+
+/** One profile's settings, each held to the rule of the install parameter that carries it. */
+function profileSettingsOf(
+  profile: Record<string, unknown>,
+  problems: string[],
+  key: string,
+): Record<string, unknown> {
+  const settings: Record<string, unknown> = {};
+  for (const [setting, raw] of Object.entries(profile)) {
+    if (Object.hasOwn(HOST_SETTING_PARAMETERS, setting)) {
+      const parameter = HOST_SETTING_PARAMETERS[setting as keyof HostInstallSettings];
+      settings[setting] = installParameter(parameter)(raw, problems, `${key}.${setting}`);
+    } else {
+      problems.push(
+        `${key} has an unknown setting "${setting}" (known: ${Object.keys(HOST_SETTING_PARAMETERS).join(', ')})`,
+      );
     }
   }
-  if (JSON.stringify(value).length > LONGEST_PROFILES_JSON) {
-    problems.push(`${key} is too long: at most ${LONGEST_PROFILES_JSON} characters of JSON in all`);
-  }
-  return value;
-};
+  problems.push(...profileProblems({ ...DEFAULT_HOST_INSTALL, ...settings } as HostInstallSettings, key));
+  return settings;
+}
 
 /** Every install profile of the deployment: `default` from the install* keys, then `installProfiles`. */
 export function installProfilesOf(config: AppConfig): InstallProfiles {
@@ -241,6 +273,10 @@ export function installProfilesOf(config: AppConfig): InstallProfiles {
       fileOwner: config.installFileOwner,
       fileGroup: config.installFileGroup,
       reloadCommand: config.installReloadCommand,
+      formats: config.installFormats,
+      pkcs12Encryption: config.installPkcs12Encryption,
+      verifyEndpoint: config.installVerifyEndpoint,
+      verifyServerName: config.installVerifyServerName,
     },
     ...Object.fromEntries(
       Object.entries(config.installProfiles).map(([name, profile]) => [
@@ -341,6 +377,10 @@ const READERS: Record<keyof AppConfig, Reader> = {
   installFileOwner: installParameter('FileOwner'),
   installFileGroup: installParameter('FileGroup'),
   installReloadCommand: installParameter('ReloadCommand'),
+  installFormats: installParameter('Formats'),
+  installPkcs12Encryption: installParameter('Pkcs12Encryption'),
+  installVerifyEndpoint: installParameter('VerifyEndpoint'),
+  installVerifyServerName: installParameter('VerifyServerName'),
   installProfiles: profiles,
   instanceTagKeys: tagKeys,
   expiryThresholdDays: integer(1, 397),
@@ -377,6 +417,15 @@ export function loadConfig(node: Node): AppConfig {
   for (const key of Object.keys(READERS) as (keyof AppConfig)[]) {
     const raw = node.tryGetContext(key);
     config[key] = raw === undefined ? DEFAULT_CONFIG[key] : READERS[key](raw, problems, key);
+  }
+  if (problems.length === 0) {
+    const all = installProfilesOf(config as unknown as AppConfig);
+    problems.push(...profileProblems(all[DEFAULT_PROFILE]!, 'the install* keys'));
+    if (JSON.stringify(all).length > LONGEST_PROFILES_JSON) {
+      problems.push(
+        `installProfiles: all profiles together, defaults filled in, must stay within ${LONGEST_PROFILES_JSON} characters of JSON (they travel in one Lambda environment variable)`,
+      );
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config as unknown as AppConfig;

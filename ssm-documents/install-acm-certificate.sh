@@ -1,10 +1,19 @@
 #!/bin/bash
-# Install-ACMCertificate: installs the certificate bundle held in the secret SSM_SecretId as
-# <CertName>-cert.pem, -chain.pem and -fullchain.pem in CertDirectory and <CertName>-privkey.pem in
-# KeyDirectory, then runs the reload command, if any. SSM Agent runs it as root, with each document
-# parameter in an SSM_* environment variable. The Remove document runs this same script with
-# SSM_Action=Remove: it removes those four files and their .previous copies, through the same
-# directory checks and under the same lock, and reads no secret.
+# Install-ACMCertificate: installs the certificate bundle held in the secret SSM_SecretId in the
+# formats asked for, runs the reload command, if any, and checks that the service serves the new
+# certificate, if an endpoint is named. SSM Agent runs it as root, with each document parameter in an
+# SSM_* environment variable. The files, by format (any combination):
+#   always    CertDirectory/<CertName>-cert.pem        the certificate (0644; the drift check reads it)
+#   pem       CertDirectory/<CertName>-chain.pem, -fullchain.pem (0644), KeyDirectory/<CertName>-privkey.pem
+#   combined  KeyDirectory/<CertName>-combined.pem     private key, certificate and chain in one (HAProxy)
+#   pkcs12    KeyDirectory/<CertName>-keystore.p12     key, certificate and chain (Java keystores), and
+#             KeyDirectory/<CertName>-keystore.pass    its password. The password is made on the host on
+#             the first install and kept: the next installs reuse what that file holds, so a service
+#             configured with it keeps working; an administrator may put a password of their own there
+#             first (8-128 printable characters, no spaces). It never leaves the host.
+# Every key-bearing file is 0600, owned by FileOwner:FileGroup. The Remove document runs this same
+# script with SSM_Action=Remove: it removes every one of these files and their .previous copies,
+# through the same directory checks and under the same lock, and reads no secret.
 #
 # What it guarantees:
 # - Every SSM_* value is checked again here, by the rules of the document's allowedPattern, before it
@@ -21,18 +30,28 @@
 #   (/run/cert-lifecycle). A second install waits for it, up to 300 s, then installs; past that it
 #   stops with an error and changes nothing. The lock is released on every exit (it is a descriptor).
 # - Atomic and reversible: every file is the new one, or every file is what it was before. A failed
-#   write, a failed reload command, or SIGTERM/SIGINT/SIGHUP part-way puts the previous files back. The
-#   replaced files are kept as <file>.previous.
-# - Idempotent: when the four files already are what this secret makes (bytes, mode and owner), it
-#   renames nothing and does not reload; a run every day costs a read of the secret.
-# - It never prints key material or the passphrase; the passphrase reaches openssl on a descriptor.
+#   write, a failed reload command, a service that does not serve the new certificate, or
+#   SIGTERM/SIGINT/SIGHUP part-way puts the previous files back. The replaced files are kept as
+#   <file>.previous.
+# - Proof of service: with VerifyEndpoint (host:port, optionally VerifyServerName for SNI) it connects
+#   after the reload, for up to CERT_LIFECYCLE_VERIFY_SECONDS (10 s), and compares the certificate
+#   served with the one installed. A mismatch or no answer puts the previous files back, reloads again
+#   and fails, saying what is served. When the files were already current but the service serves
+#   another certificate, it reloads once and checks again.
+# - Idempotent: when the files already are what this secret makes (bytes, mode and owner; for the
+#   keystore, the same contents and algorithms under the same password), it renames nothing and does
+#   not reload; a run every day costs a read of the secret.
+# - It never prints key material or a password; they reach openssl through descriptors and files in
+#   root-only directories.
 # - A good run ends with: RESULT cert_name=… status=installed|unchanged serial=… not_after=… sha256=…
-#   (a removal with: RESULT cert_name=… status=removed|absent files=…)
+#   formats=… served=<serial>|unchecked (a removal with: RESULT cert_name=… status=removed|absent files=…)
 #
-# Two variables that only root can set on a host change where the lock lives and how long to wait for
-# it (the tests set them; SSM Agent does not): CERT_LIFECYCLE_RUN_DIRECTORY, CERT_LIFECYCLE_LOCK_WAIT_SECONDS.
+# Variables that only root can set on a host change where the lock lives, how long to wait for it and
+# how long to wait for the service (the tests set them; SSM Agent does not):
+# CERT_LIFECYCLE_RUN_DIRECTORY, CERT_LIFECYCLE_LOCK_WAIT_SECONDS, CERT_LIFECYCLE_VERIFY_SECONDS.
 set -euo pipefail
 umask 077
+export LC_ALL=C
 
 fail() {
   echo "ERROR: $*" >&2
@@ -54,6 +73,10 @@ key_dir=${SSM_KeyDirectory:-/etc/ssl/private}
 owner=${SSM_FileOwner:-root}
 group=${SSM_FileGroup:-root}
 reload=${SSM_ReloadCommand:-}
+formats=${SSM_Formats:-pem}
+p12_encryption=${SSM_Pkcs12Encryption:-aes-256}
+verify_endpoint=${SSM_VerifyEndpoint:-}
+verify_name=${SSM_VerifyServerName:-}
 
 require Action "$action" '^(Install|Remove)$' 7
 require CertName "$cert_name" '^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$' 64
@@ -66,15 +89,29 @@ require KeyDirectory "$key_dir" '^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$' 200
 require FileOwner "$owner" '^[a-z_][a-z0-9_-]*$' 32
 require FileGroup "$group" '^[a-z_][a-z0-9_-]*$' 32
 require ReloadCommand "$reload" '^([A-Za-z0-9_./:@=+-]+( [A-Za-z0-9_./:@=+-]+)*)?$' 256
+require Formats "$formats" '^(pem|combined|pkcs12)(,(pem|combined|pkcs12)){0,2}$' 32
+require Pkcs12Encryption "$p12_encryption" '^(aes-256|legacy-3des)$' 11
+require VerifyEndpoint "$verify_endpoint" '^(([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5})?$' 262
+require VerifyServerName "$verify_name" '^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)?$' 253
+if [[ -n $verify_endpoint ]] && ! ((10#${verify_endpoint##*:} >= 1 && 10#${verify_endpoint##*:} <= 65535)); then
+  fail "parameter VerifyEndpoint is not valid"
+fi
+want_pem=0 want_combined=0 want_pkcs12=0
+if [[ ,$formats, == *,pem,* ]]; then want_pem=1; fi
+if [[ ,$formats, == *,combined,* ]]; then want_combined=1; fi
+if [[ ,$formats, == *,pkcs12,* ]]; then want_pkcs12=1; fi
 
 run_dir=${CERT_LIFECYCLE_RUN_DIRECTORY:-/run/cert-lifecycle}
 lock_wait=${CERT_LIFECYCLE_LOCK_WAIT_SECONDS:-300}
+verify_seconds=${CERT_LIFECYCLE_VERIFY_SECONDS:-10}
 require CERT_LIFECYCLE_RUN_DIRECTORY "$run_dir" '^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$' 200
 require CERT_LIFECYCLE_LOCK_WAIT_SECONDS "$lock_wait" '^[0-9]+$' 4
+require CERT_LIFECYCLE_VERIFY_SECONDS "$verify_seconds" '^[0-9]+$' 3
 
 if [[ $action == Install ]]; then
   command -v aws >/dev/null || fail "the AWS CLI (aws) is not installed on this host"
   command -v openssl >/dev/null || fail "openssl is not installed on this host"
+  if [[ -n $verify_endpoint ]]; then command -v timeout >/dev/null || fail "timeout (coreutils) is not installed on this host"; fi
 fi
 command -v flock >/dev/null || fail "flock (util-linux) is not installed on this host"
 owner_uid=$(id -u "$owner" 2>/dev/null) || fail "user $owner does not exist on this host"
@@ -191,7 +228,7 @@ fi
 
 # --- Remove (the Remove document) -----------------------------------------------------------------
 
-# Removes <CertName>-<suffix>.pem and its .previous in directory $1 for each suffix, through the
+# Removes <CertName>-<suffix> and its .previous in directory $1 for each suffix, through the
 # directory's checked descriptor; a link there is removed, never followed. A missing directory holds
 # nothing to remove.
 remove_files() { # directory suffix...
@@ -201,7 +238,7 @@ remove_files() { # directory suffix...
   [[ -n $RESOLVED ]] || return 0
   open_directory "$RESOLVED" "$RESOLVED"
   for suffix in "$@"; do
-    for name in "$cert_name-$suffix.pem" "$cert_name-$suffix.pem.previous"; do
+    for name in "$cert_name-$suffix" "$cert_name-$suffix.previous"; do
       entry="$fds/$OPENED/$name"
       [[ -e $entry || -L $entry ]] || continue
       [[ -L $entry || ! -d $entry ]] || fail "$RESOLVED/$name is a directory; it was left alone"
@@ -213,8 +250,9 @@ remove_files() { # directory suffix...
 
 if [[ $action == Remove ]]; then
   removed=0
-  remove_files "$cert_dir" cert chain fullchain
-  remove_files "$key_dir" privkey
+  # Every format's files, whatever the profile asks for now: it may have asked for others before.
+  remove_files "$cert_dir" cert.pem chain.pem fullchain.pem
+  remove_files "$key_dir" privkey.pem combined.pem keystore.p12 keystore.pass
   if ((removed > 0)); then
     echo "removed $removed files of $cert_name from $cert_dir and $key_dir"
     echo "RESULT cert_name=$cert_name status=removed files=$removed"
@@ -353,21 +391,35 @@ cert_stage=$OPENED
 make_stage "$key_dir_fd"
 key_stage=$OPENED
 
-# 6. Make each new file whole in its staging directory: content, mode and owner.
-targets=("$cert_name-cert.pem" "$cert_name-chain.pem" "$cert_name-fullchain.pem" "$cert_name-privkey.pem")
-sources=("$work/cert.pem" "$work/chain.pem" "$work/fullchain.pem" "$work/privkey.pem")
-modes=(0644 0644 0644 0600)
-target_dirs=("$cert_dir_fd" "$cert_dir_fd" "$cert_dir_fd" "$key_dir_fd")
-target_stages=("$cert_stage" "$cert_stage" "$cert_stage" "$key_stage")
-for i in "${!targets[@]}"; do
-  staged="$fds/${target_stages[i]}/new-$i"
-  cat -- "${sources[i]}" >"$staged" || fail "cannot write ${targets[i]}"
-  chmod "${modes[i]}" -- "$staged"
-  chown "$owner:$group" -- "$staged" || fail "cannot give ${targets[i]} to $owner:$group"
-done
+# 6. The files the formats ask for: name, where its content is made, mode, directory.
+sources=()
+modes=()
+add_target() { # name source mode directory-descriptor staging-descriptor
+  targets+=("$1")
+  sources+=("$2")
+  modes+=("$3")
+  target_dirs+=("$4")
+  target_stages+=("$5")
+}
+add_target "$cert_name-cert.pem" "$work/cert.pem" 0644 "$cert_dir_fd" "$cert_stage"
+if ((want_pem)); then
+  add_target "$cert_name-chain.pem" "$work/chain.pem" 0644 "$cert_dir_fd" "$cert_stage"
+  add_target "$cert_name-fullchain.pem" "$work/fullchain.pem" 0644 "$cert_dir_fd" "$cert_stage"
+  add_target "$cert_name-privkey.pem" "$work/privkey.pem" 0600 "$key_dir_fd" "$key_stage"
+fi
+if ((want_combined)); then
+  cat "$work/privkey.pem" "$work/cert.pem" "$work/chain.pem" >"$work/combined.pem"
+  add_target "$cert_name-combined.pem" "$work/combined.pem" 0600 "$key_dir_fd" "$key_stage"
+fi
+keystore_index=-1
+if ((want_pkcs12)); then
+  add_target "$cert_name-keystore.pass" "$work/keystore.pass" 0600 "$key_dir_fd" "$key_stage"
+  add_target "$cert_name-keystore.p12" "$work/keystore.p12" 0600 "$key_dir_fd" "$key_stage"
+  keystore_index=$((${#targets[@]} - 1))
+fi
 
 # 7. Keep each current file, whatever it is, as a hard link in the staging directory: for the rollback,
-#    and for the comparison below, which reads the link there (nobody else can swap it for a link or a
+#    and for the reads below, which go through the link there (nobody else can swap it for a link or a
 #    pipe). A target is never read through its own name.
 for i in "${!targets[@]}"; do
   current="$fds/${target_dirs[i]}/${targets[i]}"
@@ -379,22 +431,129 @@ for i in "${!targets[@]}"; do
   fi
 done
 
-# 8. Nothing to do when every target already is the file just made: a regular file with the same bytes,
-#    mode and owner. Then nothing is renamed and nothing reloaded.
+# A regular file kept in step 7 (not a link, pipe or device), or nothing.
+kept_file() { # index → prints the kept file's path, or fails
+  local old="$fds/${target_stages[$1]}/old-$1"
+  [[ ${had_old[$1]} == 1 && ! -L $old && -f $old ]] && printf '%s' "$old"
+}
+
+# 8. The keystore: its password is the one the host already keeps beside it, when that is usable, so
+#    a service configured with it keeps working; otherwise a new random one. It reaches openssl in a
+#    root-only file, never on a command line.
+keystore_digest() { # keystore → a digest of what it holds and how it is protected (not its random salts)
+  { timeout 20 openssl pkcs12 -in "$1" -passin "file:$work/keystore.pass" -info -nodes 2>&1 || true; } | sha256sum
+}
+if ((want_pkcs12)); then
+  password=""
+  if old=$(kept_file $((keystore_index - 1))); then
+    password=$(head -c 256 -- "$old" | head -n 1)
+    if [[ ! $password =~ ^[[:graph:]]{8,128}$ ]]; then
+      password=""
+      echo "WARNING: $key_dir/$cert_name-keystore.pass holds no usable password (8-128 printable" \
+        "characters, no spaces); a new one is made, and services that open the keystore need it" >&2
+    fi
+  fi
+  if [[ -z $password ]]; then password=$(openssl rand -hex 16); fi
+  printf '%s\n' "$password" >"$work/keystore.pass"
+  unset password
+  algorithms=()
+  if [[ $p12_encryption == legacy-3des ]]; then
+    # For JVMs before 8u301 / 11.0.12, which cannot read AES (PBES2) keystores or SHA-256 MACs.
+    algorithms=(-certpbe PBE-SHA1-3DES -keypbe PBE-SHA1-3DES -macalg sha1)
+  fi
+  if ! openssl pkcs12 -export -inkey "$work/privkey.pem" -in "$work/cert.pem" -certfile "$work/chain.pem" \
+    -name "$cert_name" ${algorithms[@]+"${algorithms[@]}"} -passout "file:$work/keystore.pass" \
+    -out "$work/keystore.p12" 2>"$work/openssl.err"; then
+    fail "cannot make the PKCS#12 keystore: $(tail -n 1 "$work/openssl.err" | tr -cd '[:print:]')"
+  fi
+fi
+
+# 9. Make each new file whole in its staging directory: content, mode and owner.
+for i in "${!targets[@]}"; do
+  staged="$fds/${target_stages[i]}/new-$i"
+  cat -- "${sources[i]}" >"$staged" || fail "cannot write ${targets[i]}"
+  chmod "${modes[i]}" -- "$staged"
+  chown "$owner:$group" -- "$staged" || fail "cannot give ${targets[i]} to $owner:$group"
+done
+
+# 10. Nothing to do when every target already is the file just made: a regular file with the same
+#     bytes, mode and owner (the keystore: the same contents and algorithms under the same password,
+#     since its salts are new each time). Then nothing is renamed and nothing reloaded.
 unchanged=1
 for i in "${!targets[@]}"; do
-  old="$fds/${target_stages[i]}/old-$i"
   new="$fds/${target_stages[i]}/new-$i"
-  if [[ ${had_old[i]} != 1 || -L $old || ! -f $old ]] ||
-    [[ $(stat -c '%a %u %g' -- "$old") != "$(stat -c '%a %u %g' -- "$new")" ]] ||
-    [[ $(sha256sum <"$old") != "$(sha256sum <"$new")" ]]; then
+  if ! old=$(kept_file "$i") ||
+    [[ $(stat -c '%a %u %g' -- "$old") != "$(stat -c '%a %u %g' -- "$new")" ]]; then
     unchanged=0
     break
   fi
+  if ((i == keystore_index)); then
+    [[ $(keystore_digest "$old") == "$(keystore_digest "$new")" ]] || unchanged=0
+  else
+    [[ $(sha256sum <"$old") == "$(sha256sum <"$new")" ]] || unchanged=0
+  fi
+  ((unchanged)) || break
 done
 
+# The serial of a certificate, as lower-case hex pairs joined by colons.
+colon_serial() { # certificate-pem-text
+  local hex pairs="" k
+  hex=$(openssl x509 -noout -serial <<<"$1")
+  hex=${hex#*=}
+  hex=${hex,,}
+  for ((k = 0; k < ${#hex}; k += 2)); do pairs+="${hex:k:2}:"; done
+  printf '%s' "${pairs%:}"
+}
+installed_pem=$(cat "$work/cert.pem")
+serial=$(colon_serial "$installed_pem")
+fingerprint=$(openssl x509 -noout -fingerprint -sha256 <<<"$installed_pem")
+fingerprint=${fingerprint#*=}
+
+# Runs the reload command, without this script's descriptors (a service it starts must not hold the
+# lock). Sets RELOAD_FAILURE to what went wrong, when it fails.
+reload_service() {
+  local status said
+  read -r -a reload_words <<<"$reload"
+  if "${reload_words[@]}" >"$work/reload.out" 2>&1 {lock_fd}>&- {cert_dir_fd}>&- {key_dir_fd}>&- \
+    {cert_stage}>&- {key_stage}>&-; then
+    return 0
+  else
+    status=$?
+  fi
+  said=$(tail -n 1 "$work/reload.out" | tr -cd '[:print:]' | cut -c 1-300)
+  if [[ -z $said ]]; then said="it printed nothing"; else said="its last line: $said"; fi
+  RELOAD_FAILURE="reload command '$reload' failed (exit $status; $said)"
+  return 1
+}
+
+# Asks the endpoint for its certificate until it is the installed one, for up to verify_seconds (with
+# $1 = once, one question). Sets SERVED to the serial of the last certificate served ("" when nothing
+# answered).
+serves_installed() { # [once]
+  local deadline=$((SECONDS + verify_seconds)) pem served_fingerprint
+  if [[ ${1:-} == once ]]; then deadline=0; fi
+  local -a sni=()
+  if [[ -n $verify_name ]]; then sni=(-servername "$verify_name"); fi
+  SERVED=""
+  while :; do
+    pem=$(timeout 5 openssl s_client -connect "$verify_endpoint" ${sni[@]+"${sni[@]}"} </dev/null 2>/dev/null |
+      openssl x509 2>/dev/null) || pem=""
+    if [[ -n $pem ]]; then
+      SERVED=$(colon_serial "$pem")
+      served_fingerprint=$(openssl x509 -noout -fingerprint -sha256 <<<"$pem")
+      if [[ ${served_fingerprint#*=} == "$fingerprint" ]]; then return 0; fi
+    fi
+    if ((SECONDS >= deadline)); then return 1; fi
+    sleep 1
+  done
+}
+served_words() {
+  if [[ -n $SERVED ]]; then echo "$verify_endpoint serves serial $SERVED"; else echo "no TLS answer on $verify_endpoint"; fi
+}
+
+result=unchanged
 if ! ((unchanged)); then
-  # 9. Rename each new file over its target: a rename replaces whatever is there, never follows it.
+  # 11. Rename each new file over its target: a rename replaces whatever is there, never follows it.
   for i in "${!targets[@]}"; do
     # Counted before the rename, so that a signal right after it still puts this one back too.
     replaced=$((i + 1))
@@ -403,48 +562,55 @@ if ! ((unchanged)); then
     fi
   done
 
-  # 10. Reload the service; if that fails, the previous files go back (cleanup).
-  if [[ -n $reload ]]; then
-    read -r -a reload_words <<<"$reload"
-    # Without this script's descriptors: a service the command starts must not hold the lock.
-    if "${reload_words[@]}" >"$work/reload.out" 2>&1 {lock_fd}>&- {cert_dir_fd}>&- {key_dir_fd}>&- \
-      {cert_stage}>&- {key_stage}>&-; then
-      status=0
-    else
-      status=$?
+  # 12. Reload the service; if that fails, the previous files go back (cleanup).
+  if [[ -n $reload ]] && ! reload_service; then
+    fail "$RELOAD_FAILURE; the previous files are restored"
+  fi
+
+  # 13. The service must serve the new certificate; if it does not, the previous files go back and the
+  #     service is reloaded with them.
+  if [[ -n $verify_endpoint ]] && ! serves_installed; then
+    served=$(served_words)
+    restore
+    again=""
+    if [[ -n $reload ]]; then
+      if reload_service; then again=" and the service reloaded"; else again=", but reloading with them failed too: $RELOAD_FAILURE"; fi
     fi
-    if ((status != 0)); then
-      said=$(tail -n 1 "$work/reload.out" | tr -cd '[:print:]' | cut -c 1-300)
-      if [[ -z $said ]]; then said="it printed nothing"; else said="its last line: $said"; fi
-      fail "reload command '$reload' failed (exit $status; $said); the previous files are restored"
-    fi
+    fail "the service does not serve the new certificate (serial $serial) after $verify_seconds s: $served;" \
+      "the previous files are restored$again"
   fi
   committed=1
+  result=installed
 
-  # 11. The replaced files become <file>.previous (a rename too: whatever is planted there is replaced).
+  # 14. The replaced files become <file>.previous (a rename too: whatever is planted there is replaced).
   for i in "${!targets[@]}"; do
     if [[ ${had_old[i]} == 1 ]]; then
       mv -fT -- "$fds/${target_stages[i]}/old-$i" "$fds/${target_dirs[i]}/${targets[i]}.previous" 2>/dev/null ||
         echo "WARNING: could not keep the replaced ${targets[i]} as ${targets[i]}.previous" >&2
     fi
   done
+elif [[ -n $verify_endpoint ]] && ! serves_installed once; then
+  # The files are current but the service serves something else: it never took them. Reload once.
+  served=$(served_words)
+  [[ -n $reload ]] || fail "the files hold the current certificate (serial $serial) but $served, and no reload command is set"
+  reload_service || fail "the files hold the current certificate (serial $serial) but $served; $RELOAD_FAILURE"
+  serves_installed ||
+    fail "the files hold the current certificate (serial $serial) but after a reload $(served_words)"
+  result=reloaded
 fi
 
-# 12. The last line is for the workflow: what is installed now, and whether this run changed it.
-serial_hex=$(openssl x509 -in "$work/cert.pem" -noout -serial)
-serial_hex=${serial_hex#*=}
-serial_hex=${serial_hex,,}
-serial=""
-for ((k = 0; k < ${#serial_hex}; k += 2)); do serial+="${serial_hex:k:2}:"; done
-not_after=$(openssl x509 -in "$work/cert.pem" -noout -enddate)
+# 15. The last line is for the workflow: what is installed now, and whether this run changed it.
+not_after=$(openssl x509 -noout -enddate <<<"$installed_pem")
 not_after=$(date -u -d "${not_after#*=}" +%Y-%m-%dT%H:%M:%SZ)
-fingerprint=$(openssl x509 -in "$work/cert.pem" -noout -fingerprint -sha256)
-files="$cert_dir/${targets[0]} ${targets[1]} ${targets[2]}, $key_dir/${targets[3]}"
-if ((unchanged)); then
-  result=unchanged
-  echo "unchanged: $files already hold this certificate; nothing was written or reloaded"
-else
-  result=installed
-  echo "installed $files"
-fi
-echo "RESULT cert_name=$cert_name status=$result serial=${serial%:} not_after=$not_after sha256=${fingerprint#*=}"
+files=""
+for i in "${!targets[@]}"; do
+  if [[ ${target_dirs[i]} == "$cert_dir_fd" ]]; then files+=" $cert_dir/${targets[i]}"; else files+=" $key_dir/${targets[i]}"; fi
+done
+case $result in
+  unchanged) echo "unchanged:$files already hold this certificate; nothing was written or reloaded" ;;
+  reloaded) echo "unchanged:$files already hold this certificate; the service was reloaded to serve it" ;;
+  installed) echo "installed$files" ;;
+esac
+if [[ -n $verify_endpoint ]]; then echo "$verify_endpoint serves serial $SERVED, the installed certificate"; fi
+echo "RESULT cert_name=$cert_name status=$result serial=$serial not_after=$not_after sha256=$fingerprint" \
+  "formats=$formats served=${SERVED:-unchecked}"

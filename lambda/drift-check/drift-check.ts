@@ -2,7 +2,11 @@ import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { type DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { settleWithConcurrency } from '../shared/concurrency.js';
 import { logger } from '../shared/logger.js';
-import { type InstallProfiles, profileSettings } from '../shared/install-parameters.js';
+import {
+  type HostInstallSettings,
+  type InstallProfiles,
+  profileSettings,
+} from '../shared/install-parameters.js';
 import type { CertificateMapping } from '../shared/mapping-store.js';
 
 export interface DriftCheckDependencies {
@@ -21,6 +25,20 @@ export interface DriftCheckOutcome {
   readonly failed: number;
 }
 
+/** The check document's parameters: where the certificate is, and the endpoint that should serve it. */
+export function checkParameters(
+  mapping: CertificateMapping,
+  host: HostInstallSettings,
+): Record<string, string[]> {
+  return {
+    CertName: [mapping.CertName],
+    CertDirectory: [host.certDirectory],
+    CertificateArn: [mapping.CertificateArn],
+    ...(host.verifyEndpoint ? { VerifyEndpoint: [host.verifyEndpoint] } : {}),
+    ...(host.verifyServerName ? { VerifyServerName: [host.verifyServerName] } : {}),
+  };
+}
+
 /**
  * Asks every mapped host which certificate it has: one read-only command per mapping, to the instances
  * with its tag. Their answers arrive later (the command's status-change event) and are compared then.
@@ -36,11 +54,7 @@ export async function startDriftChecks(deps: DriftCheckDependencies): Promise<Dr
         DocumentName: deps.documentName,
         DocumentVersion: '$LATEST',
         Targets: [{ Key: `tag:${mapping.TargetTagKey}`, Values: [mapping.TargetTagValue] }],
-        Parameters: {
-          CertName: [mapping.CertName],
-          CertDirectory: [profileSettings(deps.profiles, mapping.Profile).certDirectory],
-          CertificateArn: [mapping.CertificateArn],
-        },
+        Parameters: checkParameters(mapping, profileSettings(deps.profiles, mapping.Profile)),
         MaxConcurrency: '50%',
         MaxErrors: '100%',
         TimeoutSeconds: 600,

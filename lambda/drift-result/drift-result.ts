@@ -56,6 +56,7 @@ export async function handleDriftResult(
   const command = (await deps.ssm.send(new ListCommandsCommand({ CommandId: commandId }))).Commands?.[0];
   const certificateArn = command?.Parameters?.CertificateArn?.[0];
   const certName = command?.Parameters?.CertName?.[0];
+  const endpoint = command?.Parameters?.VerifyEndpoint?.[0];
   const drifted: DriftedHost[] = [];
   const unreachable: string[] = [];
   let checked = 0;
@@ -81,8 +82,17 @@ export async function handleDriftResult(
     }
     checked += 1;
     const hostSerial = result.serial ? serialFromHex(result.serial.replace(/:/g, '')) : undefined;
+    // With an endpoint in the profile, the check also reports what the service serves there.
+    const servedSerial =
+      result.served && result.served !== 'none' ? serialFromHex(result.served.replace(/:/g, '')) : undefined;
     if (result.status === 'missing' || hostSerial !== currentSerial)
       drifted.push({ instanceId, ...(hostSerial ? { serial: hostSerial } : {}) });
+    else if (endpoint && result.served !== undefined && servedSerial !== currentSerial)
+      drifted.push({
+        instanceId,
+        serial: hostSerial,
+        served: { endpoint, ...(servedSerial ? { serial: servedSerial } : {}) },
+      });
     else inSync.push(instanceId);
   }
 

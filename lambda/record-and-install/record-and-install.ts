@@ -1,6 +1,7 @@
 import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { InstallCommandRejectedError } from '../shared/errors.js';
 import {
+  hostParameters,
   type InstallParameterName,
   type InstallProfiles,
   profileSettings,
@@ -89,17 +90,11 @@ export function installParameters(
   },
   settings: InstallCommandSettings,
 ): Record<string, string[]> & Partial<Record<InstallParameterName, string[]>> {
-  const host = profileSettings(settings.profiles, input.export.profile);
   return {
     CertName: [input.CertName],
     SecretId: [input.export.secretId],
     Region: [settings.region],
-    CertDirectory: [host.certDirectory],
-    KeyDirectory: [host.keyDirectory],
-    FileOwner: [host.fileOwner],
-    FileGroup: [host.fileGroup],
-    // The document's default (no reload) applies when none is configured.
-    ...(host.reloadCommand ? { ReloadCommand: [host.reloadCommand] } : {}),
+    ...hostParameters(profileSettings(settings.profiles, input.export.profile)),
   };
 }
 

@@ -144,6 +144,18 @@ export interface DriftedHost {
   readonly serial?: string;
   /** Why the mapping's association could not install the certificate there, when that is the news. */
   readonly failure?: string;
+  /**
+   * What the host's service serves at the profile's endpoint, when its files are current but that is
+   * not: the serial, or none when nothing answered TLS there.
+   */
+  readonly served?: { readonly endpoint: string; readonly serial?: string };
+}
+
+/** "its service at 127.0.0.1:443 serves serial 0a:…" or "nothing answers TLS at 127.0.0.1:443". */
+export function servedWords(served: NonNullable<DriftedHost['served']>): string {
+  return served.serial
+    ? `its service at ${served.endpoint} serves serial ${served.serial}`
+    : `nothing answers TLS at ${served.endpoint}`;
 }
 
 /** One alert for the hosts of one mapping that do not hold ACM's current certificate. */
@@ -162,12 +174,14 @@ export function driftMessage(
     '',
     ...hosts.map(
       (host) =>
-        `  ${host.instanceId.padEnd(22)} ${host.failure ? `install failing: ${host.failure}` : host.serial ? `serves serial ${host.serial}` : 'files missing'}`,
+        `  ${host.instanceId.padEnd(22)} ${host.failure ? `install failing: ${host.failure}` : host.served ? `files current, but ${servedWords(host.served)}` : host.serial ? `serves serial ${host.serial}` : 'files missing'}`,
     ),
     '',
     'What to do: export the certificate to this target again (npm run cli -- export …), then check the hosts that still differ.',
   ];
-  const severity: SeverityLabel = hosts.some((host) => !host.serial) ? 'HIGH' : 'MEDIUM';
+  const severity: SeverityLabel = hosts.some((host) => !host.serial || (host.served && !host.served.serial))
+    ? 'HIGH'
+    : 'MEDIUM';
   const json = JSON.stringify({
     eventType: 'HostDrift',
     severity,

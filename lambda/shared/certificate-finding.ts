@@ -1,6 +1,7 @@
 import type { AwsSecurityFinding, Partition, Resource } from '@aws-sdk/client-securityhub';
 import { type CertificateFacts, arnParts, consoleUrl } from './certificate-facts.js';
 import { type SeverityLabel, daysLeft, expirySeverity } from './expiry-severity.js';
+import { type DriftedHost, servedWords } from './alert-message.js';
 
 /**
  * The one place Security Hub findings (ASFF) about ACM certificates are built. A finding's Id is stable
@@ -147,17 +148,20 @@ export function driftFindingId(certificateArn: string, instanceId: string): stri
 /** A host that does not hold ACM's current certificate for its mapping (or holds none). */
 export function driftFinding(
   facts: { readonly certificateArn: string; readonly certName: string; readonly currentSerial: string },
-  host: { readonly instanceId: string; readonly serial?: string; readonly failure?: string },
+  host: DriftedHost,
   context: FindingContext,
 ): AwsSecurityFinding {
   const { partition, region, account } = arnParts(facts.certificateArn);
   const now = context.now.toISOString();
-  const severity: SeverityLabel = host.serial && !host.failure ? 'MEDIUM' : 'HIGH';
+  const severity: SeverityLabel =
+    host.serial && !host.failure && (!host.served || host.served.serial) ? 'MEDIUM' : 'HIGH';
   const what = host.failure
     ? `cannot install serial ${facts.currentSerial} of ${facts.certName}: ${host.failure}`
-    : host.serial
-      ? `still serves serial ${host.serial} of ${facts.certName}, not ACM's current ${facts.currentSerial}`
-      : `has no ${facts.certName} certificate files installed`;
+    : host.served
+      ? `holds ACM's current ${facts.currentSerial} of ${facts.certName} in its files, but ${servedWords(host.served)}`
+      : host.serial
+        ? `still serves serial ${host.serial} of ${facts.certName}, not ACM's current ${facts.currentSerial}`
+        : `has no ${facts.certName} certificate files installed`;
   const managed = host.instanceId.startsWith('mi-');
   return {
     SchemaVersion: '2018-10-08',
@@ -169,7 +173,7 @@ export function driftFinding(
     CreatedAt: context.createdAt ?? now,
     UpdatedAt: now,
     Title: truncate(
-      `Host ${host.instanceId} ${host.failure ? 'cannot install the certificate' : host.serial ? 'serves an old certificate' : 'is missing the certificate'} ${facts.certName}`,
+      `Host ${host.instanceId} ${host.failure ? 'cannot install the certificate' : host.served && !host.served.serial ? 'does not serve TLS with the certificate' : host.serial ? 'serves an old certificate' : 'is missing the certificate'} ${facts.certName}`,
       256,
     ),
     Description: truncate(`Managed instance ${host.instanceId} ${what} (${facts.certificateArn}).`, 1024),

@@ -30,3 +30,18 @@ export function resultLine(invocation: CommandInvocation): Record<string, string
   }
   return fields;
 }
+
+/** The line the install document prints when it fails; its words say what went wrong on the host. */
+const ERROR_LINE_PREFIX = 'ERROR: ';
+const LONGEST_ERROR = 300;
+
+/** The last `ERROR: …` line a document printed (SSM appends its error output to the plugin output). */
+export function errorLine(invocation: CommandInvocation): string | undefined {
+  const output = (invocation.CommandPlugins ?? []).map((plugin) => plugin.Output ?? '').join('\n');
+  const line = output
+    .split('\n')
+    .map((text) => text.trim())
+    .filter((text) => text.startsWith(ERROR_LINE_PREFIX))
+    .pop();
+  return line?.slice(ERROR_LINE_PREFIX.length, ERROR_LINE_PREFIX.length + LONGEST_ERROR);
+}

@@ -53,6 +53,29 @@ export const INSTALL_PARAMETER_RULES = {
     description:
       'Run after a good install, as plain words without a shell (no quotes, pipes, ; or $): e.g. "systemctl reload nginx". If it fails, the previous files are put back. Empty for none.',
   },
+  Formats: {
+    pattern: '^(pem|combined|pkcs12)(,(pem|combined|pkcs12)){0,2}$',
+    maxChars: 32,
+    description:
+      'What to install besides <CertName>-cert.pem, comma-separated: pem (chain, full chain and key), combined (key, certificate and chain in one file), pkcs12 (a keystore and its password file).',
+  },
+  Pkcs12Encryption: {
+    pattern: '^(aes-256|legacy-3des)$',
+    maxChars: 11,
+    description:
+      'How the keystore is protected: aes-256 (PBES2, SHA-256 MAC), or legacy-3des (3DES, SHA-1 MAC) for JVMs older than 8u301 or 11.0.12.',
+  },
+  VerifyEndpoint: {
+    pattern: '^(([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\\[[0-9A-Fa-f:.]+\\]):[0-9]{1,5})?$',
+    maxChars: 262,
+    description:
+      'host:port the service serves TLS on (e.g. 127.0.0.1:443); after the reload the served certificate must be the installed one, or the previous files go back. Empty for no check.',
+  },
+  VerifyServerName: {
+    pattern: '^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)?$',
+    maxChars: 253,
+    description: 'The SNI name to ask the endpoint for, when it serves several. Empty for none.',
+  },
 } as const satisfies Record<string, InstallParameterRule>;
 
 export type InstallParameterName = keyof typeof INSTALL_PARAMETER_RULES;
@@ -65,6 +88,14 @@ export interface HostInstallSettings {
   readonly fileGroup: string;
   /** Empty for none. */
   readonly reloadCommand: string;
+  /** Comma-separated: `pem`, `combined`, `pkcs12`. */
+  readonly formats: string;
+  /** `aes-256` or `legacy-3des`. */
+  readonly pkcs12Encryption: string;
+  /** `host:port` whose served certificate must be the installed one; empty for no check. */
+  readonly verifyEndpoint: string;
+  /** SNI name for that check; empty for none. */
+  readonly verifyServerName: string;
 }
 
 export const DEFAULT_HOST_INSTALL: HostInstallSettings = {
@@ -73,7 +104,36 @@ export const DEFAULT_HOST_INSTALL: HostInstallSettings = {
   fileOwner: 'root',
   fileGroup: 'root',
   reloadCommand: '',
+  formats: 'pem',
+  pkcs12Encryption: 'aes-256',
+  verifyEndpoint: '',
+  verifyServerName: '',
 };
+
+/** Each host setting and the install parameter that carries it to the host. */
+export const HOST_SETTING_PARAMETERS = {
+  certDirectory: 'CertDirectory',
+  keyDirectory: 'KeyDirectory',
+  fileOwner: 'FileOwner',
+  fileGroup: 'FileGroup',
+  reloadCommand: 'ReloadCommand',
+  formats: 'Formats',
+  pkcs12Encryption: 'Pkcs12Encryption',
+  verifyEndpoint: 'VerifyEndpoint',
+  verifyServerName: 'VerifyServerName',
+} as const satisfies Record<keyof HostInstallSettings, InstallParameterName>;
+
+/**
+ * The install document parameters for a host's settings. A setting left empty (no reload command, no
+ * endpoint) is not sent, so the document's default (none) applies.
+ */
+export function hostParameters(host: HostInstallSettings): Partial<Record<InstallParameterName, string[]>> {
+  return Object.fromEntries(
+    (Object.entries(HOST_SETTING_PARAMETERS) as [keyof HostInstallSettings, InstallParameterName][])
+      .filter(([setting]) => host[setting] !== '')
+      .map(([setting, parameter]) => [parameter, [host[setting]]]),
+  );
+}
 
 export function meetsInstallRule(name: InstallParameterName, value: string): boolean {
   const rule: InstallParameterRule = INSTALL_PARAMETER_RULES[name];

@@ -5,7 +5,7 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { type ExportRequest, tagKeyValue } from './export-request.js';
-import { listInvocations, resultLine } from './command-invocations.js';
+import { errorLine, listInvocations, resultLine } from './command-invocations.js';
 import type { InstallOutcome, InstallStatusReport, InstanceInstallResult } from './workflow-state.js';
 
 /** Keeps the state (256 KB ceiling) small however many instances a tag selects. */
@@ -95,7 +95,10 @@ function failureReason(commandStatus: string, targets: number, failed: InstanceI
   }
   const named = failed
     .slice(0, MAX_NAMED_IN_REASON)
-    .map((instance) => `${instance.instanceId} ${instance.status}`)
+    .map(
+      (instance) =>
+        `${instance.instanceId} ${instance.status}${instance.error ? ` (${instance.error})` : ''}`,
+    )
     .join(', ');
   const more = failed.length > MAX_NAMED_IN_REASON ? ` and ${failed.length - MAX_NAMED_IN_REASON} more` : '';
   return `${failed.length} of ${targets} instances failed: ${named}${more}`;
@@ -111,5 +114,11 @@ function instanceResult(invocation: CommandInvocation): InstanceInstallResult {
   const status =
     invocation.Status === 'Success' ? 'Success' : invocation.StatusDetails || invocation.Status || 'Unknown';
   const result = resultLine(invocation);
-  return { instanceId: invocation.InstanceId ?? 'unknown-instance', status, ...(result ? { result } : {}) };
+  const error = status === 'Success' ? undefined : errorLine(invocation);
+  return {
+    instanceId: invocation.InstanceId ?? 'unknown-instance',
+    status,
+    ...(result ? { result } : {}),
+    ...(error ? { error } : {}),
+  };
 }

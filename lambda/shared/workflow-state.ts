@@ -33,8 +33,13 @@ export interface InstanceInstallResult {
   readonly instanceId: string;
   /** The invocation's Status, or its more precise StatusDetails (e.g. "Undeliverable"). */
   readonly status: string;
-  /** The install document's machine-readable last line, when it printed one. */
+  /**
+   * The install document's machine-readable last line, when it printed one: status (installed,
+   * unchanged, reloaded), serial, formats, and served (the serial the service served, or unchecked).
+   */
   readonly result?: Record<string, string>;
+  /** What the install said went wrong on the host (its last ERROR line), when it failed. */
+  readonly error?: string;
 }
 
 /** How an install command went, as far as it has got. */

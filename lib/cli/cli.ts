@@ -11,6 +11,7 @@ import {
   unmapRequestProblems,
 } from '../../lambda/shared/export-request.js';
 import { type HostState, hostStates } from '../../lambda/shared/host-state.js';
+import type { InstanceInstallResult } from '../../lambda/shared/workflow-state.js';
 import {
   type CertificateMapping,
   getMapping,
@@ -209,18 +210,32 @@ export async function follow(
   }
 }
 
+/** One host's line: its install status and what it holds and serves now, or whether a dry run found it ready. */
+function instanceWords(
+  instance: Partial<InstanceInstallResult> & { ready?: boolean; notReadyBecause?: string },
+) {
+  if (instance.status === undefined)
+    return instance.ready ? 'ready' : `not ready: ${instance.notReadyBecause}`;
+  const result = instance.result;
+  const detail = result
+    ? [
+        result.status,
+        result.serial && `serial ${result.serial}`,
+        result.served && result.served !== 'unchecked' && `served ${result.served}`,
+      ]
+    : [instance.error];
+  return [instance.status, ...detail].filter(Boolean).join('  ');
+}
+
 async function report(sfn: SFNClient, executionArn: string, io: CliIo): Promise<number> {
   const execution = await sfn.send(new DescribeExecutionCommand({ executionArn }));
   io.out(`${execution.status}`);
   if (execution.status === 'SUCCEEDED') {
     const output = JSON.parse(execution.output ?? '{}') as {
-      instances?: { instanceId: string; status?: string; ready?: boolean; notReadyBecause?: string }[];
+      instances?: (InstanceInstallResult & { ready?: boolean; notReadyBecause?: string })[];
     };
-    for (const instance of output.instances ?? []) {
-      io.out(
-        `  ${instance.instanceId}  ${instance.status ?? (instance.ready ? 'ready' : `not ready: ${instance.notReadyBecause}`)}`,
-      );
-    }
+    for (const instance of output.instances ?? [])
+      io.out(`  ${instance.instanceId}  ${instanceWords(instance)}`);
     io.out(JSON.stringify(output, null, 2));
     return 0;
   }

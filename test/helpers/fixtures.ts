@@ -18,10 +18,13 @@ export const REQUEST: ExportRequest = {
 export const PROFILES = {
   default: { ...DEFAULT_HOST_INSTALL, reloadCommand: 'systemctl reload nginx' },
   haproxy: {
+    ...DEFAULT_HOST_INSTALL,
     certDirectory: '/etc/haproxy/certs',
     keyDirectory: '/etc/haproxy/private',
     fileOwner: 'root',
     fileGroup: 'haproxy',
     reloadCommand: 'systemctl reload haproxy',
+    formats: 'combined',
+    verifyEndpoint: '127.0.0.1:443',
   },
 } as const satisfies InstallProfiles;

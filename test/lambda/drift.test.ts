@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startDriftChecks } from '../../lambda/drift-check/drift-check.js';
+import { checkParameters, startDriftChecks } from '../../lambda/drift-check/drift-check.js';
 import { handleDriftResult } from '../../lambda/drift-result/drift-result.js';
 import { driftFinding } from '../../lambda/shared/certificate-finding.js';
 import { recordExport } from '../../lambda/shared/mapping-store.js';
@@ -120,6 +120,46 @@ describe('drift result', () => {
     expect(sns).not.toHaveReceivedAnyCommand();
   });
 
+  it('with an endpoint in the profile, counts a host whose files are current but whose service is not as drift', async () => {
+    ssm.on(ListCommandsCommand).resolves({
+      Commands: [
+        {
+          CommandId: 'check-1',
+          Parameters: {
+            CertName: ['web-server'],
+            CertificateArn: [CERTIFICATE_ARN],
+            CertDirectory: ['/etc/ssl/certs'],
+            VerifyEndpoint: ['127.0.0.1:443'],
+          },
+        },
+      ],
+    });
+    ssm.on(ListCommandInvocationsCommand).resolves({
+      CommandInvocations: [
+        answer('i-0good', `status=present serial=${CURRENT} served=${CURRENT}`),
+        answer('i-0stale', `status=present serial=${CURRENT} served=0a:0b:0c`),
+        answer('i-0down', `status=present serial=${CURRENT} served=none`),
+      ],
+    });
+    const outcome = await compare();
+    expect(outcome.drifted).toEqual([
+      { instanceId: 'i-0stale', serial: CURRENT, served: { endpoint: '127.0.0.1:443', serial: '0a:0b:0c' } },
+      { instanceId: 'i-0down', serial: CURRENT, served: { endpoint: '127.0.0.1:443' } },
+    ]);
+    const findings = [...hub.stored.values()];
+    expect(
+      findings.map((finding) => [finding.Title, finding.FindingProviderFields?.Severity?.Label]).sort(),
+    ).toEqual([
+      ['Host i-0down does not serve TLS with the certificate web-server', 'HIGH'],
+      ['Host i-0stale serves an old certificate web-server', 'MEDIUM'],
+    ]);
+    expect(findings.find((finding) => finding.Title?.includes('i-0stale'))?.Description).toContain(
+      `holds ACM's current ${CURRENT} of web-server in its files, but its service at 127.0.0.1:443 serves serial 0a:0b:0c`,
+    );
+    const email = JSON.parse(sns.commandCalls(PublishCommand)[0]!.args[0].input.Message!).email as string;
+    expect(email).toContain('i-0down                files current, but nothing answers TLS at 127.0.0.1:443');
+  });
+
   it('does nothing when the certificate no longer exists', async () => {
     acm
       .on(DescribeCertificateCommand)
@@ -135,6 +175,16 @@ describe('drift check', () => {
     dynamo = await startLocalDynamo();
   });
   afterAll(async () => dynamo.stop());
+
+  it("asks the hosts of a profile with an endpoint what they serve there, from the mapping's recorded profile", () => {
+    const mapping = { ...REQUEST, Profile: 'haproxy' } as unknown as Parameters<typeof checkParameters>[0];
+    expect(checkParameters(mapping, PROFILES.haproxy)).toEqual({
+      CertName: ['web-server'],
+      CertDirectory: ['/etc/haproxy/certs'],
+      CertificateArn: [CERTIFICATE_ARN],
+      VerifyEndpoint: ['127.0.0.1:443'],
+    });
+  });
 
   it('sends the read-only check document to the instances of every mapping', async () => {
     const tableName = await dynamo.createInventoryTable();
@@ -167,6 +217,7 @@ describe('drift check', () => {
     expect(sent.map((input) => input.Targets)).toEqual(
       expect.arrayContaining([[{ Key: 'tag:env', Values: ['dev'] }], [{ Key: 'tag:env', Values: ['prod'] }]]),
     );
+    expect(sent[0]!.Parameters).not.toHaveProperty('VerifyEndpoint');
     expect(sent[0]).toMatchObject({
       DocumentName: 'CertLifecycle-Check-ACMCertificate',
       Parameters: {

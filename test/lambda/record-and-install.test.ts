@@ -70,6 +70,8 @@ const PARAMETERS = {
   FileOwner: ['root'],
   FileGroup: ['root'],
   ReloadCommand: ['systemctl reload nginx'],
+  Formats: ['pem'],
+  Pkcs12Encryption: ['aes-256'],
 };
 
 const ASSOCIATION_NAME = /^Install-ACMCertificate\.web-server\.[0-9a-f]{16}$/;
@@ -189,6 +191,8 @@ describe('recordAndInstall', () => {
       KeyDirectory: ['/etc/haproxy/private'],
       FileGroup: ['haproxy'],
       ReloadCommand: ['systemctl reload haproxy'],
+      Formats: ['combined'],
+      VerifyEndpoint: ['127.0.0.1:443'],
     });
     expect(await storedMapping()).toMatchObject({ Profile: 'haproxy' });
   });

@@ -1,3 +1,4 @@
+import { DEFAULT_HOST_INSTALL } from '../../lambda/shared/install-parameters.js';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
@@ -462,21 +463,13 @@ describe('install settings', () => {
     }).template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
         Variables: Match.objectLike({
-          INSTALL_PROFILES: JSON.stringify({
+          INSTALL_PROFILES: Match.serializedJson({
             default: {
+              ...DEFAULT_HOST_INSTALL,
               certDirectory: '/etc/pki/tls/certs',
-              keyDirectory: '/etc/ssl/private',
-              fileOwner: 'root',
-              fileGroup: 'root',
               reloadCommand: 'systemctl reload nginx',
             },
-            haproxy: {
-              certDirectory: '/etc/haproxy/certs',
-              keyDirectory: '/etc/ssl/private',
-              fileOwner: 'root',
-              fileGroup: 'root',
-              reloadCommand: 'systemctl reload haproxy',
-            },
+            haproxy: { ...DEFAULT_HOST_INSTALL, ...haproxy },
           }),
         }),
       },

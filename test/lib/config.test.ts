@@ -105,6 +105,38 @@ describe('configuration', () => {
     );
   });
 
+  it('takes formats as a list or a string, and an endpoint with a real port and an SNI name only beside it', () => {
+    const config = load({
+      installFormats: ['pem', 'pkcs12'],
+      installVerifyEndpoint: '127.0.0.1:8443',
+      installProfiles: { tomcat: { formats: ['pkcs12'], pkcs12Encryption: 'legacy-3des' } },
+    });
+    expect(installProfilesOf(config)).toMatchObject({
+      default: { formats: 'pem,pkcs12', verifyEndpoint: '127.0.0.1:8443' },
+      tomcat: { formats: 'pkcs12', pkcs12Encryption: 'legacy-3des', verifyEndpoint: '' },
+    });
+    let error: unknown;
+    try {
+      load({
+        installFormats: 'pem,der',
+        installProfiles: {
+          web: { verifyEndpoint: '127.0.0.1:0' },
+          java: { verifyServerName: 'app.example.com' },
+        },
+      });
+    } catch (caught) {
+      error = caught;
+    }
+    expect((error as ConfigError).problems).toEqual([
+      expect.stringMatching(/^installFormats is not valid: What to install besides/),
+      'installProfiles.web.verifyEndpoint has no valid port (1-65535): "127.0.0.1:0"',
+      'installProfiles.java names a verifyServerName but no verifyEndpoint to ask it of',
+    ]);
+    expect(() => load({ installVerifyServerName: 'app.example.com' })).toThrow(
+      /the install\* keys names a verifyServerName but no verifyEndpoint/,
+    );
+  });
+
   it('needs at least one valid instance tag key', () => {
     expect(load({ instanceTagKeys: 'env, team' }).instanceTagKeys).toEqual(['env', 'team']);
     expect(() => load({ instanceTagKeys: [] })).toThrow(/instanceTagKeys must name at least one tag key/);

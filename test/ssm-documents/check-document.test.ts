@@ -8,6 +8,7 @@ import { INSTALL_PARAMETER_RULES } from '../../lambda/shared/install-parameters.
 import { commandDocumentContent } from '../../lib/command-document.js';
 import { ssmScriptFile } from '../../lib/paths.js';
 import { makeCertificate } from '../helpers/certificates.js';
+import { freePort, startTlsServer } from '../helpers/tls-server.js';
 
 const document = commandDocumentContent('check-acm-certificate');
 const scriptFile = ssmScriptFile('check-acm-certificate');
@@ -20,9 +21,10 @@ function runCheck(env: Record<string, string>) {
 describe('check document', () => {
   it('uses the install rules for the names it shares with the install document, as environment variables', () => {
     expect(document.parameters.CertName!.allowedPattern).toBe(INSTALL_PARAMETER_RULES.CertName.pattern);
-    expect(document.parameters.CertDirectory!.allowedPattern).toBe(
-      INSTALL_PARAMETER_RULES.CertDirectory.pattern,
-    );
+    for (const name of ['CertDirectory', 'VerifyEndpoint', 'VerifyServerName'] as const) {
+      expect(document.parameters[name]!.allowedPattern).toBe(INSTALL_PARAMETER_RULES[name].pattern);
+      expect(script).toContain(`-gt ${INSTALL_PARAMETER_RULES[name].maxChars}`);
+    }
     for (const parameter of Object.values(document.parameters))
       expect(parameter.interpolationType).toBe('ENV_VAR');
     expect(script).not.toMatch(/\{\{/);
@@ -55,6 +57,44 @@ describe('check document', () => {
     symlinkSync(elsewhere, path.join(dir, 'web-server-cert.pem'));
     const run = runCheck({ SSM_CertName: 'web-server', SSM_CertDirectory: dir });
     expect(run.stdout.trim()).toBe('RESULT cert_name=web-server status=missing');
+  });
+
+  it('reports the serial the service serves at the endpoint beside the file serial, or none', async () => {
+    const installed = makeCertificate('ec');
+    const served = makeCertificate('ec');
+    const dir = mkdtempSync(path.join(tmpdir(), 'check-'));
+    writeFileSync(path.join(dir, 'web-server-cert.pem'), installed.certificatePem);
+    const server = await startTlsServer(dir, served);
+    try {
+      const run = runCheck({
+        SSM_CertName: 'web-server',
+        SSM_CertDirectory: dir,
+        SSM_VerifyEndpoint: `127.0.0.1:${server.port}`,
+      });
+      expect(resultLine({ CommandPlugins: [{ Output: run.stdout }] })).toMatchObject({
+        status: 'present',
+        serial: installed.acmSerial,
+        served: served.acmSerial,
+      });
+    } finally {
+      server.stop();
+    }
+    const silent = runCheck({
+      SSM_CertName: 'web-server',
+      SSM_CertDirectory: dir,
+      SSM_VerifyEndpoint: `127.0.0.1:${await freePort()}`,
+    });
+    expect(resultLine({ CommandPlugins: [{ Output: silent.stdout }] })).toMatchObject({ served: 'none' });
+  });
+
+  it('refuses a hostile endpoint', () => {
+    const run = runCheck({
+      SSM_CertName: 'web',
+      SSM_CertDirectory: '/tmp',
+      SSM_VerifyEndpoint: '-proxy x:1',
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('parameter VerifyEndpoint is not valid');
   });
 
   it('refuses a hostile name', () => {

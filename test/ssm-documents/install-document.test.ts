@@ -51,6 +51,10 @@ describe('install document', () => {
     expect(document.parameters.FileOwner!.default).toBe(DEFAULT_HOST_INSTALL.fileOwner);
     expect(document.parameters.FileGroup!.default).toBe(DEFAULT_HOST_INSTALL.fileGroup);
     expect(document.parameters.ReloadCommand!.default).toBe(DEFAULT_HOST_INSTALL.reloadCommand);
+    expect(document.parameters.Formats!.default).toBe(DEFAULT_HOST_INSTALL.formats);
+    expect(document.parameters.Pkcs12Encryption!.default).toBe(DEFAULT_HOST_INSTALL.pkcs12Encryption);
+    expect(document.parameters.VerifyEndpoint!.default).toBe(DEFAULT_HOST_INSTALL.verifyEndpoint);
+    expect(document.parameters.VerifyServerName!.default).toBe(DEFAULT_HOST_INSTALL.verifyServerName);
   });
 
   const SHELL_HOSTILE = [
@@ -100,6 +104,10 @@ describe('install document', () => {
         'systemctl reload-or-restart app@1.service',
       ],
     ],
+    ['Formats', ['pem', 'combined', 'pkcs12', 'pem,combined,pkcs12', 'pkcs12,pem']],
+    ['Pkcs12Encryption', ['aes-256', 'legacy-3des']],
+    ['VerifyEndpoint', ['', '127.0.0.1:443', 'localhost:8443', 'app.internal.example.com:443', '[::1]:443']],
+    ['VerifyServerName', ['', 'app.example.com', 'localhost', 'xn--bcher-kva.example']],
   ])('the %s allowedPattern accepts legal values', (name, values) => {
     for (const value of values) expect(accepts(name, value), value).toBe(true);
   });
@@ -119,7 +127,14 @@ describe('install document', () => {
         maxErrors: '0',
         deliveryTimeoutSeconds: 600,
         region: REGION,
-        profiles: { default: { ...DEFAULT_HOST_INSTALL, reloadCommand: 'systemctl reload nginx' } },
+        profiles: {
+          default: {
+            ...DEFAULT_HOST_INSTALL,
+            reloadCommand: 'systemctl reload nginx',
+            verifyEndpoint: '127.0.0.1:443',
+            verifyServerName: 'app.example.com',
+          },
+        },
       },
     );
     expect(Object.keys(sent).sort()).toEqual(Object.keys(document.parameters).sort());

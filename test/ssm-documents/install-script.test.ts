@@ -61,6 +61,8 @@ describe.each(['rsa', 'ec'] as const)('install script with an %s key', (keyType)
       serial: certificate.acmSerial,
       not_after: certificate.notAfter.toISOString().replace('.000Z', 'Z'),
       sha256: new X509Certificate(certificate.certificatePem).fingerprint256,
+      formats: 'pem',
+      served: 'unchecked',
     });
   });
 

@@ -1,12 +1,14 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXPLAINED_ERROR_NAMES } from '../../lambda/shared/errors.js';
+import { DEFAULT_HOST_INSTALL } from '../../lambda/shared/install-parameters.js';
 import { stateMachineFile } from '../../lib/paths.js';
 import { type TestCertificate, makeCertificate } from '../helpers/certificates.js';
 import { REQUEST } from '../helpers/fixtures.js';
 import { FakeHost } from '../helpers/install-script.js';
 import { invocation } from '../helpers/ssm-fake.js';
+import { startTlsServer } from '../helpers/tls-server.js';
 import { type WorkflowHarness, type WorkflowRun, startWorkflowHarness } from '../helpers/workflow-harness.js';
 
 let harness: WorkflowHarness;
@@ -139,10 +141,39 @@ describe('export-install workflow', () => {
     hosts[1]!.addCommand('openssl', '#!/bin/bash\nexit 1\n');
     const result = await run(REQUEST, { hosts });
     expect(result.status).toBe('FAILED');
-    expect(result.cause).toBe('1 of 2 instances failed: i-00000000000000001 Failed');
+    expect(result.cause).toBe(
+      '1 of 2 instances failed: i-00000000000000001 Failed (cannot decrypt the private key with the passphrase stored beside it)',
+    );
     expect(readFileSync(path.join(hosts[0]!.certDirectory, 'web-server-cert.pem'), 'utf8')).toContain(
       'BEGIN',
     );
+  });
+
+  it('fails a host whose service does not serve the new certificate, saying what it serves, and keeps its files', async () => {
+    const host = new FakeHost();
+    host.rootEnvironment.CERT_LIFECYCLE_VERIFY_SECONDS = '0';
+    const server = await startTlsServer(host.root, makeCertificate('ec'));
+    const saved = process.env.INSTALL_PROFILES;
+    process.env.INSTALL_PROFILES = JSON.stringify({
+      ...JSON.parse(saved!),
+      checked: { ...DEFAULT_HOST_INSTALL, formats: 'pem,pkcs12', verifyEndpoint: `127.0.0.1:${server.port}` },
+    });
+    try {
+      const result = await run({ ...REQUEST, Profile: 'checked' }, { hosts: [host] });
+      expect(result.status).toBe('FAILED');
+      expect(result.cause).toMatch(
+        /^1 of 1 instances failed: i-0+ Failed \(the service does not serve the new certificate \(serial [0-9a-f:]+\) after 0 s: 127\.0\.0\.1:\d+ serves serial [0-9a-f:]+; the previous files are restored\)$/,
+      );
+      expect(result.sendCommands[0]!.Parameters).toMatchObject({
+        Formats: ['pem,pkcs12'],
+        VerifyEndpoint: [`127.0.0.1:${server.port}`],
+      });
+      expect(readdirSync(host.certDirectory)).toEqual([]);
+      expect(readdirSync(host.keyDirectory)).toEqual([]);
+    } finally {
+      process.env.INSTALL_PROFILES = saved;
+      server.stop();
+    }
   });
 
   it('only reports on a dry run: the certificate, the instances the tag selects, nothing exported', async () => {

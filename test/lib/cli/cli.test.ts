@@ -248,15 +248,31 @@ describe('cli follow', () => {
       .resolvesOnce({ status: 'RUNNING' } as never)
       .resolves({
         status: 'SUCCEEDED',
-        output: JSON.stringify({ instances: [{ instanceId: 'i-0aaa', status: 'Success' }] }),
+        output: JSON.stringify({
+          instances: [
+            { instanceId: 'i-0aaa', status: 'Success' },
+            {
+              instanceId: 'i-0bbb',
+              status: 'Success',
+              result: { status: 'installed', serial: '0a:1b', served: '0a:1b', formats: 'pem' },
+            },
+            {
+              instanceId: 'i-0ccc',
+              status: 'Success',
+              result: { status: 'unchanged', serial: '0a:1b', served: 'unchecked' },
+            },
+          ],
+        }),
       } as never);
     const code = await follow(new SFNClient({ region: 'eu-west-1' }), 'arn:execution', io, 0);
     expect(code).toBe(0);
-    expect(lines.slice(0, 4)).toEqual([
+    expect(lines.slice(0, 6)).toEqual([
       '… ExportCertificate',
       '… RecordAndInstall',
       'SUCCEEDED',
       '  i-0aaa  Success',
+      '  i-0bbb  Success  installed  serial 0a:1b  served 0a:1b',
+      '  i-0ccc  Success  unchanged  serial 0a:1b',
     ]);
   });
 
