@@ -43,6 +43,8 @@ export interface AppConfig {
   readonly installVerifyEndpoint: string;
   /** The SNI name for that check; empty for none. */
   readonly installVerifyServerName: string;
+  /** Seconds to keep asking the endpoint for the new certificate after the reload (0-300). */
+  readonly installVerifySeconds: string;
   /**
    * More install profiles, by name, for other kinds of hosts; each field left out takes the product
    * default. The `install*` keys above are the profile named `default`.
@@ -106,6 +108,7 @@ export const DEFAULT_CONFIG: AppConfig = {
   installPkcs12Encryption: DEFAULT_HOST_INSTALL.pkcs12Encryption,
   installVerifyEndpoint: DEFAULT_HOST_INSTALL.verifyEndpoint,
   installVerifyServerName: DEFAULT_HOST_INSTALL.verifyServerName,
+  installVerifySeconds: DEFAULT_HOST_INSTALL.verifySeconds,
   installProfiles: {},
   instanceTagKeys: ['env'],
   expiryThresholdDays: 45,
@@ -173,7 +176,12 @@ const integer =
 const installParameter =
   (name: InstallParameterName): Reader =>
   (raw, problems, key) => {
-    const value = name === 'Formats' && Array.isArray(raw) ? raw.join(',') : raw;
+    const value =
+      name === 'Formats' && Array.isArray(raw)
+        ? raw.join(',')
+        : name === 'VerifySeconds' && typeof raw === 'number'
+          ? String(raw)
+          : raw;
     if (typeof value !== 'string' || !meetsInstallRule(name, value)) {
       problems.push(
         `${key} is not valid: ${INSTALL_PARAMETER_RULES[name].description} Got ${JSON.stringify(raw)}`,
@@ -277,6 +285,7 @@ export function installProfilesOf(config: AppConfig): InstallProfiles {
       pkcs12Encryption: config.installPkcs12Encryption,
       verifyEndpoint: config.installVerifyEndpoint,
       verifyServerName: config.installVerifyServerName,
+      verifySeconds: config.installVerifySeconds,
     },
     ...Object.fromEntries(
       Object.entries(config.installProfiles).map(([name, profile]) => [
@@ -381,6 +390,7 @@ const READERS: Record<keyof AppConfig, Reader> = {
   installPkcs12Encryption: installParameter('Pkcs12Encryption'),
   installVerifyEndpoint: installParameter('VerifyEndpoint'),
   installVerifyServerName: installParameter('VerifyServerName'),
+  installVerifySeconds: installParameter('VerifySeconds'),
   installProfiles: profiles,
   instanceTagKeys: tagKeys,
   expiryThresholdDays: integer(1, 397),

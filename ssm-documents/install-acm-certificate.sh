@@ -34,7 +34,7 @@
 #   SIGTERM/SIGINT/SIGHUP part-way puts the previous files back. The replaced files are kept as
 #   <file>.previous.
 # - Proof of service: with VerifyEndpoint (host:port, optionally VerifyServerName for SNI) it connects
-#   after the reload, for up to CERT_LIFECYCLE_VERIFY_SECONDS (10 s), and compares the certificate
+#   after the reload, for up to VerifySeconds (10 s by default), and compares the certificate
 #   served with the one installed. A mismatch or no answer puts the previous files back, reloads again
 #   and fails, saying what is served. When the files were already current but the service serves
 #   another certificate, it reloads once and checks again.
@@ -46,9 +46,8 @@
 # - A good run ends with: RESULT cert_name=… status=installed|unchanged serial=… not_after=… sha256=…
 #   formats=… served=<serial>|unchecked (a removal with: RESULT cert_name=… status=removed|absent files=…)
 #
-# Variables that only root can set on a host change where the lock lives, how long to wait for it and
-# how long to wait for the service (the tests set them; SSM Agent does not):
-# CERT_LIFECYCLE_RUN_DIRECTORY, CERT_LIFECYCLE_LOCK_WAIT_SECONDS, CERT_LIFECYCLE_VERIFY_SECONDS.
+# Two variables that only root can set on a host change where the lock lives and how long to wait for
+# it (the tests set them; SSM Agent does not): CERT_LIFECYCLE_RUN_DIRECTORY, CERT_LIFECYCLE_LOCK_WAIT_SECONDS.
 set -euo pipefail
 umask 077
 export LC_ALL=C
@@ -77,6 +76,7 @@ formats=${SSM_Formats:-pem}
 p12_encryption=${SSM_Pkcs12Encryption:-aes-256}
 verify_endpoint=${SSM_VerifyEndpoint:-}
 verify_name=${SSM_VerifyServerName:-}
+verify_seconds=${SSM_VerifySeconds:-10}
 
 require Action "$action" '^(Install|Remove)$' 7
 require CertName "$cert_name" '^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$' 64
@@ -92,6 +92,7 @@ require ReloadCommand "$reload" '^([A-Za-z0-9_./:@=+-]+( [A-Za-z0-9_./:@=+-]+)*)
 require Formats "$formats" '^(pem|combined|pkcs12)(,(pem|combined|pkcs12)){0,2}$' 32
 require Pkcs12Encryption "$p12_encryption" '^(aes-256|legacy-3des)$' 11
 require VerifyEndpoint "$verify_endpoint" '^(([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5})?$' 262
+require VerifySeconds "$verify_seconds" '^([0-9]|[1-9][0-9]|[12][0-9][0-9]|300)$' 3
 require VerifyServerName "$verify_name" '^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)?$' 253
 if [[ -n $verify_endpoint ]] && ! ((10#${verify_endpoint##*:} >= 1 && 10#${verify_endpoint##*:} <= 65535)); then
   fail "parameter VerifyEndpoint is not valid"
@@ -103,10 +104,8 @@ if [[ ,$formats, == *,pkcs12,* ]]; then want_pkcs12=1; fi
 
 run_dir=${CERT_LIFECYCLE_RUN_DIRECTORY:-/run/cert-lifecycle}
 lock_wait=${CERT_LIFECYCLE_LOCK_WAIT_SECONDS:-300}
-verify_seconds=${CERT_LIFECYCLE_VERIFY_SECONDS:-10}
 require CERT_LIFECYCLE_RUN_DIRECTORY "$run_dir" '^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$' 200
 require CERT_LIFECYCLE_LOCK_WAIT_SECONDS "$lock_wait" '^[0-9]+$' 4
-require CERT_LIFECYCLE_VERIFY_SECONDS "$verify_seconds" '^[0-9]+$' 3
 
 if [[ $action == Install ]]; then
   command -v aws >/dev/null || fail "the AWS CLI (aws) is not installed on this host"

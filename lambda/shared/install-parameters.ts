@@ -71,6 +71,12 @@ export const INSTALL_PARAMETER_RULES = {
     description:
       'host:port the service serves TLS on (e.g. 127.0.0.1:443); after the reload the served certificate must be the installed one, or the previous files go back. Empty for no check.',
   },
+  VerifySeconds: {
+    pattern: '^([0-9]|[1-9][0-9]|[12][0-9][0-9]|300)$',
+    maxChars: 3,
+    description:
+      'How long to keep asking the endpoint for the new certificate after the reload (0-300 s), for services that take a while to start serving it.',
+  },
   VerifyServerName: {
     pattern: '^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)?$',
     maxChars: 253,
@@ -96,6 +102,8 @@ export interface HostInstallSettings {
   readonly verifyEndpoint: string;
   /** SNI name for that check; empty for none. */
   readonly verifyServerName: string;
+  /** Seconds to keep asking the endpoint after the reload (0-300), as text. */
+  readonly verifySeconds: string;
 }
 
 export const DEFAULT_HOST_INSTALL: HostInstallSettings = {
@@ -108,6 +116,7 @@ export const DEFAULT_HOST_INSTALL: HostInstallSettings = {
   pkcs12Encryption: 'aes-256',
   verifyEndpoint: '',
   verifyServerName: '',
+  verifySeconds: '10',
 };
 
 /** Each host setting and the install parameter that carries it to the host. */
@@ -121,6 +130,7 @@ export const HOST_SETTING_PARAMETERS = {
   pkcs12Encryption: 'Pkcs12Encryption',
   verifyEndpoint: 'VerifyEndpoint',
   verifyServerName: 'VerifyServerName',
+  verifySeconds: 'VerifySeconds',
 } as const satisfies Record<keyof HostInstallSettings, InstallParameterName>;
 
 /**

@@ -1,11 +1,16 @@
 /**
  * The install script on one host, with real bash and openssl: what a first install costs, what a repeat
- * of the same certificate costs (it writes nothing and does not reload), and two overlapping installs of
- * one name, which the lock runs one after the other. Wall times, medians of a few runs.
+ * of the same certificate costs (it writes nothing and does not reload), two overlapping installs of
+ * one name, which the lock runs one after the other, the same with every format (the keystore is
+ * compared by what it holds, which costs two PKCS#12 decryptions), and the served-certificate check
+ * against a real TLS server on loopback. Wall times, medians of a few runs.
  */
 import { rmSync } from 'node:fs';
 import { makeCertificate } from '../helpers/certificates.js';
 import { FakeHost, bundleFor } from '../helpers/install-script.js';
+import { startTlsServer } from '../helpers/tls-server.js';
+
+const ALL_FORMATS = { Formats: 'pem,combined,pkcs12' };
 
 const SAMPLES = 5;
 
@@ -15,6 +20,9 @@ export async function benchInstallScript(): Promise<void> {
   const first: number[] = [];
   const repeat: number[] = [];
   const overlapping: number[] = [];
+  const allFirst: number[] = [];
+  const allRepeat: number[] = [];
+  const verified: number[] = [];
   for (let sample = 0; sample < SAMPLES; sample++) {
     const host = new FakeHost();
     try {
@@ -29,11 +37,27 @@ export async function benchInstallScript(): Promise<void> {
     } finally {
       rmSync(host.root, { recursive: true, force: true });
     }
+    const formatsHost = new FakeHost();
+    const server = await startTlsServer(formatsHost.root, renewed);
+    try {
+      formatsHost.serveSecret(bundleFor(certificate));
+      allFirst.push(timed(() => expectSuccess(formatsHost.run(ALL_FORMATS))));
+      allRepeat.push(timed(() => expectSuccess(formatsHost.run(ALL_FORMATS))));
+      formatsHost.serveSecret(bundleFor(renewed));
+      const endpoint = { VerifyEndpoint: `127.0.0.1:${server.port}` };
+      verified.push(timed(() => expectSuccess(formatsHost.run({ ...ALL_FORMATS, ...endpoint }))));
+    } finally {
+      server.stop();
+      rmSync(formatsHost.root, { recursive: true, force: true });
+    }
   }
   console.log('\nInstall script on one host (bash, real openssl RSA 2048; median of 5)');
   console.log(`  first install                          ${ms(first)}`);
   console.log(`  same certificate again (unchanged)     ${ms(repeat)}   writes nothing, no reload`);
   console.log(`  two installs of one name at once       ${ms(overlapping)}   one after the other (lock)`);
+  console.log(`  first install, pem+combined+pkcs12     ${ms(allFirst)}`);
+  console.log(`  same again, every format (unchanged)   ${ms(allRepeat)}   keystore compared by contents`);
+  console.log(`  renewal, every format, served check    ${ms(verified)}   one TLS handshake on loopback`);
 }
 
 function expectSuccess(run: { status: number; stderr: string }): void {

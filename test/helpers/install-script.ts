@@ -70,8 +70,6 @@ export class FakeHost {
   readonly keyDirectory = path.join(this.root, 'etc/ssl/private');
   readonly owner = userInfo().username;
   readonly group = spawnSync('id', ['-gn'], { encoding: 'utf8' }).stdout.trim();
-  /** Variables only root sets on this host (e.g. CERT_LIFECYCLE_VERIFY_SECONDS), for every run. */
-  readonly rootEnvironment: Record<string, string> = {};
   private readonly secretFile = path.join(this.root, 'secret.txt');
   private readonly awsLog = path.join(this.root, 'aws-calls.log');
 
@@ -174,7 +172,6 @@ export class FakeHost {
       SSM_FileOwner: this.owner,
       SSM_FileGroup: this.group,
       SSM_ReloadCommand: '',
-      ...this.rootEnvironment,
       ...extra,
     };
     for (const [name, value] of Object.entries(parameters)) env[`SSM_${name}`] = value;

@@ -72,6 +72,7 @@ const PARAMETERS = {
   ReloadCommand: ['systemctl reload nginx'],
   Formats: ['pem'],
   Pkcs12Encryption: ['aes-256'],
+  VerifySeconds: ['10'],
 };
 
 const ASSOCIATION_NAME = /^Install-ACMCertificate\.web-server\.[0-9a-f]{16}$/;

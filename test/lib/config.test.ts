@@ -109,11 +109,18 @@ describe('configuration', () => {
     const config = load({
       installFormats: ['pem', 'pkcs12'],
       installVerifyEndpoint: '127.0.0.1:8443',
-      installProfiles: { tomcat: { formats: ['pkcs12'], pkcs12Encryption: 'legacy-3des' } },
+      installProfiles: {
+        tomcat: {
+          formats: ['pkcs12'],
+          pkcs12Encryption: 'legacy-3des',
+          verifyEndpoint: '127.0.0.1:8443',
+          verifySeconds: 90,
+        },
+      },
     });
     expect(installProfilesOf(config)).toMatchObject({
       default: { formats: 'pem,pkcs12', verifyEndpoint: '127.0.0.1:8443' },
-      tomcat: { formats: 'pkcs12', pkcs12Encryption: 'legacy-3des', verifyEndpoint: '' },
+      tomcat: { formats: 'pkcs12', pkcs12Encryption: 'legacy-3des', verifySeconds: '90' },
     });
     let error: unknown;
     try {

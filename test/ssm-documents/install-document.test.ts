@@ -55,6 +55,7 @@ describe('install document', () => {
     expect(document.parameters.Pkcs12Encryption!.default).toBe(DEFAULT_HOST_INSTALL.pkcs12Encryption);
     expect(document.parameters.VerifyEndpoint!.default).toBe(DEFAULT_HOST_INSTALL.verifyEndpoint);
     expect(document.parameters.VerifyServerName!.default).toBe(DEFAULT_HOST_INSTALL.verifyServerName);
+    expect(document.parameters.VerifySeconds!.default).toBe(DEFAULT_HOST_INSTALL.verifySeconds);
   });
 
   const SHELL_HOSTILE = [
@@ -108,6 +109,7 @@ describe('install document', () => {
     ['Pkcs12Encryption', ['aes-256', 'legacy-3des']],
     ['VerifyEndpoint', ['', '127.0.0.1:443', 'localhost:8443', 'app.internal.example.com:443', '[::1]:443']],
     ['VerifyServerName', ['', 'app.example.com', 'localhost', 'xn--bcher-kva.example']],
+    ['VerifySeconds', ['0', '10', '99', '120', '300']],
   ])('the %s allowedPattern accepts legal values', (name, values) => {
     for (const value of values) expect(accepts(name, value), value).toBe(true);
   });

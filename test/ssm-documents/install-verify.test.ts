@@ -13,8 +13,8 @@ import { freePort, startTlsServer } from '../helpers/tls-server.js';
  */
 
 const result = (stdout: string) => resultLine({ CommandPlugins: [{ Output: stdout }] });
-/** The wait for the service, short in tests: a failing check takes this long. */
-const QUICK = { CERT_LIFECYCLE_VERIFY_SECONDS: '1' };
+/** The wait for the service, short in tests: a failing check takes this long (10 s by default). */
+const QUICK = { VerifySeconds: '1' };
 
 const stops: (() => void)[] = [];
 afterEach(() => {
@@ -73,7 +73,7 @@ describe('served-certificate verification', () => {
   it('passes when the service serves the installed certificate, and says which serial it served', async () => {
     const host = hostWithOldInstalled();
     const server = await serve(host, renewed);
-    const run = host.run({ VerifyEndpoint: `127.0.0.1:${server.port}` }, QUICK);
+    const run = host.run({ ...QUICK, VerifyEndpoint: `127.0.0.1:${server.port}` });
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(run.stdout).toContain(
@@ -90,10 +90,7 @@ describe('served-certificate verification', () => {
     const host = hostWithOldInstalled();
     const server = await serve(host, old);
     const { script, reloadCount } = restartingReload(host, server.port, server.process.pid!);
-    const run = host.run(
-      { VerifyEndpoint: `127.0.0.1:${server.port}`, ReloadCommand: script },
-      { CERT_LIFECYCLE_VERIFY_SECONDS: '10' },
-    );
+    const run = host.run({ VerifyEndpoint: `127.0.0.1:${server.port}`, ReloadCommand: script });
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(result(run.stdout)).toMatchObject({ status: 'installed', served: renewed.acmSerial });
@@ -106,7 +103,7 @@ describe('served-certificate verification', () => {
     const reloads = path.join(host.root, 'reloads');
     const reload = host.addCommand('reload-service', `#!/bin/bash\necho reload >>'${reloads}'\n`);
     const before = host.state(reload, reloads);
-    const run = host.run({ VerifyEndpoint: `127.0.0.1:${server.port}`, ReloadCommand: reload }, QUICK);
+    const run = host.run({ ...QUICK, VerifyEndpoint: `127.0.0.1:${server.port}`, ReloadCommand: reload });
     expect(run.status).toBe(1);
     expect(run.stderr).toBe(
       `ERROR: the service does not serve the new certificate (serial ${renewed.acmSerial}) after 1 s: ` +
@@ -120,7 +117,7 @@ describe('served-certificate verification', () => {
     const host = hostWithOldInstalled();
     const port = await freePort();
     const before = host.state();
-    const run = host.run({ VerifyEndpoint: `127.0.0.1:${port}` }, QUICK);
+    const run = host.run({ ...QUICK, VerifyEndpoint: `127.0.0.1:${port}` });
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(
       new RegExp(`: no TLS answer on 127\\.0\\.0\\.1:${port}; the previous files are restored\\n$`),
@@ -131,15 +128,16 @@ describe('served-certificate verification', () => {
   it('asks for the SNI name given, and gets the certificate served for it', async () => {
     const host = hostWithOldInstalled();
     const server = await serve(host, old, { name: 'app.example.com', certificate: renewed });
-    const withName = host.run(
-      { VerifyEndpoint: `127.0.0.1:${server.port}`, VerifyServerName: 'app.example.com' },
-      QUICK,
-    );
+    const withName = host.run({
+      ...QUICK,
+      VerifyEndpoint: `127.0.0.1:${server.port}`,
+      VerifyServerName: 'app.example.com',
+    });
     expect(withName.status).toBe(0);
     expect(result(withName.stdout)).toMatchObject({ served: renewed.acmSerial });
     // Without the name (an address sends none), the same service answers with its default: the old one.
     host.serveSecret(bundleFor(makeCertificate('ec')));
-    const withoutName = host.run({ VerifyEndpoint: `127.0.0.1:${server.port}` }, QUICK);
+    const withoutName = host.run({ ...QUICK, VerifyEndpoint: `127.0.0.1:${server.port}` });
     expect(withoutName.stderr).toContain(`serves serial ${old.acmSerial}`);
   });
 
@@ -149,10 +147,7 @@ describe('served-certificate verification', () => {
     expect(host.run().status).toBe(0);
     const server = await serve(host, old);
     const { script, reloadCount } = restartingReload(host, server.port, server.process.pid!);
-    const run = host.run(
-      { VerifyEndpoint: `127.0.0.1:${server.port}`, ReloadCommand: script },
-      { CERT_LIFECYCLE_VERIFY_SECONDS: '10' },
-    );
+    const run = host.run({ VerifyEndpoint: `127.0.0.1:${server.port}`, ReloadCommand: script });
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(run.stdout).toContain('the service was reloaded to serve it');
@@ -166,7 +161,7 @@ describe('served-certificate verification', () => {
     expect(host.run().status).toBe(0);
     const server = await serve(host, old);
     const before = host.state();
-    const run = host.run({ VerifyEndpoint: `127.0.0.1:${server.port}` }, QUICK);
+    const run = host.run({ VerifyEndpoint: `127.0.0.1:${server.port}` });
     expect(run.status).toBe(1);
     expect(run.stderr).toContain(
       `but 127.0.0.1:${server.port} serves serial ${old.acmSerial}, and no reload command is set`,
@@ -175,6 +170,8 @@ describe('served-certificate verification', () => {
   });
 
   it.each([
+    ['VerifySeconds', '301'],
+    ['VerifySeconds', '-1'],
     ['VerifyEndpoint', 'localhost'],
     ['VerifyEndpoint', '127.0.0.1:99999'],
     ['VerifyEndpoint', '127.0.0.1:0'],

@@ -151,12 +151,16 @@ describe('export-install workflow', () => {
 
   it('fails a host whose service does not serve the new certificate, saying what it serves, and keeps its files', async () => {
     const host = new FakeHost();
-    host.rootEnvironment.CERT_LIFECYCLE_VERIFY_SECONDS = '0';
     const server = await startTlsServer(host.root, makeCertificate('ec'));
     const saved = process.env.INSTALL_PROFILES;
     process.env.INSTALL_PROFILES = JSON.stringify({
       ...JSON.parse(saved!),
-      checked: { ...DEFAULT_HOST_INSTALL, formats: 'pem,pkcs12', verifyEndpoint: `127.0.0.1:${server.port}` },
+      checked: {
+        ...DEFAULT_HOST_INSTALL,
+        formats: 'pem,pkcs12',
+        verifyEndpoint: `127.0.0.1:${server.port}`,
+        verifySeconds: '0',
+      },
     });
     try {
       const result = await run({ ...REQUEST, Profile: 'checked' }, { hosts: [host] });
