@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_CONFIG, installProfilesOf, loadConfig } from '../../lib/config.js';
@@ -186,5 +188,22 @@ describe('configuration', () => {
 
   it('refuses a log retention CloudWatch does not offer', () => {
     expect(() => load({ logRetentionDays: 8 })).toThrow(/logRetentionDays must be one of/);
+  });
+});
+
+describe('the README recipes', () => {
+  it('are each a valid install profile', () => {
+    const readme = readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
+    const recipes = readme.slice(readme.indexOf('#### Recipes'), readme.indexOf('### The secret'));
+    const profiles = Object.fromEntries(
+      [...recipes.matchAll(/```json\n([\s\S]*?)```/g)].map(
+        (block) => Object.entries(JSON.parse(`{${block[1]}}`) as Record<string, unknown>)[0]!,
+      ),
+    );
+    expect(Object.keys(profiles)).toEqual(['nginx', 'apache', 'haproxy', 'tomcat', 'files']);
+    expect(installProfilesOf(load({ installProfiles: profiles }))).toMatchObject({
+      haproxy: { formats: 'combined' },
+      tomcat: { formats: 'pkcs12', verifySeconds: '90' },
+    });
   });
 });
