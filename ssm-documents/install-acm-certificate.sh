@@ -438,18 +438,26 @@ kept_file() { # index → prints the kept file's path, or fails
 
 # 8. The keystore: its password is the one the host already keeps beside it, when that is usable, so
 #    a service configured with it keeps working; otherwise a new random one. It reaches openssl in a
-#    root-only file, never on a command line.
+#    root-only file, never on a command line. The kept file is read only when it is root's or the file
+#    owner's and has no other name than its own (and the staging link): otherwise a hard link the owner
+#    planted there could copy the first line of a root-only file into a file the owner reads.
 keystore_digest() { # keystore → a digest of what it holds and how it is protected (not its random salts)
   { timeout 20 openssl pkcs12 -in "$1" -passin "file:$work/keystore.pass" -info -nodes 2>&1 || true; } | sha256sum
 }
 if ((want_pkcs12)); then
   password=""
   if old=$(kept_file $((keystore_index - 1))); then
-    password=$(head -c 256 -- "$old" | head -n 1)
-    if [[ ! $password =~ ^[[:graph:]]{8,128}$ ]]; then
-      password=""
-      echo "WARNING: $key_dir/$cert_name-keystore.pass holds no usable password (8-128 printable" \
-        "characters, no spaces); a new one is made, and services that open the keystore need it" >&2
+    read -r links file_uid < <(stat -c '%h %u' -- "$old")
+    if [[ $links != 2 || ($file_uid != 0 && $file_uid != "$owner_uid") ]]; then
+      echo "WARNING: $key_dir/$cert_name-keystore.pass is not a file of root or $owner with one name" \
+        "($links links, owner uid $file_uid); it is not read, a new password is made" >&2
+    else
+      password=$(head -c 256 -- "$old" | head -n 1)
+      if [[ ! $password =~ ^[[:graph:]]{8,128}$ ]]; then
+        password=""
+        echo "WARNING: $key_dir/$cert_name-keystore.pass holds no usable password (8-128 printable" \
+          "characters, no spaces); a new one is made, and services that open the keystore need it" >&2
+      fi
     fi
   fi
   if [[ -z $password ]]; then password=$(openssl rand -hex 16); fi

@@ -4,6 +4,7 @@ import {
   chmodSync,
   chownSync,
   existsSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   readFileSync,
@@ -418,6 +419,56 @@ describe.skipIf(!isRoot)(`install script against a hostile service user (${NEEDS
     expect(strayKeys(app)).toEqual([]);
     expect(outcomes).toHaveLength(16);
   }, 180_000);
+
+  it('replaces links planted at the combined file, the keystore and its password file, never following them', () => {
+    const { host, tls, victims, parameters, elsewhere } = hostOwnedByService();
+    const plant = (name: string, target: string) =>
+      user.run(`ln -sfn '${path.join(victims, target)}' '${path.join(tls, name)}'`);
+    const before = elsewhere();
+    const formats = { ...parameters, Formats: 'pem,combined,pkcs12' };
+    for (const [round, certificate] of [original, renewed].entries()) {
+      for (const name of ['combined.pem', 'keystore.p12', 'keystore.pass']) {
+        plant(`web-server-${name}.previous`, 'sudoers');
+        if (round === 0) plant(`web-server-${name}`, name === 'keystore.p12' ? 'dir' : 'authorized_keys');
+      }
+      host.serveSecret(bundleFor(certificate));
+      const run = host.run(formats);
+      expect(run.status, run.stderr).toBe(0);
+      for (const name of ['combined.pem', 'keystore.p12', 'keystore.pass']) {
+        const stat = lstatSync(path.join(tls, `web-server-${name}`));
+        expect([stat.isFile(), stat.uid, (stat.mode & 0o777).toString(8)], name).toEqual([
+          true,
+          user.uid,
+          '600',
+        ]);
+      }
+      // The link at the password file was not read: a fresh password, not the authorized_keys line.
+      expect(readFileSync(path.join(tls, 'web-server-keystore.pass'), 'utf8')).toMatch(/^[0-9a-f]{32}\n$/);
+      expect(elsewhere()).toEqual(before);
+    }
+  });
+
+  it('never copies a root-only file hard-linked at the password path into the password file', () => {
+    const { host, tls, victims, parameters, elsewhere } = hostOwnedByService();
+    // A hard link the service user could make where fs.protected_hardlinks is off: to a root-only file
+    // whose first line would pass for a password.
+    const shadow = path.join(victims, 'shadow');
+    writeFileSync(shadow, 'root:$6$rounds=5000$abcdefgh$0123456789abcdef:19000:0:99999:7:::\n', {
+      mode: 0o600,
+    });
+    linkSync(shadow, path.join(tls, 'web-server-keystore.pass'));
+    const before = elsewhere();
+    host.serveSecret(bundleFor(original));
+    const run = host.run({ ...parameters, Formats: 'pkcs12' });
+    expect(run.status).toBe(0);
+    expect(run.stderr).toMatch(
+      /WARNING: .*web-server-keystore\.pass is not a file of root or \S+ with one name \(3 links, owner uid 0\); it is not read/,
+    );
+    const password = readFileSync(path.join(tls, 'web-server-keystore.pass'), 'utf8');
+    expect(password).toMatch(/^[0-9a-f]{32}\n$/);
+    expect(readFileSync(shadow, 'utf8')).toContain('root:$6$');
+    expect(elsewhere()).toEqual(before);
+  });
 
   it('refuses a certificate directory reached through a link the service user made', () => {
     const { host, app, tls, victims, parameters, elsewhere } = hostOwnedByService();
