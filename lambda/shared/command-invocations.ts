@@ -14,14 +14,19 @@ export async function listInvocations(ssm: SSMClient, commandId: string): Promis
 /** The line the install and check documents print last; its `key=value` fields describe the host. */
 const RESULT_LINE_PREFIX = 'RESULT ';
 
-/** Parses `RESULT key=value key=value` from the last such line the document printed, if it did. */
-export function resultLine(invocation: CommandInvocation): Record<string, string> | undefined {
+/** The last line of a document's output (its error output included) that starts with `prefix`. */
+function lastLineStartingWith(invocation: CommandInvocation, prefix: string): string | undefined {
   const output = (invocation.CommandPlugins ?? []).map((plugin) => plugin.Output ?? '').join('\n');
-  const line = output
+  return output
     .split('\n')
     .map((text) => text.trim())
-    .filter((text) => text.startsWith(RESULT_LINE_PREFIX))
+    .filter((text) => text.startsWith(prefix))
     .pop();
+}
+
+/** Parses `RESULT key=value key=value` from the last such line the document printed, if it did. */
+export function resultLine(invocation: CommandInvocation): Record<string, string> | undefined {
+  const line = lastLineStartingWith(invocation, RESULT_LINE_PREFIX);
   if (!line) return undefined;
   const fields: Record<string, string> = {};
   for (const pair of line.slice(RESULT_LINE_PREFIX.length).split(/\s+/)) {
@@ -37,11 +42,6 @@ const LONGEST_ERROR = 300;
 
 /** The last `ERROR: …` line a document printed (SSM appends its error output to the plugin output). */
 export function errorLine(invocation: CommandInvocation): string | undefined {
-  const output = (invocation.CommandPlugins ?? []).map((plugin) => plugin.Output ?? '').join('\n');
-  const line = output
-    .split('\n')
-    .map((text) => text.trim())
-    .filter((text) => text.startsWith(ERROR_LINE_PREFIX))
-    .pop();
+  const line = lastLineStartingWith(invocation, ERROR_LINE_PREFIX);
   return line?.slice(ERROR_LINE_PREFIX.length, ERROR_LINE_PREFIX.length + LONGEST_ERROR);
 }

@@ -26,6 +26,22 @@ const acm = mockClient(ACMClient);
 const sns = mockClient(SNSClient);
 let hub: ReturnType<typeof fakeSecurityHub>;
 
+/** ListCommands' answer for the drift check command, with the check document's parameters. */
+const checkCommand = (parameters: Record<string, string[]> = {}) => ({
+  Commands: [
+    {
+      CommandId: 'check-1',
+      Parameters: {
+        CertName: ['web-server'],
+        CertificateArn: [CERTIFICATE_ARN],
+        CertDirectory: ['/etc/ssl/certs'],
+        ...parameters,
+      },
+      Targets: [{ Key: 'tag:env', Values: ['dev'] }],
+    },
+  ],
+});
+
 beforeEach(() => {
   ssm.reset();
   acm.reset();
@@ -34,19 +50,7 @@ beforeEach(() => {
   acm
     .on(DescribeCertificateCommand)
     .resolves({ Certificate: { CertificateArn: CERTIFICATE_ARN, Serial: CURRENT } });
-  ssm.on(ListCommandsCommand).resolves({
-    Commands: [
-      {
-        CommandId: 'check-1',
-        Parameters: {
-          CertName: ['web-server'],
-          CertificateArn: [CERTIFICATE_ARN],
-          CertDirectory: ['/etc/ssl/certs'],
-        },
-        Targets: [{ Key: 'tag:env', Values: ['dev'] }],
-      },
-    ],
-  });
+  ssm.on(ListCommandsCommand).resolves(checkCommand());
   hub = fakeSecurityHub();
 });
 afterEach(() => hub.client.restore());
@@ -121,19 +125,7 @@ describe('drift result', () => {
   });
 
   it('with an endpoint in the profile, counts a host whose files are current but whose service is not as drift', async () => {
-    ssm.on(ListCommandsCommand).resolves({
-      Commands: [
-        {
-          CommandId: 'check-1',
-          Parameters: {
-            CertName: ['web-server'],
-            CertificateArn: [CERTIFICATE_ARN],
-            CertDirectory: ['/etc/ssl/certs'],
-            VerifyEndpoint: ['127.0.0.1:443'],
-          },
-        },
-      ],
-    });
+    ssm.on(ListCommandsCommand).resolves(checkCommand({ VerifyEndpoint: ['127.0.0.1:443'] }));
     ssm.on(ListCommandInvocationsCommand).resolves({
       CommandInvocations: [
         answer('i-0good', `status=present serial=${CURRENT} served=${CURRENT}`),

@@ -222,18 +222,4 @@ describe('install formats', () => {
     expect(readdirSync(host.certDirectory)).toEqual([]);
     expect(readdirSync(host.keyDirectory)).toEqual([]);
   });
-
-  it.each([
-    ['Formats', 'pem,der'],
-    ['Formats', 'pem;id'],
-    ['Pkcs12Encryption', 'rc2'],
-  ])('refuses %s=%j and writes nothing', (name, value) => {
-    const host = new FakeHost();
-    host.serveSecret(bundleFor(certificate));
-    const before = host.state();
-    const run = host.run({ [name]: value });
-    expect(run.status).toBe(1);
-    expect(run.stderr).toBe(`ERROR: parameter ${name} is not valid\n`);
-    expect(host.state()).toEqual(before);
-  });
 });

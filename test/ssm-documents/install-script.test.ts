@@ -283,6 +283,18 @@ describe('install script parameters', () => {
     ['ReloadCommand', 'systemctl reload $(id)'],
     ['ReloadCommand', 'echo `id`'],
     ['ReloadCommand', 'cat /etc/shadow > /tmp/x'],
+    ['Formats', 'pem,der'],
+    ['Formats', 'pem;id'],
+    ['Pkcs12Encryption', 'rc2'],
+    ['VerifySeconds', '301'],
+    ['VerifySeconds', '-1'],
+    ['VerifyEndpoint', 'localhost'],
+    ['VerifyEndpoint', '127.0.0.1:99999'],
+    ['VerifyEndpoint', '127.0.0.1:0'],
+    ['VerifyEndpoint', '$(id):443'],
+    ['VerifyEndpoint', '-proxy:443'],
+    ['VerifyServerName', '-connect'],
+    ['VerifyServerName', 'a b'],
   ])('the script itself refuses %s=%j and writes nothing', (name, value) => {
     const host = new FakeHost();
     host.serveSecret(bundleFor(certificate));

@@ -168,23 +168,4 @@ describe('served-certificate verification', () => {
     );
     expect(host.state()).toEqual(before);
   });
-
-  it.each([
-    ['VerifySeconds', '301'],
-    ['VerifySeconds', '-1'],
-    ['VerifyEndpoint', 'localhost'],
-    ['VerifyEndpoint', '127.0.0.1:99999'],
-    ['VerifyEndpoint', '127.0.0.1:0'],
-    ['VerifyEndpoint', '$(id):443'],
-    ['VerifyEndpoint', '-proxy:443'],
-    ['VerifyServerName', '-connect'],
-    ['VerifyServerName', 'a b'],
-  ])('refuses %s=%j and writes nothing', (name, value) => {
-    const host = new FakeHost();
-    host.serveSecret(bundleFor(renewed));
-    const before = host.state();
-    const run = host.run({ [name]: value });
-    expect(run.stderr).toBe(`ERROR: parameter ${name} is not valid\n`);
-    expect(host.state()).toEqual(before);
-  });
 });
