@@ -89,12 +89,13 @@ const run = (event: RenewalEvent, concurrency?: number) =>
     ...(concurrency ? { concurrency } : {}),
   });
 
-async function map(tagValue: string, serial = OLD_SERIAL, certName = REQUEST.CertName) {
+async function map(tagValue: string, serial = OLD_SERIAL, certName = REQUEST.CertName, profile?: string) {
   await recordExport(
     dynamo.db,
     tableName,
     { ...REQUEST, CertName: certName, TargetTagValue: tagValue },
     {
+      ...(profile ? { profile } : {}),
       expiresAt: '2026-12-01T00:00:00.000Z',
       exportedAt: '2025-12-01T00:00:00.000Z',
       secretId: 'acm-passphrase/web-server/0123456789abcdef',
@@ -127,6 +128,20 @@ describe('startRenewal', () => {
       { ...REQUEST, TargetTagValue: 'prod' },
     ]);
     expect(sfn).toHaveReceivedCommandWith(StartExecutionCommand, { stateMachineArn: STATE_MACHINE });
+  });
+
+  it('renews each mapping with the install profile it was exported with', async () => {
+    await map('dev', OLD_SERIAL, REQUEST.CertName, 'haproxy');
+    await map('prod');
+    await run(privateRenewal());
+    expect(
+      [...executions.values()]
+        .map((input) => JSON.parse(input))
+        .sort((a, b) => a.TargetTagValue.localeCompare(b.TargetTagValue)),
+    ).toEqual([
+      { ...REQUEST, TargetTagValue: 'dev', Profile: 'haproxy' },
+      { ...REQUEST, TargetTagValue: 'prod' },
+    ]);
   });
 
   it('names executions deterministically, within what Step Functions allows', async () => {
