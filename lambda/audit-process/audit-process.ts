@@ -69,22 +69,33 @@ export async function processAuditReport(
     if (record.revokedAt) continue;
     if (record.requestedByServicePrincipal === ACM_SERVICE_PRINCIPAL && !deps.includeAcmManaged) continue;
     if (!insideWindow(record.notAfter, now, deps.thresholdDays)) continue;
-    candidates.set(record.subject, [...(candidates.get(record.subject) ?? []), record]);
+    const list = candidates.get(record.subject);
+    if (list) list.push(record);
+    else candidates.set(record.subject, [record]);
   }
   const expiring = [...candidates.values()].reduce((sum, list) => sum + list.length, 0);
 
-  const superseded = new Set<string>();
+  // A candidate is superseded when a certificate (not revoked) for its subject expires later: only the
+  // latest expiry of each candidate subject matters, so the second pass keeps one number per subject and
+  // the work stays linear in the rows however many certificates share a subject.
+  const latest = new Map<string, number>();
   if (expiring > 0) {
     const onlySubjects = new Set(candidates.keys());
     for await (const row of auditRows(await open(), format, { onlySubjects })) {
       if (!('record' in row) || row.record.revokedAt) continue;
-      for (const candidate of candidates.get(row.record.subject) ?? []) {
-        if (row.record.notAfter.getTime() > candidate.notAfter.getTime())
-          superseded.add(candidate.certificateArn);
-      }
+      const notAfter = row.record.notAfter.getTime();
+      if (notAfter > (latest.get(row.record.subject) ?? -Infinity)) latest.set(row.record.subject, notAfter);
     }
   }
-  const reported = [...candidates.values()].flat().filter((record) => !superseded.has(record.certificateArn));
+  const superseded = new Set<string>();
+  const reported: AuditRecord[] = [];
+  for (const [subject, list] of candidates) {
+    const latestNotAfter = latest.get(subject) ?? -Infinity;
+    for (const record of list) {
+      if (latestNotAfter > record.notAfter.getTime()) superseded.add(record.certificateArn);
+      else reported.push(record);
+    }
+  }
 
   const facts = reported.map(factsFromAuditRecord);
   const findings = facts.map((fact) =>

@@ -1,12 +1,17 @@
 /**
  * The audit processor on a generated report of 1,000,000 rows, JSON and CSV: time and peak RSS of the
- * streamed processing, side by side with reading the whole object and parsing it at once.
+ * streamed processing, side by side with reading the whole object and parsing it at once. Then many
+ * short-lived certificates of one subject (containers): the processor, which keeps the latest expiry
+ * per subject, beside the pairwise comparison it replaced.
  */
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { once } from 'node:events';
+import { processAuditReport } from '../../lambda/audit-process/audit-process.js';
+import { type AuditRecord, auditRows } from '../../lambda/shared/audit-report.js';
+import { insideWindow } from '../../lambda/shared/expiry-severity.js';
 
 const ROWS = 1_000_000;
 const EXPIRING = 1_000;
@@ -108,5 +113,80 @@ export async function benchAuditReport(): Promise<void> {
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** One subject, `count` certificates a second apart, all inside the window: a CSV report. */
+function oneSubjectReport(count: number): string {
+  const lines = [COLUMNS.join(',')];
+  const start = Date.now() + 5 * 86_400_000;
+  for (let index = 0; index < count; index += 1) {
+    const fields = {
+      ...row(index),
+      subject: 'CN=worker.internal.example.com',
+      notAfter: new Date(start + index * 1_000).toISOString().replace(/\.\d{3}Z$/, '+0000'),
+    } as Record<string, string>;
+    lines.push(COLUMNS.map((name) => fields[name] ?? '').join(','));
+  }
+  return lines.join('\n');
+}
+
+const chunksOf = (text: string) => async () =>
+  (async function* () {
+    for (let i = 0; i < text.length; i += 65_536) yield text.slice(i, i + 65_536);
+  })();
+
+/** The comparison the processor used to make: every later row against every candidate of its subject. */
+async function pairwiseSuperseded(text: string, now: Date): Promise<number> {
+  const candidates = new Map<string, AuditRecord[]>();
+  for await (const entry of auditRows(await chunksOf(text)(), 'CSV')) {
+    if (!('record' in entry) || !insideWindow(entry.record.notAfter, now, 30)) continue;
+    candidates.set(entry.record.subject, [...(candidates.get(entry.record.subject) ?? []), entry.record]);
+  }
+  const superseded = new Set<string>();
+  for await (const entry of auditRows(await chunksOf(text)(), 'CSV')) {
+    if (!('record' in entry)) continue;
+    for (const candidate of candidates.get(entry.record.subject) ?? []) {
+      if (entry.record.notAfter.getTime() > candidate.notAfter.getTime())
+        superseded.add(candidate.certificateArn);
+    }
+  }
+  return superseded.size;
+}
+
+/** Rows past which the pairwise comparison is not run: it would take minutes (it grows with the square). */
+const PAIRWISE_LIMIT = 20_000;
+
+export async function benchManyPerSubject(): Promise<void> {
+  const now = new Date();
+  const accept = {
+    send: async () => ({ SuccessCount: 100, FailedCount: 0, FailedFindings: [], MessageId: 'm' }),
+  };
+  console.log('\nAudit report, one subject with many short-lived certificates (CSV, all expiring)');
+  console.log(
+    `  ${'rows'.padStart(9)}  ${'latest per subject (now)'.padStart(24)}  ${'pairwise (before)'.padStart(18)}`,
+  );
+  for (const count of [5_000, 20_000, 100_000, 1_000_000]) {
+    const text = oneSubjectReport(count);
+    let started = performance.now();
+    const outcome = await processAuditReport('audit-report/ca/r.csv', chunksOf(text), {
+      securityHub: accept as never,
+      sns: accept as never,
+      topicArn: 'arn:aws:sns:eu-west-1:111122223333:alerts',
+      securityHubRegion: 'eu-west-1',
+      thresholdDays: 30,
+      now: () => now,
+    });
+    const linear = (performance.now() - started) / 1000;
+    let pairwise = 'not run (minutes)';
+    if (count <= PAIRWISE_LIMIT) {
+      started = performance.now();
+      const superseded = await pairwiseSuperseded(text, now);
+      if (superseded !== outcome.superseded) throw new Error('the two ways disagree');
+      pairwise = `${((performance.now() - started) / 1000).toFixed(2)} s`;
+    }
+    console.log(
+      `  ${count.toLocaleString('en').padStart(9)}  ${`${linear.toFixed(2)} s`.padStart(24)}  ${pairwise.padStart(18)}   (${outcome.reported} reported, ${outcome.superseded} superseded)`,
+    );
   }
 }

@@ -6,7 +6,8 @@
  *  2. Each handler's bundle, built with the stack's own bundling settings: size, and the time a fresh
  *     Node.js process takes to import it (what a cold start pays before the handler runs).
  *  3. The expiry scan's API calls and wall time over 10,000 certificates (test/bench/expiry-scan.ts).
- *  4. The audit processor on a 1,000,000-row report, streamed vs parsed whole (test/bench/audit-report.ts).
+ *  4. The audit processor on a 1,000,000-row report, streamed vs parsed whole, and on many certificates
+ *     of one subject, latest-per-subject vs pairwise (test/bench/audit-report.ts).
  *  5. The install script on one host: first install, unchanged repeat, two at once (install-script.ts).
  */
 import { build } from 'esbuild';
@@ -20,7 +21,7 @@ import { makeCertificate } from '../helpers/certificates.js';
 import { REQUEST } from '../helpers/fixtures.js';
 import { invocation } from '../helpers/ssm-fake.js';
 import { startWorkflowHarness } from '../helpers/workflow-harness.js';
-import { benchAuditReport } from './audit-report.js';
+import { benchAuditReport, benchManyPerSubject } from './audit-report.js';
 import { benchExpiryScan } from './expiry-scan.js';
 import { benchInstallScript } from './install-script.js';
 
@@ -114,3 +115,4 @@ await bundles();
 await benchExpiryScan();
 await benchInstallScript();
 await benchAuditReport();
+await benchManyPerSubject();

@@ -114,6 +114,23 @@ describe('audit report processing', () => {
     ]);
   });
 
+  it('reports only the latest of many short-lived certificates sharing one subject (ties both stay)', async () => {
+    const rows = Array.from({ length: 5_000 }, (_, i) => {
+      const notAfter = new Date(Date.UTC(2026, 11, 1) + Math.floor(i / 2) * 60_000).toISOString();
+      return row(i.toString(16).padStart(16, '0'), 'CN=worker', notAfter.replace('.000Z', '+0000'));
+    });
+    const outcome = await processAuditReport(
+      'audit-report/ca/r.csv',
+      fromText([header, ...rows.reverse()].join('\n')),
+      deps(),
+    );
+    expect(outcome).toMatchObject({ rows: 5_000, expiring: 5_000, superseded: 4_998, reported: 2 });
+    expect([...hub.stored.keys()].sort()).toEqual([
+      `${CA}/certificate/${(4_998).toString(16).padStart(16, '0')}/cert-lifecycle/private-ca-expiry`,
+      `${CA}/certificate/${(4_999).toString(16).padStart(16, '0')}/cert-lifecycle/private-ca-expiry`,
+    ]);
+  });
+
   it('does not count a revoked newer certificate as a replacement', async () => {
     const csv = [
       header,
