@@ -1,4 +1,4 @@
-import type { ACMClient } from '@aws-sdk/client-acm';
+import type { ACMClient, CertificateSummary } from '@aws-sdk/client-acm';
 import type { AwsSecurityFinding, SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { describeIfPresent, listAllCertificates } from '../shared/acm-certificates.js';
@@ -12,7 +12,7 @@ import {
   findingSeverity,
 } from '../shared/certificate-finding.js';
 import { settleWithConcurrency } from '../shared/concurrency.js';
-import { insideWindow } from '../shared/expiry-severity.js';
+import { expirySeverity, insideWindow } from '../shared/expiry-severity.js';
 import { logger } from '../shared/logger.js';
 import { activeFindings, importFindings } from '../shared/security-hub.js';
 
@@ -32,7 +32,9 @@ export interface ScanDependencies {
 export interface ScanOutcome {
   readonly listed: number;
   readonly insideWindow: number;
+  /** Findings raised or brought up to date, by why: a quiet day has none. */
   readonly findings: number;
+  readonly changes: Readonly<Partial<Record<FindingChange, number>>>;
   readonly archived: number;
   readonly notified: boolean;
   readonly findingSkippedBecause?: string;
@@ -43,10 +45,41 @@ export interface ScanOutcome {
 const SCANNED_STATUSES = new Set(['ISSUED', 'EXPIRED']);
 
 /**
- * Looks at every certificate in the Region. The window is decided from the list's own NotAfter, so only
- * the certificates inside it are described (for renewal status and use). Each gets its expiry finding,
- * updated in place; findings of certificates that left the window (renewed, re-imported, deleted) are
- * archived; one digest lists them all, and nothing is sent when there is nothing to say.
+ * Security Hub deletes a finding 90 days after its last update. An unchanged finding is brought up to
+ * date once this many days have passed since, well inside that, so a missed scan or two loses nothing.
+ */
+export const FINDING_REFRESH_DAYS = 30;
+
+/** Why a certificate inside the window gets its finding written today. */
+export type FindingChange = 'new' | 'renewed' | 'severity' | 'refresh';
+
+/**
+ * Whether the expiry finding of a certificate in the window would change, decided from the list's
+ * summary and the finding as it stands, without describing the certificate: none yet, another expiry
+ * (renewed or re-imported), another severity (a week left, expired), or due for a refresh. The days-left
+ * text of a finding is as of its last update; its NotAfter and severity are always current.
+ */
+export function findingChange(
+  summary: CertificateSummary,
+  finding: AwsSecurityFinding | undefined,
+  now: Date,
+): FindingChange | undefined {
+  if (!finding) return 'new';
+  const recorded = finding.Resources?.[0]?.Details?.AwsCertificateManagerCertificate?.NotAfter;
+  if (!recorded || !summary.NotAfter || Date.parse(recorded) !== summary.NotAfter.getTime()) return 'renewed';
+  const severity = finding.FindingProviderFields?.Severity?.Label ?? finding.Severity?.Label;
+  if (severity !== expirySeverity(summary.NotAfter, now)) return 'severity';
+  const updated = Date.parse(finding.UpdatedAt ?? '');
+  if (!(now.getTime() - updated < FINDING_REFRESH_DAYS * 86_400_000)) return 'refresh';
+  return undefined;
+}
+
+/**
+ * Looks at every certificate in the Region. The window is decided from the list's own NotAfter; of the
+ * certificates inside it, only those whose finding would change (findingChange) are described and
+ * imported, so a day on which nothing changed makes no DescribeCertificate and no BatchImportFindings
+ * call. Findings of certificates that left the window (renewed, re-imported, deleted) are archived. One
+ * digest lists the certificates whose finding was raised or changed; nothing is sent when there is none.
  */
 export async function scanCertificates(deps: ScanDependencies): Promise<ScanOutcome> {
   const now = deps.now();
@@ -58,37 +91,54 @@ export async function scanCertificates(deps: ScanDependencies): Promise<ScanOutc
       SCANNED_STATUSES.has(summary.Status ?? '') &&
       insideWindow(summary.NotAfter, now, deps.thresholdDays),
   );
-  const described = await settleWithConcurrency(candidates, deps.describeConcurrency ?? 5, (summary) =>
+  const existing = await activeFindings(deps.securityHub, [GENERATOR_IDS.expiry]);
+  const previous = new Map(existing.findings.map((finding) => [finding.Id, finding]));
+
+  const changes: Partial<Record<FindingChange, number>> = {};
+  const changed = candidates.filter((summary) => {
+    const change = findingChange(summary, previous.get(findingId(summary.CertificateArn!, 'expiry')), now);
+    if (change) changes[change] = (changes[change] ?? 0) + 1;
+    return change !== undefined;
+  });
+  const described = await settleWithConcurrency(changed, deps.describeConcurrency ?? 5, (summary) =>
     describeIfPresent(deps.acm, summary.CertificateArn!),
   );
-  const inWindow: CertificateFacts[] = [];
+  const updated: CertificateFacts[] = [];
   described.forEach((result) => {
     if (result.status === 'rejected') throw result.reason;
     // Deleted between the list and the describe: it needs no alert, and its finding is archived below.
-    if (result.value) inWindow.push(factsFromDetail(result.value));
+    if (result.value) updated.push(factsFromDetail(result.value));
   });
 
-  const existing = await activeFindings(deps.securityHub, [GENERATOR_IDS.expiry]);
-  const previous = new Map(existing.findings.map((finding) => [finding.Id, finding]));
-  const findings = inWindow.map((facts) =>
+  const findings = updated.map((facts) =>
     certificateFinding('expiry', facts, {
       securityHubRegion: deps.securityHubRegion,
       now,
       createdAt: previous.get(findingId(facts.arn, 'expiry'))?.CreatedAt,
     }),
   );
-  const current = new Set(findings.map((finding) => finding.Id));
+  // Described as changed but gone by then (deleted between the list and the describe).
+  const gone = new Set(changed.map((summary) => summary.CertificateArn!));
+  for (const facts of updated) gone.delete(facts.arn);
+  const staying = new Set(
+    candidates
+      .filter((summary) => !gone.has(summary.CertificateArn!))
+      .map((summary) => findingId(summary.CertificateArn!, 'expiry')),
+  );
   const archived = existing.findings
-    .filter((finding) => !current.has(finding.Id))
+    .filter((finding) => !staying.has(finding.Id!))
     .map((finding: AwsSecurityFinding) => archivedFinding(finding, now));
 
+  const toImport = [...findings, ...archived];
   const imported = existing.skippedBecause
     ? { imported: 0, failed: [], skippedBecause: existing.skippedBecause }
-    : await importFindings(deps.securityHub, [...findings, ...archived]);
+    : toImport.length > 0
+      ? await importFindings(deps.securityHub, toImport)
+      : { imported: 0, failed: [] };
   if (imported.skippedBecause)
     logger.warn('no Security Hub findings made', { reason: imported.skippedBecause });
 
-  const entries: DigestEntry[] = inWindow.map((facts) => ({
+  const entries: DigestEntry[] = updated.map((facts) => ({
     facts,
     severity: findingSeverity('expiry', facts, now),
   }));
@@ -107,8 +157,9 @@ export async function scanCertificates(deps: ScanDependencies): Promise<ScanOutc
 
   const outcome: ScanOutcome = {
     listed: summaries.length,
-    insideWindow: inWindow.length,
+    insideWindow: candidates.length - gone.size,
     findings: findings.length,
+    changes,
     archived: archived.length,
     notified: message !== undefined,
     findingsRefused: imported.failed.length,

@@ -8,7 +8,7 @@ import { BatchImportFindingsCommand, SecurityHubClient } from '@aws-sdk/client-s
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { scanCertificates } from '../../lambda/expiry-scan/expiry-scan.js';
+import { FINDING_REFRESH_DAYS, scanCertificates } from '../../lambda/expiry-scan/expiry-scan.js';
 import { certificateFinding } from '../../lambda/shared/certificate-finding.js';
 import { asffProblems } from '../helpers/asff.js';
 import { fakeSecurityHub } from '../helpers/security-hub-fake.js';
@@ -185,12 +185,57 @@ describe('expiry scan', () => {
     expect(hub.stored.get(stale.Id!)?.RecordState).toBe('ARCHIVED');
   });
 
-  it('updates findings in place on the next run, keeping when each was first raised', async () => {
-    acmHolds(MIX);
+  /** The mix without the certificate deleted between list and describe (a real list would not show it again). */
+  const LISTED = MIX.filter((entry) => !entry.DomainName!.startsWith('deleted'));
+
+  it('on a day when nothing changed, describes nothing, imports nothing and sends nothing', async () => {
+    acmHolds(LISTED);
     await scan();
-    await scan(45, new Date(NOW.getTime() + 86_400_000));
-    expect(hub.stored.size).toBe(4);
-    for (const finding of hub.stored.values()) expect(finding.CreatedAt).toBe(NOW.toISOString());
+    acm.resetHistory();
+    hub.client.resetHistory();
+    sns.resetHistory();
+    const outcome = await scan(45, inDays(1));
+    expect(outcome).toMatchObject({
+      insideWindow: 4,
+      findings: 0,
+      archived: 0,
+      notified: false,
+      changes: {},
+    });
+    expect(acm).not.toHaveReceivedCommand(DescribeCertificateCommand);
+    expect(hub.client).not.toHaveReceivedCommand(BatchImportFindingsCommand);
+    expect(sns).not.toHaveReceivedAnyCommand();
+  });
+
+  it('updates in place only the finding whose severity steps, keeping when it was first raised, and says so', async () => {
+    acmHolds(LISTED);
+    await scan();
+    acm.resetHistory();
+    // Two and a half days on, imported.example.com has seven days left: MEDIUM becomes HIGH; nothing else steps.
+    const outcome = await scan(45, inDays(2.5));
+    expect(outcome).toMatchObject({ findings: 1, changes: { severity: 1 } });
+    expect(
+      acm.commandCalls(DescribeCertificateCommand).map((call) => call.args[0].input.CertificateArn),
+    ).toEqual([arn('imported')]);
+    const finding = hub.stored.get(`${arn('imported')}/cert-lifecycle/expiry`)!;
+    expect(finding.FindingProviderFields?.Severity?.Label).toBe('HIGH');
+    expect(finding.CreatedAt).toBe(NOW.toISOString());
+    const input = sns.commandCalls(PublishCommand).at(-1)!.args[0].input;
+    expect(input.Subject).toBe('Certificates expiring within 45 days: 1 certificate');
+  });
+
+  it('writes again a certificate whose expiry changed inside the window (re-imported), and one due for a refresh', async () => {
+    acmHolds([summary('imported', 10, { Type: 'IMPORTED' }), summary('quiet', 80)]);
+    await scan(90);
+    acmHolds([summary('imported', 20, { Type: 'IMPORTED' }), summary('quiet', 80)]);
+    expect(await scan(90)).toMatchObject({ findings: 1, changes: { renewed: 1 } });
+    // 31 days on, unchanged and still LOW: brought up to date before Security Hub's 90 days run out.
+    acmHolds([summary('imported', 20, { Type: 'IMPORTED' }), summary('quiet', 80)]);
+    const later = await scan(90, inDays(FINDING_REFRESH_DAYS + 1));
+    expect(later.changes).toMatchObject({ refresh: 1 });
+    expect(hub.stored.get(`${arn('quiet')}/cert-lifecycle/expiry`)!.UpdatedAt).toBe(
+      inDays(FINDING_REFRESH_DAYS + 1).toISOString(),
+    );
   });
 
   it('retries findings Security Hub refused once, and reports those it keeps refusing', async () => {
