@@ -69,6 +69,7 @@ export class CertLifecycleStack extends Stack {
       exportWorkflow: workflow.stateMachine,
       alertTopic: alerts.topic,
       includeHealthEvents: config.renewOnHealthEvents,
+      startsPerSecond: config.renewalStartsPerSecond,
       logRetention,
     });
     const expiry = new ExpiryMonitor(this, 'Expiry', {
@@ -112,6 +113,7 @@ export class CertLifecycleStack extends Stack {
           ...workflow.steps,
           Unmap: workflow.unmapper,
           StartRenewal: renewal.handler,
+          RenewalExecutions: renewal.starter,
           CertificateAlert: expiry.alertHandler,
           ExpiryScan: expiry.scanHandler,
           AuditGenerate: audit.generator,
@@ -123,6 +125,7 @@ export class CertLifecycleStack extends Stack {
       ),
       deadLetterQueues: {
         renewal: renewal.deadLetters.queue,
+        'renewal queue': renewal.queueDeadLetters.queue,
         expiry: expiry.deadLetters.queue,
         audit: audit.deadLetters.queue,
         drift: drift.deadLetters.queue,

@@ -73,6 +73,11 @@ export interface AppConfig {
   readonly driftCheckSchedule: string;
   /** Also start renewals from AWS Health's ACM renewal notices, deduplicated with ACM's own event. */
   readonly renewOnHealthEvents: boolean;
+  /**
+   * Renewal executions started per second at most, however many mappings a certificate has: each
+   * exports the certificate once, and ACM allows 5 exports a second per account by default.
+   */
+  readonly renewalStartsPerSecond: number;
   /** Retention of the app's log groups, in days. */
   readonly logRetentionDays: number;
   /** Export requests the API accepts per second, on average (the stage's throttling rate). */
@@ -122,6 +127,7 @@ export const DEFAULT_CONFIG: AppConfig = {
   auditReportRetentionDays: 90,
   driftCheckSchedule: 'rate(1 day)',
   renewOnHealthEvents: false,
+  renewalStartsPerSecond: 2,
   logRetentionDays: 365,
   // Below ACM's ExportCertificate quota (5 requests per second by default), which renewals share.
   apiThrottleRatePerSecond: 2,
@@ -407,6 +413,7 @@ const READERS: Record<keyof AppConfig, Reader> = {
   auditReportRetentionDays: integer(1, 3650),
   driftCheckSchedule: schedule,
   renewOnHealthEvents: flag,
+  renewalStartsPerSecond: integer(1, 20),
   logRetentionDays: integer(1, 3653, LOG_RETENTION_DAYS),
   apiThrottleRatePerSecond: integer(1, 10_000),
   apiThrottleBurst: integer(1, 5_000),

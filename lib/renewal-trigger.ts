@@ -1,6 +1,8 @@
 import { Duration } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -34,28 +36,62 @@ export interface RenewalTriggerProps {
   readonly alertTopic: sns.ITopic;
   /** Also react to AWS Health's renewal notices (deduplicated with ACM's event). @default false */
   readonly includeHealthEvents?: boolean;
+  /** Renewal executions started per second at most, all consumers together. @default 2 */
+  readonly startsPerSecond?: number;
   readonly logRetention: logs.RetentionDays;
 }
 
 /**
- * Renewal with no human involved: ACM's renewal event starts the export-install workflow once per
- * mapping of the renewed certificate. Events that cannot be delivered, and invocations that keep failing,
- * end in one alarmed dead-letter queue.
+ * Consumers of the renewal queue at once: the least an SQS event source's maximum concurrency allows.
+ * The pace comes from each consumer's interval between starts, not from more consumers.
+ */
+export const RENEWAL_CONSUMERS = 2;
+/** Messages a consumer takes at once; with its interval this bounds how long one invocation runs. */
+const RENEWAL_BATCH = 10;
+/** A message that still fails after this many deliveries goes to the dead-letter queue. */
+const RENEWAL_RECEIVES = 5;
+
+/**
+ * Renewal with no human involved: ACM's renewal event puts one export-install execution per mapping of
+ * the renewed certificate on the renewal queue (start-renewal); the queue's consumer starts them, paced
+ * below ACM's export quota (renewal-executions), however many mappings there are. Events that cannot be
+ * delivered, and messages that keep failing, end in alarmed dead-letter queues.
  */
 export class RenewalTrigger extends Construct {
   readonly handler: HandlerFunction;
+  readonly starter: HandlerFunction;
+  readonly queue: sqs.Queue;
   readonly deadLetters: AlarmedDeadLetterQueue;
+  readonly queueDeadLetters: AlarmedDeadLetterQueue;
 
   constructor(scope: Construct, id: string, props: RenewalTriggerProps) {
     super(scope, id);
+    const startsPerSecond = props.startsPerSecond ?? 2;
+    const intervalMs = Math.ceil((1000 * RENEWAL_CONSUMERS) / startsPerSecond);
+    // The longest a consumer runs: a whole batch at its pace, plus the calls themselves.
+    const starterTimeout = Duration.seconds(Math.ceil((RENEWAL_BATCH * intervalMs) / 1000) + 30);
+
+    this.queueDeadLetters = new AlarmedDeadLetterQueue(this, 'QueueDeadLetters', {
+      holds: 'renewal executions that could not be started',
+      alertTopic: props.alertTopic,
+    });
+    this.queue = new sqs.Queue(this, 'Queue', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // As AWS advises for a Lambda event source: six times the function's timeout.
+      visibilityTimeout: Duration.seconds(starterTimeout.toSeconds() * 6),
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue: { queue: this.queueDeadLetters.queue, maxReceiveCount: RENEWAL_RECEIVES },
+    });
+
     this.handler = new HandlerFunction(this, 'StartRenewal', {
       handlerName: 'start-renewal',
-      description: 'Starts the export-install workflow for every mapping of a renewed certificate',
+      description: 'Queues one export-install execution for every mapping of a renewed certificate',
       environment: {
         TABLE_NAME: props.inventory.tableName,
-        STATE_MACHINE_ARN: props.exportWorkflow.stateMachineArn,
+        RENEWAL_QUEUE_URL: this.queue.queueUrl,
       },
-      timeout: Duration.seconds(120),
+      timeout: Duration.seconds(300),
       logRetention: props.logRetention,
     });
     this.handler.allow({
@@ -65,10 +101,30 @@ export class RenewalTrigger extends Construct {
     this.handler.allowDescribeCertificates(
       'The renewed certificate is known only when its event arrives; the step reads its serial.',
     );
-    this.handler.allow({
+    this.handler.allow({ actions: ['sqs:SendMessage'], resources: [this.queue.queueArn] });
+
+    this.starter = new HandlerFunction(this, 'RenewalExecutions', {
+      handlerName: 'renewal-executions',
+      description: "Starts the queued renewal executions, paced below ACM's export quota",
+      environment: {
+        STATE_MACHINE_ARN: props.exportWorkflow.stateMachineArn,
+        START_INTERVAL_MS: String(intervalMs),
+      },
+      timeout: starterTimeout,
+      logRetention: props.logRetention,
+    });
+    this.starter.allow({
       actions: ['states:StartExecution'],
       resources: [props.exportWorkflow.stateMachineArn],
     });
+    // The event source grants the function what it needs of the queue (receive, delete, visibility).
+    this.starter.function.addEventSource(
+      new SqsEventSource(this.queue, {
+        batchSize: RENEWAL_BATCH,
+        maxConcurrency: RENEWAL_CONSUMERS,
+        reportBatchItemFailures: true,
+      }),
+    );
 
     this.deadLetters = new AlarmedDeadLetterQueue(this, 'DeadLetters', {
       holds: 'certificate renewal events',

@@ -1,21 +1,22 @@
 import type { ACMClient } from '@aws-sdk/client-acm';
-import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createHash } from 'node:crypto';
 import { describeIfPresent } from '../shared/acm-certificates.js';
-import { settleWithConcurrency } from '../shared/concurrency.js';
-import { EXPORT_REQUEST_FIELDS, type ExportRequest } from '../shared/export-request.js';
+import { EXPORT_REQUEST_FIELDS } from '../shared/export-request.js';
 import { logger } from '../shared/logger.js';
 import { type CertificateMapping, mappingsForCertificate } from '../shared/mapping-store.js';
+import { type QueuedRenewal, queueRenewals } from '../shared/renewal-queue.js';
 import { serialFromAcm } from '../shared/serial.js';
 
 export interface StartRenewalDependencies {
   readonly acm: ACMClient;
-  readonly sfn: SFNClient;
+  readonly sqs: SQSClient;
   readonly db: DynamoDBDocumentClient;
   readonly tableName: string;
-  readonly stateMachineArn: string;
-  /** StartExecution calls in flight at once. @default 10 */
+  /** The renewal queue, whose consumer starts the executions. */
+  readonly queueUrl: string;
+  /** SendMessageBatch calls in flight at once. @default 10 */
   readonly concurrency?: number;
 }
 
@@ -29,13 +30,8 @@ export interface RenewalEvent {
 export interface RenewalOutcome {
   readonly certificateArn: string;
   readonly serial?: string;
-  /**
-   * Executions this call started, or found still running under the same name and input (Step Functions
-   * then returns the running execution rather than starting another).
-   */
-  readonly started: string[];
-  /** Executions an earlier delivery of the same renewal had started and that have ended since. */
-  readonly alreadyStarted: string[];
+  /** The executions put on the renewal queue, by name (one per mapping that needs the new serial). */
+  readonly queued: string[];
   /** Mappings whose recorded serial is already the current one. */
   readonly upToDate: string[];
 }
@@ -47,17 +43,18 @@ export class RenewalStartError extends Error {
 const CERTIFICATE_ARN = new RegExp(EXPORT_REQUEST_FIELDS.CertificateArn.pattern);
 
 /**
- * Starts one export-install execution per mapping of a renewed certificate. Each execution is named from
- * the certificate, its new serial and the mapping, so the same renewal delivered twice (or by ACM and by
- * AWS Health) starts nothing new. A partial failure throws, so EventBridge delivers the event again, and
- * the next attempt starts only what is missing.
+ * Puts one export-install execution per mapping of a renewed certificate on the renewal queue, whose
+ * consumer starts them at a pace ACM's export quota serves. Each execution is named from the
+ * certificate, its new serial and the mapping, so the same renewal delivered twice (or by ACM and by AWS
+ * Health) starts nothing new. The event succeeds only once every execution is on the queue; otherwise it
+ * fails, EventBridge delivers it again, and queueing one twice is harmless.
  */
 export async function startRenewal(
   event: RenewalEvent,
   deps: StartRenewalDependencies,
 ): Promise<RenewalOutcome> {
   const certificateArn = renewedCertificateArn(event);
-  const outcome: RenewalOutcome = { certificateArn, started: [], alreadyStarted: [], upToDate: [] };
+  const outcome: RenewalOutcome = { certificateArn, queued: [], upToDate: [] };
   const mappings = await mappingsForCertificate(deps.db, deps.tableName, certificateArn);
   if (mappings.length === 0) {
     logger.info('renewed certificate has no mapping; nothing to install', { certificateArn });
@@ -70,36 +67,31 @@ export async function startRenewal(
     return outcome;
   }
   const serial = serialFromAcm(current);
-  const pending = mappings.filter((mapping) => {
-    const current = mapping.Serial !== undefined && serialFromAcm(mapping.Serial) === serial;
-    if (current) outcome.upToDate.push(mappingName(mapping));
-    return !current;
-  });
-
-  const results = await settleWithConcurrency(pending, deps.concurrency ?? 10, async (mapping) => {
-    const name = renewalExecutionName(certificateArn, serial, mapping);
-    try {
-      await deps.sfn.send(
-        new StartExecutionCommand({
-          stateMachineArn: deps.stateMachineArn,
-          name,
-          input: JSON.stringify(exportRequestOf(mapping)),
-        }),
-      );
-      outcome.started.push(name);
-    } catch (error) {
-      if ((error as Error).name !== 'ExecutionAlreadyExists') throw error;
-      outcome.alreadyStarted.push(name);
+  const renewals: QueuedRenewal[] = [];
+  for (const mapping of mappings) {
+    if (mapping.Serial !== undefined && serialFromAcm(mapping.Serial) === serial) {
+      outcome.upToDate.push(mappingName(mapping));
+    } else {
+      renewals.push({
+        name: renewalExecutionName(certificateArn, serial, mapping),
+        input: exportRequestOf(mapping),
+      });
     }
-  });
+  }
 
-  const failures = results.flatMap((result, index) =>
-    result.status === 'rejected' ? [`${mappingName(pending[index]!)}: ${(result.reason as Error).name}`] : [],
-  );
-  logger.info('renewal executions', { ...outcome, serial, failed: failures });
-  if (failures.length > 0) {
+  const notQueued = await queueRenewals(deps.sqs, deps.queueUrl, renewals, deps.concurrency);
+  const failed = new Set(notQueued);
+  outcome.queued.push(...renewals.map((renewal) => renewal.name).filter((name) => !failed.has(name)));
+  logger.info('renewal executions queued', {
+    certificateArn,
+    serial,
+    queued: outcome.queued.length,
+    upToDate: outcome.upToDate.length,
+    failed: notQueued.length,
+  });
+  if (notQueued.length > 0) {
     throw new RenewalStartError(
-      `could not start ${failures.length} of ${pending.length} renewal executions for ${certificateArn} (${failures.slice(0, 5).join(', ')}); the event will be retried`,
+      `could not queue ${notQueued.length} of ${renewals.length} renewal executions for ${certificateArn}; the event will be retried`,
     );
   }
   return { ...outcome, serial };
@@ -136,7 +128,7 @@ export function renewalExecutionName(
 }
 
 /** The export a renewal starts for a mapping: its four fields, and the profile it was exported with. */
-function exportRequestOf(mapping: CertificateMapping): ExportRequest & { Profile?: string } {
+function exportRequestOf(mapping: CertificateMapping): QueuedRenewal['input'] {
   return {
     CertificateArn: mapping.CertificateArn,
     CertName: mapping.CertName,

@@ -9,6 +9,8 @@
  *  4. The audit processor on a 1,000,000-row report, streamed vs parsed whole, and on many certificates
  *     of one subject, latest-per-subject vs pairwise (test/bench/audit-report.ts).
  *  5. The install script on one host: first install, unchanged repeat, two at once (install-script.ts).
+ *  6. One renewal fanned out to 100, 1,000 and 10,000 mappings, direct beside the renewal queue
+ *     (renewal-fanout.ts).
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -24,6 +26,7 @@ import { startWorkflowHarness } from '../helpers/workflow-harness.js';
 import { benchAuditReport, benchManyPerSubject } from './audit-report.js';
 import { benchExpiryScan } from './expiry-scan.js';
 import { benchInstallScript } from './install-script.js';
+import { benchRenewalFanout } from './renewal-fanout.js';
 
 const STANDARD_PRICE_PER_TRANSITION = 0.025 / 1000;
 const IMPORT_SAMPLES = 7;
@@ -114,5 +117,6 @@ await transitions();
 await bundles();
 await benchExpiryScan();
 await benchInstallScript();
+await benchRenewalFanout();
 await benchAuditReport();
 await benchManyPerSubject();

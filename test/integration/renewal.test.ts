@@ -1,10 +1,18 @@
 /**
- * The start-renewal step against moto_server: the inventory in moto's DynamoDB, the certificate in its
- * ACM, executions started in its Step Functions. Proves the execution names and inputs are ones Step
- * Functions accepts, and that a second delivery of the same renewal starts nothing.
+ * The renewal fan-out against moto_server: the inventory in moto's DynamoDB, the certificate in its ACM,
+ * the renewal queue in its SQS, executions started in its Step Functions. Proves the messages are ones
+ * SQS takes back intact, the execution names and inputs are ones Step Functions accepts, and that a
+ * second delivery of the same renewal starts nothing.
  */
 import { ACMClient, RequestCertificateCommand } from '@aws-sdk/client-acm';
 import { CreateStateMachineCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { startQueuedRenewals } from '../../lambda/renewal-executions/renewal-executions.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordExport } from '../../lambda/shared/mapping-store.js';
 import { startRenewal } from '../../lambda/start-renewal/start-renewal.js';
@@ -57,23 +65,60 @@ describe('start-renewal against Step Functions', () => {
       fixtureEvent<{ resources: string[] }>('acm-certificate-available-renewal-private'),
       CertificateArn!,
     );
+    const sqs = new SQSClient(config);
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'renewal-test' }));
     const deps = {
       acm: new ACMClient(config),
-      sfn,
+      sqs,
       db: dynamo.db,
       tableName,
-      stateMachineArn: stateMachineArn!,
+      queueUrl: QueueUrl!,
+    };
+    /** What the SQS event source does: receive, hand to the consumer, delete what it did not send back. */
+    const consume = async () => {
+      const outcomes = [];
+      for (;;) {
+        const { Messages = [] } = await sqs.send(
+          new ReceiveMessageCommand({ QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+        );
+        if (Messages.length === 0) return outcomes;
+        const outcome = await startQueuedRenewals(
+          Messages.map((entry) => ({ messageId: entry.MessageId!, body: entry.Body! })),
+          {
+            sfn,
+            stateMachineArn: stateMachineArn!,
+            intervalMs: 0,
+            now: () => 0,
+            sleep: async () => undefined,
+          },
+        );
+        outcomes.push(outcome);
+        await sqs.send(
+          new DeleteMessageBatchCommand({
+            QueueUrl,
+            Entries: Messages.map((entry, index) => ({
+              Id: String(index),
+              ReceiptHandle: entry.ReceiptHandle!,
+            })),
+          }),
+        );
+      }
     };
 
     const first = await startRenewal(event, deps);
-    const second = await startRenewal(event, deps);
+    const started = (await consume()).flatMap((outcome) => outcome.started);
+    await startRenewal(event, deps);
+    const again = await consume();
 
-    expect(first.started).toHaveLength(3);
+    expect(first.queued).toHaveLength(3);
+    expect(started.sort()).toEqual([...first.queued].sort());
     // While the first executions still run, Step Functions answers the same name and input with the
     // original execution (its idempotency); once they are closed, with ExecutionAlreadyExists. Either
     // way nothing new starts.
-    expect([...second.started, ...second.alreadyStarted].sort()).toEqual([...first.started].sort());
+    expect(again.flatMap((outcome) => [...outcome.started, ...outcome.alreadyStarted]).sort()).toEqual(
+      [...first.queued].sort(),
+    );
     const { executions } = await sfn.send(new ListExecutionsCommand({ stateMachineArn }));
-    expect(executions!.map((execution) => execution.name).sort()).toEqual([...first.started].sort());
+    expect(executions!.map((execution) => execution.name).sort()).toEqual([...first.queued].sort());
   });
 });

@@ -1,5 +1,6 @@
 import { ACMClient, DescribeCertificateCommand } from '@aws-sdk/client-acm';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { SQSClient, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -8,6 +9,7 @@ import {
   renewedCertificateArn,
   startRenewal,
 } from '../../lambda/start-renewal/start-renewal.js';
+import { startQueuedRenewals } from '../../lambda/renewal-executions/renewal-executions.js';
 import { recordExport } from '../../lambda/shared/mapping-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
 import { aboutCertificate, fixtureEvent } from '../helpers/events.js';
@@ -17,8 +19,14 @@ const STATE_MACHINE = 'arn:aws:states:eu-west-1:111122223333:stateMachine:Export
 const OLD_SERIAL = '0a:0b:0c';
 const NEW_SERIAL = '1d:2e:3f';
 
+const QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/111122223333/renewals';
 const acm = mockClient(ACMClient);
 const sfn = mockClient(SFNClient);
+const sqs = mockClient(SQSClient);
+/** The renewal queue: what SendMessageBatch accepted, waiting for the consumer. */
+let queue: { messageId: string; body: string }[];
+/** Entries the fake SQS refuses once, by position among all entries sent (1-based), none twice. */
+let refuseEntryEvery: number;
 let dynamo: LocalDynamo;
 let tableName: string;
 /** Executions the fake Step Functions has started, by name, with their input. */
@@ -33,6 +41,24 @@ afterAll(async () => dynamo.stop());
 beforeEach(async () => {
   acm.reset();
   sfn.reset();
+  sqs.reset();
+  queue = [];
+  refuseEntryEvery = 0;
+  let entries = 0;
+  const refused = new Set<string>();
+  sqs
+    .on(SendMessageBatchCommand)
+    .callsFake((input: { QueueUrl: string; Entries: { Id: string; MessageBody: string }[] }) => {
+      const failed: { Id: string; SenderFault: boolean; Code: string }[] = [];
+      for (const entry of input.Entries) {
+        entries += 1;
+        if (refuseEntryEvery > 0 && entries % refuseEntryEvery === 0 && !refused.has(entry.MessageBody)) {
+          refused.add(entry.MessageBody);
+          failed.push({ Id: entry.Id, SenderFault: false, Code: 'InternalError' });
+        } else queue.push({ messageId: `m-${entries}`, body: entry.MessageBody });
+      }
+      return { Successful: [], Failed: failed };
+    });
   tableName = await dynamo.createInventoryTable();
   executions = new Map();
   throttleEvery = 0;
@@ -79,15 +105,39 @@ const healthEvent = () =>
     CERTIFICATE_ARN,
   );
 
-const run = (event: RenewalEvent, concurrency?: number) =>
+const run = (event: RenewalEvent) =>
   startRenewal(event, {
     acm: new ACMClient({ region: REGION }),
-    sfn: new SFNClient({ region: REGION }),
+    sqs: new SQSClient({ region: REGION }),
     db: dynamo.db,
     tableName,
-    stateMachineArn: STATE_MACHINE,
-    ...(concurrency ? { concurrency } : {}),
+    queueUrl: QUEUE_URL,
   });
+
+/**
+ * What SQS and the consumer do with the queue: batches of 10, each message that failed delivered again,
+ * until the queue is empty (or `rounds` deliveries). Returns every consumer outcome.
+ */
+async function drain(rounds = 10) {
+  const outcomes = [];
+  for (let round = 0; round < rounds && queue.length > 0; round += 1) {
+    const delivered = queue.splice(0, queue.length);
+    for (let index = 0; index < delivered.length; index += 10) {
+      const batch = delivered.slice(index, index + 10);
+      const outcome = await startQueuedRenewals(batch, {
+        sfn: new SFNClient({ region: REGION }),
+        stateMachineArn: STATE_MACHINE,
+        intervalMs: 0,
+        now: () => 0,
+        sleep: async () => undefined,
+      });
+      outcomes.push(outcome);
+      const again = new Set(outcome.batchItemFailures.map((failure) => failure.itemIdentifier));
+      queue.push(...batch.filter((message) => again.has(message.messageId)));
+    }
+  }
+  return outcomes;
+}
 
 async function map(tagValue: string, serial = OLD_SERIAL, certName = REQUEST.CertName, profile?: string) {
   await recordExport(
@@ -112,13 +162,16 @@ describe('startRenewal', () => {
     ['a private certificate (ACM event)', privateRenewal],
     ['a public certificate (ACM event)', publicRenewal],
     ['a private certificate (AWS Health event)', healthEvent],
-  ])('starts one export-install execution per mapping of %s', async (_, event) => {
+  ])('queues, and so starts, one export-install execution per mapping of %s', async (_, event) => {
     await map('dev');
     await map('prod');
     const outcome = await run(event());
 
-    expect(outcome.started).toHaveLength(2);
+    expect(outcome.queued).toHaveLength(2);
     expect(outcome.serial).toBe(NEW_SERIAL);
+    expect(sqs).toHaveReceivedCommandWith(SendMessageBatchCommand, { QueueUrl: QUEUE_URL });
+    await drain();
+    expect(queue).toEqual([]);
     expect(
       [...executions.values()]
         .map((input) => JSON.parse(input))
@@ -134,6 +187,7 @@ describe('startRenewal', () => {
     await map('dev', OLD_SERIAL, REQUEST.CertName, 'haproxy');
     await map('prod');
     await run(privateRenewal());
+    await drain();
     expect(
       [...executions.values()]
         .map((input) => JSON.parse(input))
@@ -147,7 +201,7 @@ describe('startRenewal', () => {
   it('names executions deterministically, within what Step Functions allows', async () => {
     await map('dev');
     const outcome = await run(privateRenewal());
-    const [name] = outcome.started;
+    const [name] = outcome.queued;
     expect(name).toMatch(/^[0-9A-Za-z_-]{1,80}$/);
     expect(name).toBe(
       renewalExecutionName(CERTIFICATE_ARN, NEW_SERIAL, {
@@ -166,12 +220,14 @@ describe('startRenewal', () => {
   it('starts nothing new for a duplicate event, or the same renewal reported by AWS Health', async () => {
     await map('dev');
     await run(privateRenewal());
-    const again = await run(privateRenewal());
-    const health = await run(healthEvent());
+    await drain();
+    await run(privateRenewal());
+    await run(healthEvent());
+    const [both] = await drain();
     expect(executions.size).toBe(1);
-    expect(again.started).toEqual([]);
-    expect(again.alreadyStarted).toHaveLength(1);
-    expect(health.alreadyStarted).toEqual(again.alreadyStarted);
+    expect(both!.started).toEqual([]);
+    expect(both!.alreadyStarted).toHaveLength(2);
+    expect(new Set(both!.alreadyStarted).size).toBe(1);
   });
 
   it('leaves alone a mapping that already has the current serial', async () => {
@@ -179,14 +235,14 @@ describe('startRenewal', () => {
     await map('prod');
     const outcome = await run(privateRenewal());
     expect(outcome.upToDate).toEqual(['web-server@env=dev']);
-    expect(outcome.started).toHaveLength(1);
+    expect(outcome.queued).toHaveLength(1);
   });
 
   it('does nothing for a certificate with no mapping', async () => {
     const outcome = await run(privateRenewal());
-    expect(outcome.started).toEqual([]);
+    expect(outcome.queued).toEqual([]);
     expect(acm).not.toHaveReceivedAnyCommand();
-    expect(sfn).not.toHaveReceivedAnyCommand();
+    expect(sqs).not.toHaveReceivedAnyCommand();
   });
 
   it('does nothing for a certificate deleted since', async () => {
@@ -194,31 +250,38 @@ describe('startRenewal', () => {
     acm
       .on(DescribeCertificateCommand)
       .rejects(Object.assign(new Error('gone'), { name: 'ResourceNotFoundException' }));
-    expect((await run(privateRenewal())).started).toEqual([]);
-    expect(sfn).not.toHaveReceivedAnyCommand();
+    expect((await run(privateRenewal())).queued).toEqual([]);
+    expect(sqs).not.toHaveReceivedAnyCommand();
   });
 
-  it('starts 100 mappings exactly once through throttling: a partial failure throws, redelivery finishes it', async () => {
-    for (let index = 0; index < 100; index += 1) await map(`host-${index}`);
-    throttleEvery = 7;
+  it('queues 1,000 mappings 10 to a call, sending again what SQS refused, and fails only if it still cannot', async () => {
+    for (let index = 0; index < 1_000; index += 1) await map(`host-${index}`);
+    refuseEntryEvery = 7;
+    const outcome = await run(privateRenewal());
+    expect(outcome.queued).toHaveLength(1_000);
+    expect(queue).toHaveLength(1_000);
+    const batches = sqs
+      .commandCalls(SendMessageBatchCommand)
+      .map((call) => call.args[0].input.Entries!.length);
+    expect(Math.max(...batches)).toBe(10);
+    expect(batches.slice(0, 100)).toEqual(Array(100).fill(10));
 
-    await expect(run(privateRenewal(), 10)).rejects.toThrow(
+    sqs.on(SendMessageBatchCommand).rejects(Object.assign(new Error('down'), { name: 'InternalError' }));
+    await expect(run(privateRenewal())).rejects.toThrow(
       expect.objectContaining({
         name: 'RenewalStartError',
-        message: expect.stringMatching(/could not start 14 of 100 renewal executions/),
+        message: expect.stringMatching(/could not queue 1000 of 1000 renewal executions/),
       }),
     );
-    // EventBridge delivers the event again (retry policy) until the handler succeeds.
-    let deliveries = 1;
-    let finished = false;
-    while (!finished && deliveries < 10) {
-      deliveries += 1;
-      finished = await run(privateRenewal(), 10).then(
-        () => true,
-        () => false,
-      );
-    }
-    expect(finished).toBe(true);
+  });
+
+  it('starts every queued execution exactly once through throttling: the throttled messages alone come back', async () => {
+    for (let index = 0; index < 100; index += 1) await map(`host-${index}`);
+    throttleEvery = 7;
+    await run(privateRenewal());
+    const outcomes = await drain();
+    expect(outcomes[0]!.batchItemFailures.length).toBeGreaterThan(0);
+    expect(queue).toEqual([]);
     expect(executions.size).toBe(100);
     expect(new Set([...executions.values()].map((input) => JSON.parse(input).TargetTagValue)).size).toBe(100);
     expect(throttledNames.size).toBeGreaterThanOrEqual(14);

@@ -114,25 +114,73 @@ describe('renewal dead letters', () => {
   });
 });
 
-describe('start-renewal function', () => {
-  it('may query the certificate index, read certificates, start the workflow and dead-letter, nothing more', () => {
-    const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) =>
-      JSON.stringify(policy.Properties.Roles).includes('StartRenewal'),
-    );
-    const actions = policies.flatMap((policy) =>
+/** The actions a function's role may take, but writing its own logs. */
+function actionsOf(roleName: string): string[] {
+  const policies = Object.values(template.findResources('AWS::IAM::Policy')).filter((policy) =>
+    JSON.stringify(policy.Properties.Roles).includes(roleName),
+  );
+  return policies
+    .flatMap((policy) =>
       (policy.Properties.PolicyDocument.Statement as { Action: string | string[] }[]).flatMap((statement) =>
         [statement.Action].flat(),
       ),
-    );
-    expect(actions.filter((action) => !action.startsWith('logs:')).sort()).toEqual(
+    )
+    .filter((action) => !action.startsWith('logs:'))
+    .sort();
+}
+
+describe('start-renewal function', () => {
+  it('may query the certificate index, read certificates, queue renewals and dead-letter, nothing more', () => {
+    expect(actionsOf('StartRenewal')).toEqual(
       [
         'acm:DescribeCertificate',
         'dynamodb:Query',
-        'states:StartExecution',
-        // Lambda's on-failure destination: the dead-letter queue.
+        // The renewal queue, and Lambda's on-failure destination: the dead-letter queue.
         'sqs:GetQueueAttributes',
         'sqs:GetQueueUrl',
         'sqs:SendMessage',
+        'sqs:SendMessage',
+      ].sort(),
+    );
+  });
+});
+
+describe('the renewal queue', () => {
+  it('is consumed by a paced function: batches of 10, two consumers at most, failed messages alone retried', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 10,
+      ScalingConfig: { MaximumConcurrency: 2 },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    const starter = Object.values(template.findResources('AWS::Lambda::Function')).find((fn) =>
+      JSON.stringify(fn.Properties.Environment ?? {}).includes('START_INTERVAL_MS'),
+    )!;
+    // 2 starts a second by default, shared by the two consumers: one each every second.
+    expect(starter.Properties.Environment.Variables.START_INTERVAL_MS).toBe('1000');
+    expect(starter.Properties.Timeout).toBe(40);
+  });
+
+  it('hides a message for six times the consumer timeout, and dead-letters it after 5 receives, alarmed', () => {
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      VisibilityTimeout: 240,
+      MessageRetentionPeriod: 4 * 86_400,
+      RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() },
+      SqsManagedSseEnabled: true,
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmDescription: Match.stringLikeRegexp('^Undelivered renewal executions that could not be started'),
+    });
+  });
+
+  it('the consumer may start the workflow and read its queue, nothing more', () => {
+    expect(actionsOf('RenewalExecutions')).toEqual(
+      [
+        'sqs:ChangeMessageVisibility',
+        'sqs:DeleteMessage',
+        'sqs:GetQueueAttributes',
+        'sqs:GetQueueUrl',
+        'sqs:ReceiveMessage',
+        'states:StartExecution',
       ].sort(),
     );
   });

@@ -1,14 +1,16 @@
 /**
- * Renewal from end to end, locally: ACM's renewal event reaches the start-renewal handler, which starts
- * the export-install workflow (the deployed ASL, run with the real handlers), whose install command runs
+ * Renewal from end to end, locally: ACM's renewal event reaches the start-renewal handler, which queues
+ * the renewal; the queue's consumer starts the export-install workflow (the deployed ASL, run with the real handlers), whose install command runs
  * the install document's own script on two temporary hosts.
  */
 import { ACMClient, DescribeCertificateCommand } from '@aws-sdk/client-acm';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { SQSClient, SendMessageBatchCommand, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startQueuedRenewals } from '../../lambda/renewal-executions/renewal-executions.js';
 import { mappingsForCertificate } from '../../lambda/shared/mapping-store.js';
 import {
   type RenewalEvent,
@@ -29,21 +31,39 @@ beforeAll(async () => {
 });
 afterAll(async () => harness.stop());
 
-/** Delivers the renewal event to the start-renewal logic, with ACM now describing `serial`. */
+/**
+ * Delivers the renewal event to the start-renewal logic, with ACM now describing `serial`, then hands
+ * what it queued to the queue's consumer, as the SQS event source would.
+ */
 async function deliver(event: RenewalEvent, serial: string, tableName: string) {
   const acm = mockClient(ACMClient);
+  const sqs = mockClient(SQSClient);
   const sfn = mockClient(SFNClient);
   acm
     .on(DescribeCertificateCommand)
     .resolves({ Certificate: { CertificateArn: CERTIFICATE_ARN, Serial: serial } });
+  const queued: { messageId: string; body: string }[] = [];
+  sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => {
+    for (const entry of input.Entries ?? []) {
+      queued.push({ messageId: `m-${queued.length}`, body: entry.MessageBody! });
+    }
+    return { Successful: [], Failed: [] };
+  });
   sfn.on(StartExecutionCommand).resolves({ executionArn: `${STATE_MACHINE}:renewal`, startDate: new Date() });
   try {
     const outcome: RenewalOutcome = await startRenewal(event, {
       acm: new ACMClient({ region: REGION }),
-      sfn: new SFNClient({ region: REGION }),
+      sqs: new SQSClient({ region: REGION }),
       db: harness.dynamo.db,
       tableName,
+      queueUrl: 'https://sqs.eu-west-1.amazonaws.com/111122223333/renewals',
+    });
+    await startQueuedRenewals(queued, {
+      sfn: new SFNClient({ region: REGION }),
       stateMachineArn: STATE_MACHINE,
+      intervalMs: 0,
+      now: () => 0,
+      sleep: async () => undefined,
     });
     const inputs = sfn
       .commandCalls(StartExecutionCommand)
@@ -51,6 +71,7 @@ async function deliver(event: RenewalEvent, serial: string, tableName: string) {
     return { outcome, inputs };
   } finally {
     acm.restore();
+    sqs.restore();
     sfn.restore();
   }
 }
