@@ -11,6 +11,8 @@
  *  5. The install script on one host: first install, unchanged repeat, two at once (install-script.ts).
  *  6. One renewal fanned out to 100, 1,000 and 10,000 mappings, direct beside the renewal queue
  *     (renewal-fanout.ts).
+ *  7. Following one install on 10, 100 and 1,000 hosts: SSM calls per check, largest state and item
+ *     (fleet-install.ts).
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -25,6 +27,7 @@ import { invocation } from '../helpers/ssm-fake.js';
 import { startWorkflowHarness } from '../helpers/workflow-harness.js';
 import { benchAuditReport, benchManyPerSubject } from './audit-report.js';
 import { benchExpiryScan } from './expiry-scan.js';
+import { benchFleetInstall } from './fleet-install.js';
 import { benchInstallScript } from './install-script.js';
 import { benchRenewalFanout } from './renewal-fanout.js';
 
@@ -118,5 +121,6 @@ await bundles();
 await benchExpiryScan();
 await benchInstallScript();
 await benchRenewalFanout();
+await benchFleetInstall();
 await benchAuditReport();
 await benchManyPerSubject();
