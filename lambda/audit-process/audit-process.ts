@@ -57,8 +57,11 @@ export async function processAuditReport(
   const candidates = new Map<string, AuditRecord[]>();
   let rows = 0;
   let malformed = 0;
-  for await (const row of auditRows(await open(), format)) {
+  // Rows expiring after the window are counted and otherwise skipped before they are parsed in full.
+  const expiringBy = new Date(now.getTime() + deps.thresholdDays * 86_400_000);
+  for await (const row of auditRows(await open(), format, { expiringBy })) {
     rows += 1;
+    if ('skipped' in row) continue;
     if ('problem' in row) {
       malformed += 1;
       if (malformed <= LOGGED_PROBLEMS)

@@ -1,8 +1,11 @@
 /**
  * AWS Private CA audit reports, read as a stream: a JSON array of objects or CSV with a header row, as the
  * service writes them (optional keys absent, timestamps like 2026-12-01T00:00:00+0000). Memory holds one
- * row at a time, whatever the size of the report.
+ * chunk's rows at a time, whatever the size of the report.
  */
+import { CsvRecordReader } from './audit-csv-rows.js';
+import { JsonObjectSplitter, quickStringField } from './audit-json-rows.js';
+
 export interface AuditRecord {
   readonly awsAccountId?: string;
   readonly requestedByServicePrincipal?: string;
@@ -23,7 +26,10 @@ export type AuditFormat = 'JSON' | 'CSV';
 export const REPORT_PREFIX = 'audit-report/';
 
 export type AuditRow = { readonly index: number } & (
-  { readonly record: AuditRecord } | { readonly problem: string }
+  | { readonly record: AuditRecord }
+  | { readonly problem: string }
+  /** A row left unparsed because the options say it cannot matter (see auditRows). */
+  | { readonly skipped: true }
 );
 
 export function formatOfKey(key: string): AuditFormat | undefined {
@@ -32,179 +38,153 @@ export function formatOfKey(key: string): AuditFormat | undefined {
   return undefined;
 }
 
-/** Every row of a report, in order, each parsed and checked, or with the reason it could not be. */
+export interface AuditRowOptions {
+  /** Only rows about these subjects are wanted: the others are skipped before they are parsed in full. */
+  readonly onlySubjects?: ReadonlySet<string>;
+  /**
+   * Only rows expiring by then are wanted: a row whose notAfter is later is skipped once that field is
+   * read, the rest of it unparsed (so a malformed row outside the window is not reported).
+   */
+  readonly expiringBy?: Date;
+}
+
+/** The fields a row is first looked at by, before it is parsed in full (or skipped). */
+interface QuickLook {
+  readonly subject?: string;
+  readonly notAfter?: string;
+}
+
+/**
+ * Every row of a report, in order: parsed and checked, with the reason it could not be, or skipped
+ * (counted, not parsed) when the options say it cannot matter. A report cut off in the middle of a row
+ * ends with that row as a problem.
+ */
 export async function* auditRows(
   chunks: AsyncIterable<Uint8Array | string>,
   format: AuditFormat,
-  options: {
-    /** Only rows about these subjects are wanted: the others are skipped before they are parsed in full. */
-    readonly onlySubjects?: ReadonlySet<string>;
-  } = {},
+  options: AuditRowOptions = {},
 ): AsyncGenerator<AuditRow> {
-  const wanted = options.onlySubjects;
-  const keep = wanted ? (subject: string) => wanted.has(subject) : undefined;
-  const raw = format === 'JSON' ? jsonObjects(decode(chunks), keep) : csvObjects(decode(chunks), keep);
-  let index = 0;
-  for await (const fields of raw) {
-    index += 1;
-    if (typeof fields === 'string') {
-      yield { index, problem: fields };
-      continue;
+  const expiringBy = options.expiringBy?.getTime();
+  const wanted = (look: QuickLook): boolean => {
+    if (options.onlySubjects && look.subject !== undefined && !options.onlySubjects.has(look.subject))
+      return false;
+    if (expiringBy !== undefined && look.notAfter !== undefined) {
+      const notAfter = auditTimestamp(look.notAfter);
+      if (notAfter && notAfter.getTime() > expiringBy) return false;
     }
-    const parsed = toRecord(fields);
-    yield typeof parsed === 'string' ? { index, problem: parsed } : { index, record: parsed };
+    return true;
+  };
+  let index = 0;
+  for await (const batch of format === 'JSON'
+    ? jsonRows(decode(chunks), wanted)
+    : csvRows(decode(chunks), wanted)) {
+    for (const fields of batch) {
+      index += 1;
+      if (fields === SKIPPED) yield { index, skipped: true };
+      else if (typeof fields === 'string') yield { index, problem: fields };
+      else {
+        const parsed = toRecord(fields);
+        yield typeof parsed === 'string' ? { index, problem: parsed } : { index, record: parsed };
+      }
+    }
   }
 }
 
+const SKIPPED = Symbol('skipped');
+type RawRow = Record<string, unknown> | string | typeof SKIPPED;
+
+/** The text of the chunks, a byte-order mark at the start dropped. */
 async function* decode(chunks: AsyncIterable<Uint8Array | string>): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  for await (const chunk of chunks)
-    yield typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+  const decoder = new TextDecoder('utf-8', { ignoreBOM: false });
+  let first = true;
+  for await (const chunk of chunks) {
+    let text = typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+    if (first && text !== '') {
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      first = false;
+    }
+    yield text;
+  }
   const rest = decoder.decode();
   if (rest) yield rest;
 }
 
-/** The top-level objects of a JSON array, one at a time; a malformed one comes back as its problem. */
-async function* jsonObjects(
+/** The rows of a JSON array report, a batch per chunk. */
+async function* jsonRows(
   text: AsyncIterable<string>,
-  keep?: (subject: string) => boolean,
-): AsyncGenerator<Record<string, unknown> | string> {
-  let depth = 0;
-  let inString = false;
-  let escaped = false;
-  let carry = '';
-  let capturing = false;
-  for await (const chunk of text) {
-    let start = capturing ? 0 : -1;
-    for (let i = 0; i < chunk.length; i += 1) {
-      const c = chunk.charCodeAt(i);
-      if (inString) {
-        if (escaped) escaped = false;
-        else if (c === 92) escaped = true;
-        else if (c === 34) inString = false;
-        continue;
-      }
-      if (c === 34) inString = true;
-      else if (c === 123 || c === 91) {
-        depth += 1;
-        if (c === 123 && depth === 2) {
-          capturing = true;
-          start = i;
-        }
-      } else if (c === 125 || c === 93) {
-        depth -= 1;
-        if (c === 125 && depth === 1 && capturing) {
-          const objectText = carry + chunk.slice(start, i + 1);
-          carry = '';
-          capturing = false;
-          start = -1;
-          if (keep) {
-            const subject = quickSubject(objectText);
-            if (subject !== undefined && !keep(subject)) continue;
-          }
-          try {
-            yield JSON.parse(objectText) as Record<string, unknown>;
-          } catch {
-            yield `not valid JSON: ${objectText.slice(0, 80)}`;
-          }
-        }
-      }
+  wanted: (look: QuickLook) => boolean,
+): AsyncGenerator<RawRow[]> {
+  const splitter = new JsonObjectSplitter();
+  const row = (objectText: string): RawRow => {
+    const look = {
+      subject: quickStringField(objectText, 'subject'),
+      notAfter: quickStringField(objectText, 'notAfter'),
+    };
+    if (!wanted(look)) return SKIPPED;
+    try {
+      const parsed = JSON.parse(objectText) as unknown;
+      return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
+        ? (parsed as Record<string, unknown>)
+        : `not a JSON object: ${objectText.slice(0, 80)}`;
+    } catch {
+      return `not valid JSON: ${objectText.slice(0, 80)}`;
     }
-    if (capturing) carry += chunk.slice(start);
-  }
+  };
+  for await (const chunk of text) yield splitter.push(chunk).map(row);
+  const rest = splitter.end();
+  if (rest) yield [`the report ends inside a row: ${rest.slice(0, 80)}`];
 }
 
-/** The `subject` of a row's JSON text, read without parsing the whole object. */
-function quickSubject(objectText: string): string | undefined {
-  const key = objectText.indexOf('"subject"');
-  if (key === -1) return undefined;
-  const open = objectText.indexOf('"', objectText.indexOf(':', key + 9) + 1);
-  if (open === -1) return undefined;
-  let end = open + 1;
-  while (end < objectText.length && objectText.charCodeAt(end) !== 34) {
-    end += objectText.charCodeAt(end) === 92 ? 2 : 1;
-  }
-  try {
-    return JSON.parse(objectText.slice(open, end + 1)) as string;
-  } catch {
-    return undefined;
-  }
-}
-
-/** CSV records keyed by the header row's names (RFC 4180 quoting). */
-async function* csvObjects(
+/** The rows of a CSV report keyed by its header's names, a batch per chunk. */
+async function* csvRows(
   text: AsyncIterable<string>,
-  keep?: (subject: string) => boolean,
-): AsyncGenerator<Record<string, unknown> | string> {
+  wanted: (look: QuickLook) => boolean,
+): AsyncGenerator<RawRow[]> {
+  const reader = new CsvRecordReader();
   let header: string[] | undefined;
   let subjectColumn = -1;
-  for await (const line of csvRecords(text)) {
-    if (!header) {
-      header = line;
-      subjectColumn = header.indexOf('subject');
-      continue;
-    }
-    if (line.length === 1 && line[0] === '') continue;
-    if (line.length !== header.length) {
-      yield `has ${line.length} fields where the header has ${header.length}`;
-      continue;
-    }
-    if (keep && subjectColumn >= 0 && !keep(line[subjectColumn]!)) continue;
-    const fields: Record<string, unknown> = {};
-    header.forEach((name, column) => {
-      if (line[column] !== '') fields[name] = line[column];
-    });
-    yield fields;
-  }
-}
-
-async function* csvRecords(text: AsyncIterable<string>): AsyncGenerator<string[]> {
-  let pending = '';
-  for await (const chunk of text) {
-    pending += chunk;
-    let newline = pending.indexOf('\n');
-    let from = 0;
-    while (newline !== -1) {
-      const candidate = pending.slice(from, newline);
-      // A quoted field may hold a newline: a line with an odd number of quotes continues on the next one.
-      if (countQuotes(candidate) % 2 === 0) {
-        yield splitCsvLine(candidate.endsWith('\r') ? candidate.slice(0, -1) : candidate);
-        from = newline + 1;
+  let notAfterColumn = -1;
+  const rows = (records: string[][]): RawRow[] => {
+    const out: RawRow[] = [];
+    for (const line of records) {
+      if (!header) {
+        header = line;
+        subjectColumn = header.indexOf('subject');
+        notAfterColumn = header.indexOf('notAfter');
+        continue;
       }
-      newline = pending.indexOf('\n', newline + 1);
+      if (line.length === 1 && line[0] === '') continue;
+      if (line.length !== header.length) {
+        out.push(`has ${line.length} fields where the header has ${header.length}`);
+        continue;
+      }
+      const look = {
+        ...(subjectColumn >= 0 ? { subject: line[subjectColumn] } : {}),
+        ...(notAfterColumn >= 0 ? { notAfter: line[notAfterColumn] } : {}),
+      };
+      if (!wanted(look)) {
+        out.push(SKIPPED);
+        continue;
+      }
+      const fields: Record<string, unknown> = {};
+      for (let column = 0; column < header.length; column += 1) {
+        if (line[column] !== '') fields[header[column]!] = line[column];
+      }
+      out.push(fields);
     }
-    pending = pending.slice(from);
-  }
-  if (pending.trim() !== '') yield splitCsvLine(pending.replace(/\r$/, ''));
+    return out;
+  };
+  for await (const chunk of text) yield rows(reader.push(chunk));
+  const { records, truncated } = reader.end();
+  yield [...rows(records), ...(truncated ? [`the report ends inside a quoted field: ${truncated}`] : [])];
 }
 
-function countQuotes(text: string): number {
-  let count = 0;
-  for (let i = text.indexOf('"'); i !== -1; i = text.indexOf('"', i + 1)) count += 1;
-  return count;
-}
-
+/** The fields of one CSV line (RFC 4180 quoting). */
 export function splitCsvLine(line: string): string[] {
-  if (!line.includes('"')) return line.split(',');
-  const fields: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i += 1) {
-    const c = line[i];
-    if (quoted) {
-      if (c === '"' && line[i + 1] === '"') {
-        field += '"';
-        i += 1;
-      } else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      fields.push(field);
-      field = '';
-    } else field += c;
-  }
-  fields.push(field);
-  return fields;
+  const reader = new CsvRecordReader();
+  const records = reader.push(line);
+  const { records: last } = reader.end();
+  return [...records, ...last][0] ?? [''];
 }
 
 const PCA_CERTIFICATE_ARN =

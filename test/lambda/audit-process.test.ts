@@ -200,10 +200,11 @@ describe('audit report parsing', () => {
       })();
       const rows = [];
       for await (const row of auditRows(chunks, 'JSON')) rows.push(row);
-      expect(rows.map((row) => ('record' in row ? row.record.subject : row.problem))).toEqual([
-        'CN=a "quoted" {brace} [x]',
-        'CN=b\\\\,c',
-      ]);
+      expect(
+        rows.map((row) =>
+          'record' in row ? row.record.subject : 'problem' in row ? row.problem : 'skipped',
+        ),
+      ).toEqual(['CN=a "quoted" {brace} [x]', 'CN=b\\\\,c']);
     }
   });
 
@@ -237,10 +238,36 @@ describe('audit report parsing', () => {
       for await (const row of auditRows(await fromText(text)(), format, {
         onlySubjects: new Set([wanted]),
       })) {
-        subjects.push('record' in row ? row.record.subject : row.problem);
+        subjects.push('record' in row ? row.record.subject : 'problem' in row ? row.problem : 'skipped');
       }
-      expect(subjects, format).toEqual([wanted]);
+      expect(subjects, format).toEqual([wanted, 'skipped']);
     }
+  });
+
+  it('decides from the real notAfter, not one a subject only mentions, whether a row is read in full', async () => {
+    const row = (id: string, subject: string, notAfter: string) => ({
+      certificateArn: `${CA}/certificate/${id}`,
+      serial: 'ab',
+      subject,
+      notAfter,
+    });
+    const text = JSON.stringify([
+      row('01', 'CN=a","notAfter":"2026-11-30T00:00:00+0000', '2030-01-01T00:00:00+0000'),
+      row('02', 'CN=b","notAfter":"2030-01-01T00:00:00+0000', '2026-11-30T00:00:00+0000'),
+    ]);
+    const seen = [];
+    for await (const entry of auditRows(await fromText(text)(), 'JSON', {
+      expiringBy: new Date('2026-12-24T00:00:00Z'),
+    })) {
+      seen.push(
+        'record' in entry
+          ? entry.record.certificateArn.slice(-2)
+          : 'skipped' in entry
+            ? 'skipped'
+            : 'problem',
+      );
+    }
+    expect(seen).toEqual(['skipped', '02']);
   });
 
   it('reads the report timestamp form and plain ISO 8601', () => {

@@ -1,0 +1,2 @@
+import { benchAuditReport } from './audit-report.js';
+await benchAuditReport();
