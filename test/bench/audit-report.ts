@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import { processAuditReport } from '../../lambda/audit-process/audit-process.js';
+import { acceptingAuditDependencies } from './accepting-aws.js';
 import { type AuditRecord, auditRows } from '../../lambda/shared/audit-report.js';
 import { insideWindow } from '../../lambda/shared/expiry-severity.js';
 
@@ -169,9 +170,6 @@ const PAIRWISE_LIMIT = 20_000;
 
 export async function benchManyPerSubject(): Promise<void> {
   const now = new Date();
-  const accept = {
-    send: async () => ({ SuccessCount: 100, FailedCount: 0, FailedFindings: [], MessageId: 'm' }),
-  };
   console.log('\nAudit report, one subject with many short-lived certificates (CSV, all expiring)');
   console.log(
     `  ${'rows'.padStart(9)}  ${'latest per subject (now)'.padStart(24)}  ${'pairwise (before)'.padStart(18)}`,
@@ -179,14 +177,11 @@ export async function benchManyPerSubject(): Promise<void> {
   for (const count of [5_000, 20_000, 100_000, 1_000_000]) {
     const text = oneSubjectReport(count);
     let started = performance.now();
-    const outcome = await processAuditReport('audit-report/ca/r.csv', chunksOf(text), {
-      securityHub: accept as never,
-      sns: accept as never,
-      topicArn: 'arn:aws:sns:eu-west-1:111122223333:alerts',
-      securityHubRegion: 'eu-west-1',
-      thresholdDays: 30,
-      now: () => now,
-    });
+    const outcome = await processAuditReport(
+      'audit-report/ca/r.csv',
+      chunksOf(text),
+      acceptingAuditDependencies(now),
+    );
     const linear = (performance.now() - started) / 1000;
     let pairwise = 'not run (minutes)';
     if (count <= PAIRWISE_LIMIT) {

@@ -7,6 +7,7 @@ import { JSONParser } from '@streamparser/json';
 import { parse } from 'csv-parse';
 import { createReadStream, readFileSync } from 'node:fs';
 import { processAuditReport } from '../../lambda/audit-process/audit-process.js';
+import { acceptingAuditDependencies } from './accepting-aws.js';
 import { auditTimestamp, formatOfKey, splitCsvLine } from '../../lambda/shared/audit-report.js';
 import { insideWindow } from '../../lambda/shared/expiry-severity.js';
 
@@ -16,17 +17,11 @@ const started = performance.now();
 let reported: number;
 
 if (mode === 'stream') {
-  const accept = {
-    send: async () => ({ SuccessCount: 100, FailedCount: 0, FailedFindings: [], MessageId: 'm' }),
-  };
-  const outcome = await processAuditReport(file, async () => createReadStream(file), {
-    securityHub: accept as never,
-    sns: accept as never,
-    topicArn: 'arn:aws:sns:eu-west-1:111122223333:alerts',
-    securityHubRegion: 'eu-west-1',
-    thresholdDays: 30,
-    now: () => now,
-  });
+  const outcome = await processAuditReport(
+    file,
+    async () => createReadStream(file),
+    acceptingAuditDependencies(now),
+  );
   reported = outcome.reported;
 } else if (mode === 'library') {
   // One pass of a well-kept streaming parser, counting what is inside the window: half of what a
