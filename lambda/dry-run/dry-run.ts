@@ -17,6 +17,7 @@ export interface DryRunDependencies {
   readonly ssm: SSMClient;
   readonly region: string;
   readonly accountId: string;
+  readonly partition: string;
   readonly grantedTagKeys: readonly string[];
   readonly profiles: InstallProfiles;
 }

@@ -1,7 +1,7 @@
 import { ACMClient } from '@aws-sdk/client-acm';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
-import { accountIdOf, requiredEnv } from '../shared/env.js';
+import { accountIdOf, partitionOf, requiredEnv } from '../shared/env.js';
 import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
 import { type DryRunReport, dryRun } from './dry-run.js';
@@ -17,6 +17,7 @@ export async function handler(event: unknown, context: Context): Promise<DryRunR
       ssm,
       region: requiredEnv('AWS_REGION'),
       accountId: accountIdOf(context.invokedFunctionArn),
+      partition: partitionOf(context.invokedFunctionArn),
       grantedTagKeys: requiredEnv('GRANTED_TAG_KEYS').split(','),
       profiles: installProfilesFromEnv(),
     });

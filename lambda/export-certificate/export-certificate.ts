@@ -44,6 +44,8 @@ export interface ExportDependencies {
   readonly kmsKeyId: string;
   readonly region: string;
   readonly accountId: string;
+  /** The partition the deployment runs in: a certificate of another one is out of reach. */
+  readonly partition: string;
   /** Tag keys the hosts' access policy compares; a request on another key could never be read. */
   readonly grantedTagKeys: readonly string[];
   /** The deployment's install profiles: a request may name only one of them. */
@@ -124,7 +126,7 @@ export function assertTagGranted(tagKey: string, grantedTagKeys: readonly string
 /** The certificate's details, once it is known to be in scope, issued and exportable. */
 export async function exportableCertificate(
   certificateArn: string,
-  deps: Pick<ExportDependencies, 'acm' | 'region' | 'accountId'>,
+  deps: Pick<ExportDependencies, 'acm' | 'region' | 'accountId' | 'partition'>,
 ): Promise<CertificateDetail> {
   assertInScope(certificateArn, deps);
   const detail = await describe(deps.acm, certificateArn);
@@ -132,8 +134,16 @@ export async function exportableCertificate(
   return detail;
 }
 
-function assertInScope(certificateArn: string, deps: Pick<ExportDependencies, 'region' | 'accountId'>): void {
-  const [, , , region, account] = certificateArn.split(':');
+function assertInScope(
+  certificateArn: string,
+  deps: Pick<ExportDependencies, 'region' | 'accountId' | 'partition'>,
+): void {
+  const [, partition, , region, account] = certificateArn.split(':');
+  if (partition !== deps.partition) {
+    throw new CertificateOutOfScopeError(
+      `certificate ${certificateArn} is in the ${partition} partition, but this deployment runs in ${deps.partition}`,
+    );
+  }
   if (region !== deps.region) {
     throw new CertificateOutOfScopeError(
       `certificate ${certificateArn} is in ${region}, but this deployment exports certificates in ${deps.region} only; deploy the app in ${region} to export it`,

@@ -1,7 +1,7 @@
 import { ACMClient } from '@aws-sdk/client-acm';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
-import { accountIdOf, requiredEnv } from '../shared/env.js';
+import { accountIdOf, partitionOf, requiredEnv } from '../shared/env.js';
 import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
 import type { ExportedCertificate } from '../shared/workflow-state.js';
@@ -19,6 +19,7 @@ export async function handler(event: unknown, context: Context): Promise<Exporte
       kmsKeyId: requiredEnv('SECRET_KMS_KEY_ARN'),
       region: requiredEnv('AWS_REGION'),
       accountId: accountIdOf(context.invokedFunctionArn),
+      partition: partitionOf(context.invokedFunctionArn),
       grantedTagKeys: requiredEnv('GRANTED_TAG_KEYS').split(','),
       profiles: installProfilesFromEnv(),
       now: () => new Date(),

@@ -14,6 +14,14 @@ export function requiredIntegerEnv(name: string): number {
 }
 
 /** The account a function runs in, from the ARN Lambda invoked it by. */
+/** The partition a function runs in (aws, aws-cn, aws-us-gov, …), from the ARN Lambda invoked it by. */
+export function partitionOf(invokedFunctionArn: string): string {
+  const partition = invokedFunctionArn.split(':')[1];
+  if (!partition || !/^aws(-[a-z]+)*$/.test(partition))
+    throw new Error(`cannot read the partition from ${invokedFunctionArn}`);
+  return partition;
+}
+
 export function accountIdOf(invokedFunctionArn: string): string {
   const account = invokedFunctionArn.split(':')[4];
   if (!account || !/^\d{12}$/.test(account))

@@ -84,6 +84,7 @@ const exportDeps = () => ({
   kmsKeyId: KMS_KEY,
   region: MOTO_REGION,
   accountId: MOTO_ACCOUNT,
+  partition: 'aws',
   grantedTagKeys: ['env'],
   profiles: { default: DEFAULT_HOST_INSTALL },
   now: () => new Date(),

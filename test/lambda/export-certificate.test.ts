@@ -35,6 +35,7 @@ function deps(fakes: ReturnType<typeof fakeAcmAndSecrets>) {
     kmsKeyId: KMS_KEY_ARN,
     region: REGION,
     accountId: ACCOUNT_ID,
+    partition: 'aws',
     grantedTagKeys: ['env', 'team'],
     profiles: PROFILES,
     now: () => NOW,
@@ -229,6 +230,18 @@ describe('exportCertificate', () => {
         message: expect.stringMatching(
           /is in us-east-1, but this deployment exports certificates in eu-west-1 only/,
         ),
+      }),
+    );
+    expect(fakes.acm).not.toHaveReceivedAnyCommand();
+  });
+
+  it('refuses a certificate of another partition before calling ACM, even with this Region and account', async () => {
+    fakes = fakeAcmAndSecrets(certificate);
+    const request = { ...REQUEST, CertificateArn: REQUEST.CertificateArn.replace('arn:aws:', 'arn:aws-cn:') };
+    await expect(exportCertificate(request, deps(fakes))).rejects.toThrow(
+      expect.objectContaining({
+        name: 'CertificateOutOfScopeError',
+        message: expect.stringMatching(/is in the aws-cn partition, but this deployment runs in aws$/),
       }),
     );
     expect(fakes.acm).not.toHaveReceivedAnyCommand();

@@ -374,6 +374,22 @@ describe('export-install workflow', () => {
     expect(result.alerts).toHaveLength(1);
   });
 
+  it.each([
+    ['a string', 'web-server'],
+    ['an array', [REQUEST]],
+    ['a number', 42],
+    ['null', null],
+    ['a dry run missing a field', { ...REQUEST, CertName: undefined, DryRun: true }],
+    ['a dry run with an extra field', { ...REQUEST, DryRun: true, Extra: 'x' }],
+  ])('fails %s with the named error and an alert, exporting nothing', async (_, input) => {
+    const result = await run(input, {});
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('InvalidExportRequestError');
+    expect(result.alerts).toHaveLength(1);
+    expect(result.secrets.size).toBe(0);
+    expect(result.sendCommands).toEqual([]);
+  });
+
   it('still fails with the original error when the alert cannot be sent', async () => {
     const result = await run(REQUEST, {
       commandProgress: [{ status: 'Success', targetCount: 0 }],
