@@ -1,6 +1,7 @@
 import { ACMClient } from '@aws-sdk/client-acm';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Context } from 'aws-lambda';
+import { retryingTransient } from '../shared/errors.js';
 import { accountIdOf, partitionOf, requiredEnv } from '../shared/env.js';
 import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
@@ -13,17 +14,19 @@ const secrets = new SecretsManagerClient({});
 /** Step "ExportCertificate" of the export-install workflow. Input: the export request. */
 export async function handler(event: unknown, context: Context): Promise<ExportedCertificate> {
   return withLogContext(logKeysOf(event), async () => {
-    const result = await exportCertificate(event, {
-      acm,
-      secrets,
-      kmsKeyId: requiredEnv('SECRET_KMS_KEY_ARN'),
-      region: requiredEnv('AWS_REGION'),
-      accountId: accountIdOf(context.invokedFunctionArn),
-      partition: partitionOf(context.invokedFunctionArn),
-      grantedTagKeys: requiredEnv('GRANTED_TAG_KEYS').split(','),
-      profiles: installProfilesFromEnv(),
-      now: () => new Date(),
-    });
+    const result = await retryingTransient(() =>
+      exportCertificate(event, {
+        acm,
+        secrets,
+        kmsKeyId: requiredEnv('SECRET_KMS_KEY_ARN'),
+        region: requiredEnv('AWS_REGION'),
+        accountId: accountIdOf(context.invokedFunctionArn),
+        partition: partitionOf(context.invokedFunctionArn),
+        grantedTagKeys: requiredEnv('GRANTED_TAG_KEYS').split(','),
+        profiles: installProfilesFromEnv(),
+        now: () => new Date(),
+      }),
+    );
     logger.info('certificate exported', { ...result });
     return result;
   });

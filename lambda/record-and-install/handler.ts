@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { retryingTransient } from '../shared/errors.js';
 import { requiredEnv, requiredIntegerEnv } from '../shared/env.js';
 import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
@@ -20,25 +21,27 @@ const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
  */
 export async function handler(event: RecordAndInstallInput): Promise<InstallCommand> {
   return withLogContext({ ...logKeysOf(event), executionArn: event.executionArn }, async () => {
-    const command = await recordAndInstall(event, {
-      ssm,
-      stateManager: ssm,
-      sfn,
-      db,
-      tableName: requiredEnv('TABLE_NAME'),
-      waits: { db, tableName: requiredEnv('WAITS_TABLE_NAME') },
-      now: () => new Date(),
-      maxWaitSeconds: requiredIntegerEnv('INSTALL_MAX_WAIT_SECONDS'),
-      convergence: convergenceSettingsFromEnv(),
-      command: {
-        documentName: requiredEnv('INSTALL_DOCUMENT_NAME'),
-        maxConcurrency: requiredEnv('INSTALL_MAX_CONCURRENCY'),
-        maxErrors: requiredEnv('INSTALL_MAX_ERRORS'),
-        deliveryTimeoutSeconds: requiredIntegerEnv('INSTALL_DELIVERY_TIMEOUT_SECONDS'),
-        region: requiredEnv('AWS_REGION'),
-        profiles: installProfilesFromEnv(),
-      },
-    });
+    const command = await retryingTransient(() =>
+      recordAndInstall(event, {
+        ssm,
+        stateManager: ssm,
+        sfn,
+        db,
+        tableName: requiredEnv('TABLE_NAME'),
+        waits: { db, tableName: requiredEnv('WAITS_TABLE_NAME') },
+        now: () => new Date(),
+        maxWaitSeconds: requiredIntegerEnv('INSTALL_MAX_WAIT_SECONDS'),
+        convergence: convergenceSettingsFromEnv(),
+        command: {
+          documentName: requiredEnv('INSTALL_DOCUMENT_NAME'),
+          maxConcurrency: requiredEnv('INSTALL_MAX_CONCURRENCY'),
+          maxErrors: requiredEnv('INSTALL_MAX_ERRORS'),
+          deliveryTimeoutSeconds: requiredIntegerEnv('INSTALL_DELIVERY_TIMEOUT_SECONDS'),
+          region: requiredEnv('AWS_REGION'),
+          profiles: installProfilesFromEnv(),
+        },
+      }),
+    );
     logger.info('install command sent', { commandId: command.commandId });
     return command;
   });

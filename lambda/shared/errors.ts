@@ -55,3 +55,67 @@ export const EXPLAINED_ERROR_NAMES = [
   'UnknownProfileError',
   'InstallCommandRejectedError',
 ] as const;
+
+/**
+ * An AWS call failed for a reason that passes: throttling, a 5xx, or anything the SDK marks retryable.
+ * Every Task of the workflow retries this one name (bounded backoff, jitter); whatever the service
+ * called it is kept in the message.
+ */
+export class TransientAwsError extends Error {
+  override name = 'TransientAwsError';
+}
+
+/**
+ * The spellings services give passing failures without the SDK marking them (models differ, and some
+ * are unmodelled): throttling, limits on the request rate, and internal errors.
+ */
+const TRANSIENT_ERROR_NAMES = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'ThrottledException',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'ProvisionedThroughputExceededException',
+  'RequestThrottledException',
+  'SlowDown',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'InternalFailure',
+  'InternalError',
+  'InternalErrorException',
+  'InternalServerError',
+  'InternalServerException',
+  'InternalServiceError',
+  'InternalServiceErrorException',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'TimeoutError',
+]);
+
+/** The error as the workflow should see it: a passing AWS failure becomes TransientAwsError. */
+export function namedForRetry(error: unknown): unknown {
+  if (error instanceof ExportInstallError || error instanceof TransientAwsError) return error;
+  const failure = error as {
+    name?: string;
+    message?: string;
+    $retryable?: unknown;
+    $fault?: string;
+    $metadata?: { httpStatusCode?: number };
+  };
+  const transient =
+    failure?.$retryable !== undefined && failure.$retryable !== null
+      ? true
+      : failure?.$fault === 'server' ||
+        (failure?.$metadata?.httpStatusCode ?? 0) >= 500 ||
+        TRANSIENT_ERROR_NAMES.has(failure?.name ?? '');
+  return transient ? new TransientAwsError(`${failure.name}: ${failure.message ?? ''}`) : error;
+}
+
+/** Runs a workflow step, naming its passing AWS failures TransientAwsError for the Task's Retry. */
+export async function retryingTransient<T>(step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    throw namedForRetry(error);
+  }
+}

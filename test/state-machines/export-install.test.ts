@@ -427,7 +427,12 @@ describe('the definition', () => {
   const definition = JSON.parse(readFileSync(stateMachineFile('export-install'), 'utf8')) as {
     States: Record<
       string,
-      { Type: string; Resource?: string; Retry?: unknown[]; Catch?: { ErrorEquals: string[] }[] }
+      {
+        Type: string;
+        Resource?: string;
+        Retry?: { ErrorEquals: string[]; MaxAttempts?: number }[];
+        Catch?: { ErrorEquals: string[] }[];
+      }
     >;
   };
   const lambdaTasks = Object.entries(definition.States).filter(
@@ -436,9 +441,24 @@ describe('the definition', () => {
       (state.Resource?.endsWith('FunctionArn}') || state.Resource?.includes(':lambda:invoke')),
   );
 
-  it('retries every Lambda task', () => {
+  it("retries every Lambda task on Lambda's own faults and on TransientAwsError, with bounded backoff and jitter", () => {
     expect(lambdaTasks.map(([name]) => name)).toEqual(['DryRun', 'ExportCertificate', 'RecordAndInstall']);
-    for (const [, state] of lambdaTasks) expect(state.Retry?.length).toBeGreaterThan(0);
+    for (const [, state] of lambdaTasks) {
+      const [retry] = state.Retry!;
+      expect(retry!.ErrorEquals).toEqual(
+        expect.arrayContaining([
+          'TransientAwsError',
+          'Lambda.ServiceException',
+          'Lambda.TooManyRequestsException',
+        ]),
+      );
+      expect(retry).toMatchObject({ MaxAttempts: 5, MaxDelaySeconds: 30, JitterStrategy: 'FULL' });
+    }
+  });
+
+  it('the dry run too catches by name the errors written for humans', () => {
+    const dryRun = lambdaTasks.find(([name]) => name === 'DryRun')![1];
+    expect(dryRun.Catch![0]!.ErrorEquals).toEqual([...EXPLAINED_ERROR_NAMES]);
   });
 
   it('catches by name exactly the errors the handlers raise for humans to read', () => {
