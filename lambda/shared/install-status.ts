@@ -110,10 +110,24 @@ async function describeCommand(ssm: SSMClient, commandId: string): Promise<Comma
   return response.Commands?.[0];
 }
 
+/** What SSM Agent prints for a step whose precondition (here: a Linux node) the node does not meet. */
+const SKIPPED_STEP = 'Step execution skipped due to unsatisfied preconditions';
+
+/**
+ * One host's outcome. A host counts as installed only when its run printed the install's RESULT line:
+ * SSM reports a step skipped by its precondition (a Windows node carrying the tag) as Success.
+ */
 function instanceResult(invocation: CommandInvocation): InstanceInstallResult {
-  const status =
-    invocation.Status === 'Success' ? 'Success' : invocation.StatusDetails || invocation.Status || 'Unknown';
   const result = resultLine(invocation);
+  const output = (invocation.CommandPlugins ?? []).map((plugin) => plugin.Output ?? '').join('\n');
+  const status =
+    invocation.Status !== 'Success'
+      ? invocation.StatusDetails || invocation.Status || 'Unknown'
+      : result
+        ? 'Success'
+        : output.includes(SKIPPED_STEP)
+          ? 'Skipped: not a Linux node'
+          : 'Success without the install RESULT line';
   const error = status === 'Success' ? undefined : errorLine(invocation);
   return {
     instanceId: invocation.InstanceId ?? 'unknown-instance',

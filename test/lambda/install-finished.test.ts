@@ -114,7 +114,9 @@ describe('an install command looked at once (completeIfFinished)', () => {
       outcome: 'Success',
       commandStatus: 'Success',
       summary: { targets: 1, succeeded: 1, failed: 0 },
-      instances: [{ instanceId: 'i-0aaa', status: 'Success' }],
+      instances: [
+        { instanceId: 'i-0aaa', status: 'Success', result: expect.objectContaining({ status: 'installed' }) },
+      ],
       commandId: 'cmd-1',
       associationId: 'assoc-1',
       associationChange: 'unchanged',
@@ -206,6 +208,28 @@ describe('an install command looked at once (completeIfFinished)', () => {
     expect(await check()).toMatchObject({
       outcome: 'Failed',
       reason: '1 of 2 instances failed: i-0off Undeliverable',
+    });
+  });
+
+  it('counts a host as installed only when it said so: a skipped step or a silent success fails, with why', async () => {
+    commandIs('Success', 3);
+    ssm.on(ListCommandInvocationsCommand).resolves({
+      CommandInvocations: [
+        invocation('i-0aaa', 'Success'),
+        invocation(
+          'i-0win',
+          'Success',
+          'Success',
+          'Step execution skipped due to unsatisfied preconditions: \'"StringEquals": [platformType, Linux]\'. Step name: installCertificate',
+        ),
+        invocation('i-0odd', 'Success', 'Success', 'installed, probably'),
+      ],
+    });
+    expect(await check()).toMatchObject({
+      outcome: 'Failed',
+      summary: { targets: 3, succeeded: 1, failed: 2 },
+      reason:
+        '2 of 3 instances failed: i-0win Skipped: not a Linux node, i-0odd Success without the install RESULT line',
     });
   });
 
