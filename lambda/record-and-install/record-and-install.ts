@@ -1,4 +1,10 @@
-import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import {
+  type CommandFilter,
+  SendCommandCommand,
+  type SSMClient,
+  paginateListCommands,
+} from '@aws-sdk/client-ssm';
+import { createHash } from 'node:crypto';
 import { InstallCommandRejectedError } from '../shared/errors.js';
 import {
   hostParameters,
@@ -25,7 +31,7 @@ import {
   desiredAssociation,
   ensureAssociation,
 } from '../shared/mapping-association.js';
-import { getMapping, recordExport } from '../shared/mapping-store.js';
+import { type CertificateMapping, getMapping, recordExport } from '../shared/mapping-store.js';
 import type { ExportedCertificate, InstallCommand } from '../shared/workflow-state.js';
 
 /** How the install command is sent: the document and the rollout limits from configuration. */
@@ -52,6 +58,8 @@ export interface RecordAndInstallDependencies extends CompletionDependencies {
 export interface RecordAndInstallInput extends ExportRequest {
   readonly export: ExportedCertificate;
   readonly executionArn: string;
+  /** When the execution started: an earlier attempt's command is looked for among those sent since. */
+  readonly executionStartedAt?: string;
   /** The execution's task token: the step ends when the command's outcome is sent back with it. */
   readonly taskToken: string;
 }
@@ -134,7 +142,11 @@ export async function recordAndInstall(
       deps.convergence,
       existing?.AssociationId,
     );
-    command = await sendInstallCommand(input, deps.ssm, deps.command);
+    // A retry of this step (a lost response, a failed write after the send) must not send the install
+    // again: it takes the command an earlier attempt of the same execution sent, if there is one.
+    command =
+      (await earlierCommand(input, existing, deps)) ??
+      (await sendInstallCommand(input, deps.ssm, deps.command));
   } catch (error) {
     if (!REJECTED_COMMAND_ERRORS.has((error as Error).name)) throw error;
     await recordExport(deps.db, deps.tableName, request, { ...record, installStatus: 'CommandRejected' });
@@ -187,6 +199,46 @@ export async function recordAndInstall(
 
 type SentCommand = Omit<InstallCommand, 'associationId' | 'associationChange'>;
 
+/** The mark an install command's comment carries of the execution that sent it. */
+export function executionMark(executionArn: string): string {
+  return `run ${createHash('sha256').update(executionArn).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * The install command an earlier attempt of this execution sent: the one its mapping records, or else
+ * the one among this document's commands since the execution started whose comment carries its mark.
+ */
+async function earlierCommand(
+  input: RecordAndInstallInput,
+  mapping: CertificateMapping | undefined,
+  deps: RecordAndInstallDependencies,
+): Promise<SentCommand | undefined> {
+  const mark = executionMark(input.executionArn);
+  const filters: CommandFilter[] = [{ key: 'DocumentName', value: deps.command.documentName }];
+  if (input.executionStartedAt) filters.push({ key: 'InvokedAfter', value: input.executionStartedAt });
+  const recorded = mapping?.LastExecutionArn === input.executionArn ? mapping.LastCommandId : undefined;
+  const pages = paginateListCommands(
+    { client: deps.ssm, pageSize: 50 },
+    recorded ? { CommandId: recorded } : { Filters: filters },
+  );
+  for await (const page of pages) {
+    const found = (page.Commands ?? []).find(
+      (command) => command.CommandId === recorded || (!recorded && command.Comment?.endsWith(mark)),
+    );
+    if (found?.CommandId) {
+      logger.info('install command already sent by an earlier attempt; following it', {
+        commandId: found.CommandId,
+      });
+      return {
+        commandId: found.CommandId,
+        documentName: deps.command.documentName,
+        requestedAt: (found.RequestedDateTime ?? new Date()).toISOString(),
+      };
+    }
+  }
+  return undefined;
+}
+
 async function sendInstallCommand(
   input: RecordAndInstallInput,
   ssm: SSMClient,
@@ -201,7 +253,7 @@ async function sendInstallCommand(
       MaxConcurrency: settings.maxConcurrency,
       MaxErrors: settings.maxErrors,
       TimeoutSeconds: settings.deliveryTimeoutSeconds,
-      Comment: `Install ${input.CertName} serial ${input.export.serial}`.slice(0, MAX_COMMENT_LENGTH),
+      Comment: `${`Install ${input.CertName} serial ${input.export.serial}`.slice(0, MAX_COMMENT_LENGTH - 21)} ${executionMark(input.executionArn)}`,
     }),
   );
   const commandId = response.Command?.CommandId;

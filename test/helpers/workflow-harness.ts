@@ -17,7 +17,10 @@ import {
   ListCommandsCommand,
   SendCommandCommand,
   type SendCommandCommandInput,
+  type ServiceInputTypes,
+  type ServiceOutputTypes,
   SSMClient,
+  type SSMClientResolvedConfig,
 } from '@aws-sdk/client-ssm';
 import { SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
 import {
@@ -29,7 +32,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { StateMachine } from 'aws-local-stepfunctions';
-import { mockClient } from 'aws-sdk-client-mock';
+import { type AwsStub, mockClient } from 'aws-sdk-client-mock';
 import { readFileSync } from 'node:fs';
 import { stateMachineFile } from '../../lib/paths.js';
 import { certificateDetail, fakeAcmAndSecrets } from './acm-fake.js';
@@ -92,6 +95,11 @@ export interface WorkflowScenario {
   readonly eventLost?: boolean;
   /** Task states whose Lambda invocation fails this many times with Lambda.ServiceException first. */
   readonly lambdaServiceErrors?: Partial<Record<TaskState, number>>;
+  /**
+   * Task states whose function runs, and does what it does, but whose response is lost this many times
+   * (Lambda.ServiceException after the fact): Step Functions retries a step that already took effect.
+   */
+  readonly lostResponses?: Partial<Record<TaskState, number>>;
   /**
    * Managed instances that carry the target tag and really run the install document's script (in
    * temporary roots) when the workflow sends it; their results drive the command's status. When absent,
@@ -230,6 +238,7 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
       const logLines: string[] = [];
       const restoreOutput = captureOutput(logLines);
       const serviceErrors = { ...scenario.lambdaServiceErrors };
+      const lostResponses = { ...scenario.lostResponses };
 
       const asLambda = (state: Exclude<TaskState, 'NotifyFailure'>) => async (event: unknown) => {
         if ((serviceErrors[state] ?? 0) > 0) {
@@ -238,7 +247,14 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
             name: 'Lambda.ServiceException',
           });
         }
-        return invokeLikeLambda(handlers[state], event);
+        const response = await invokeLikeLambda(handlers[state], event);
+        if ((lostResponses[state] ?? 0) > 0) {
+          lostResponses[state]! -= 1;
+          throw Object.assign(new Error('the function ran, but its response did not come back'), {
+            name: 'Lambda.ServiceException',
+          });
+        }
+        return response;
       };
       // `.waitForTaskToken`: the function is invoked with the payload and the task waits for the token.
       const awaitingToken = async (parameters: unknown) => {
@@ -366,6 +382,18 @@ async function invokeLikeLambda(handler: Handler, event: unknown): Promise<unkno
   }
 }
 
+/** ListCommands searched by its filters: every command sent so far, with its comment (ids in order). */
+function commandsSent(ssm: AwsStub<ServiceInputTypes, ServiceOutputTypes, SSMClientResolvedConfig>) {
+  return {
+    Commands: ssm.commandCalls(SendCommandCommand).map((call, index) => ({
+      CommandId: `cmd-${String(index + 1).padStart(4, '0')}`,
+      Comment: call.args[0].input.Comment,
+      DocumentName: call.args[0].input.DocumentName,
+      RequestedDateTime: new Date(),
+    })),
+  };
+}
+
 function fakeSsm(scenario: WorkflowScenario) {
   const ssm = mockClient(SSMClient);
   const progress = scenario.commandProgress ?? [
@@ -373,7 +401,8 @@ function fakeSsm(scenario: WorkflowScenario) {
   ];
   let listCalls = 0;
   ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-0001', RequestedDateTime: new Date() } });
-  ssm.on(ListCommandsCommand).callsFake((input: { CommandId: string }) => {
+  ssm.on(ListCommandsCommand).callsFake((input: { CommandId?: string }) => {
+    if (!input.CommandId) return commandsSent(ssm);
     const step = progress[Math.min(listCalls, progress.length - 1)]!;
     listCalls += 1;
     return {
@@ -441,7 +470,8 @@ function agentsOn(hosts: readonly FakeHost[], secrets: Map<string, { value: stri
     });
     return { Command: { CommandId: 'cmd-0001', RequestedDateTime: new Date() } };
   });
-  ssm.on(ListCommandsCommand).callsFake((input: { CommandId: string }) => {
+  ssm.on(ListCommandsCommand).callsFake((input: { CommandId?: string }) => {
+    if (!input.CommandId) return commandsSent(ssm);
     const failed = invocations.some((entry) => entry.Status !== 'Success');
     return {
       Commands: [

@@ -14,6 +14,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import {
   type InstallCommandSettings,
   type RecordAndInstallInput,
+  executionMark,
   recordAndInstall,
 } from '../../lambda/record-and-install/record-and-install.js';
 import type { ConvergenceSettings } from '../../lambda/shared/mapping-association.js';
@@ -155,7 +156,7 @@ describe('recordAndInstall', () => {
       MaxConcurrency: '25%',
       MaxErrors: '0',
       TimeoutSeconds: 600,
-      Comment: 'Install web-server serial 0a:1b:2c',
+      Comment: `Install web-server serial 0a:1b:2c ${executionMark(INPUT.executionArn)}`,
     });
     expect(result).toEqual({
       commandId: 'cmd-1',
@@ -196,6 +197,50 @@ describe('recordAndInstall', () => {
       VerifyEndpoint: ['127.0.0.1:443'],
     });
     expect(await storedMapping()).toMatchObject({ Profile: 'haproxy' });
+  });
+
+  it('on a retry, follows the command this execution already sent instead of sending another', async () => {
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
+    await run();
+    // The response was lost; Step Functions runs the step again (a new task token).
+    ssm.on(DescribeAssociationCommand).resolves({ AssociationDescription: existingAssociation() });
+    ssm.on(ListCommandsCommand, { CommandId: 'cmd-1' }).resolves({
+      Commands: [
+        { CommandId: 'cmd-1', Status: 'InProgress', RequestedDateTime: new Date('2026-11-24T10:00:01Z') },
+      ],
+    });
+    const again = await run({ ...INPUT, taskToken: 'token-2' });
+    expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 1);
+    expect(again.commandId).toBe('cmd-1');
+    expect(await storedWait('cmd-1')).toMatchObject({ TaskToken: 'token-2' });
+  });
+
+  it("on a retry after the send but before the record, finds the command by the execution's mark", async () => {
+    ssm.on(ListCommandsCommand).resolves({
+      Commands: [
+        {
+          CommandId: 'other',
+          Comment: `Install web-server serial 0a:1b:2c ${executionMark('another-execution')}`,
+        },
+        {
+          CommandId: 'cmd-7',
+          Comment: `Install web-server serial 0a:1b:2c ${executionMark(INPUT.executionArn)}`,
+          RequestedDateTime: new Date('2026-11-24T10:00:01Z'),
+          Status: 'InProgress',
+          TargetCount: 1,
+        },
+      ],
+    });
+    const result = await run({ ...INPUT, executionStartedAt: '2026-11-24T09:59:00.000Z' });
+    expect(ssm).not.toHaveReceivedCommand(SendCommandCommand);
+    expect(result.commandId).toBe('cmd-7');
+    expect(ssm).toHaveReceivedCommandWith(ListCommandsCommand, {
+      Filters: [
+        { key: 'DocumentName', value: 'Install-ACMCertificate' },
+        { key: 'InvokedAfter', value: '2026-11-24T09:59:00.000Z' },
+      ],
+    });
+    expect(await storedMapping()).toMatchObject({ LastCommandId: 'cmd-7' });
   });
 
   it('keeps a comment within the 100 characters SSM allows', async () => {

@@ -344,6 +344,20 @@ describe('export-install workflow', () => {
     expect(result.events.filter((event) => event.type === 'StateRetried')).toHaveLength(3);
   });
 
+  it('sends one install command however often the install step is retried after it took effect', async () => {
+    const result = await run(REQUEST, {
+      invocations: [invocation('i-0aaa', 'Success')],
+      lostResponses: { RecordAndInstall: 2 },
+    });
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.sendCommands).toHaveLength(1);
+    expect(result.events.filter((event) => event.type === 'StateRetried')).toHaveLength(2);
+    expect(result.inventoryItems[0]).toMatchObject({
+      LastCommandId: 'cmd-0001',
+      LastInstallStatus: 'Success',
+    });
+  });
+
   it('retries an export ACM throttled, then succeeds with one secret version per successful export', async () => {
     const result = await run(REQUEST, { invocations: [invocation('i-0aaa', 'Success')], exportThrottles: 2 });
     expect(result.status).toBe('SUCCEEDED');
