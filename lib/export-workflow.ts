@@ -90,6 +90,7 @@ export class ExportWorkflow extends Construct {
       {
         actions: [
           'secretsmanager:CreateSecret',
+          'secretsmanager:DescribeSecret',
           'secretsmanager:PutSecretValue',
           'secretsmanager:RestoreSecret',
           'secretsmanager:TagResource',

@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createHash } from 'node:crypto';
 import {
   type ACMClient,
   type CertificateDetail,
@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-acm';
 import {
   CreateSecretCommand,
+  DescribeSecretCommand,
   GetRandomPasswordCommand,
   PutSecretValueCommand,
   RestoreSecretCommand,
@@ -34,6 +35,7 @@ import {
   validatedRequest,
 } from '../shared/export-request.js';
 import { type InstallProfiles, profileSettings } from '../shared/install-parameters.js';
+import { logger } from '../shared/logger.js';
 import { serialFromAcm, serialFromHex } from '../shared/serial.js';
 import type { ExportedCertificate } from '../shared/workflow-state.js';
 
@@ -64,6 +66,7 @@ export const PASSPHRASE_EXCLUDED_CHARACTERS = '#$%';
 export async function exportCertificate(
   input: unknown,
   deps: ExportDependencies,
+  run?: { readonly executionArn: string },
 ): Promise<ExportedCertificate> {
   if (isDryRun(input)) throw new InvalidExportRequestError('a dry run never reaches the export step');
   const request = validatedRequest(input);
@@ -71,6 +74,26 @@ export async function exportCertificate(
   const profile = profileOf(input);
   profileSettings(deps.profiles, profile);
   const detail = await exportableCertificate(request.CertificateArn, deps);
+  const secretId = mappingSecretName(request);
+  const metadata = (serial: string, secretVersionId: string): ExportedCertificate => ({
+    certificateArn: request.CertificateArn,
+    certName: request.CertName,
+    certificateType: detail.Type ?? 'UNKNOWN',
+    serial,
+    notAfter: (detail.NotAfter ?? new Date(0)).toISOString(),
+    secretId,
+    secretVersionId,
+    exportedAt: deps.now().toISOString(),
+    profile,
+  });
+
+  // One export per execution: the secret version an execution writes is named after it, so a retry of
+  // this step (a lost response, a failure after the write) finds it and exports nothing again.
+  const token = run ? secretVersionToken(run.executionArn) : undefined;
+  if (token && (await hasVersion(deps.secrets, secretId, token))) {
+    logger.info('this execution already exported the certificate; using that secret version', { secretId });
+    return metadata(serialFromAcm(detail.Serial ?? ''), token);
+  }
 
   const passphrase = await generatePassphrase(deps.secrets);
   const exported = await deps.acm.send(
@@ -90,25 +113,40 @@ export async function exportCertificate(
     );
   }
 
-  const secretId = mappingSecretName(request);
-  const secretVersionId = await storeBundle(deps, request, secretId, {
-    passphrase,
-    encryptedPrivateKey: exported.PrivateKey,
-    certificate: exported.Certificate,
-    certificateChain: exported.CertificateChain ?? '',
-  });
-
-  return {
-    certificateArn: request.CertificateArn,
-    certName: request.CertName,
-    certificateType: detail.Type ?? 'UNKNOWN',
-    serial,
-    notAfter: (detail.NotAfter ?? new Date(0)).toISOString(),
+  const secretVersionId = await storeBundle(
+    deps,
+    request,
     secretId,
-    secretVersionId,
-    exportedAt: deps.now().toISOString(),
-    profile,
-  };
+    {
+      passphrase,
+      encryptedPrivateKey: exported.PrivateKey,
+      certificate: exported.Certificate,
+      certificateChain: exported.CertificateChain ?? '',
+    },
+    token,
+  );
+  return metadata(serial, secretVersionId);
+}
+
+/** The secret version id an execution writes: a UUID made from its ARN (Secrets Manager's idempotency token). */
+export function secretVersionToken(executionArn: string): string {
+  const hex = createHash('sha256').update(executionArn).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** Whether the secret holds the version `versionId` (a missing secret holds none). */
+async function hasVersion(
+  secrets: SecretsManagerClient,
+  secretId: string,
+  versionId: string,
+): Promise<boolean> {
+  try {
+    const described = await secrets.send(new DescribeSecretCommand({ SecretId: secretId }));
+    return Object.hasOwn(described.VersionIdsToStages ?? {}, versionId);
+  } catch (error) {
+    if ((error as Error).name === 'ResourceNotFoundException') return false;
+    throw error;
+  }
 }
 
 /**
@@ -214,11 +252,16 @@ async function storeBundle(
   request: ExportRequest,
   secretId: string,
   material: Parameters<typeof formatCertificateBundle>[0],
+  token?: string,
 ): Promise<string> {
   const SecretString = formatCertificateBundle(material);
+  const ClientRequestToken = token;
   const putVersion = async () =>
-    (await deps.secrets.send(new PutSecretValueCommand({ SecretId: secretId, SecretString }))).VersionId ??
-    '';
+    (
+      await deps.secrets.send(
+        new PutSecretValueCommand({ SecretId: secretId, SecretString, ClientRequestToken }),
+      )
+    ).VersionId ?? '';
   try {
     return await putVersion();
   } catch (error) {
@@ -234,6 +277,7 @@ async function storeBundle(
       new CreateSecretCommand({
         Name: secretId,
         SecretString,
+        ClientRequestToken,
         KmsKeyId: deps.kmsKeyId,
         Description: `ACM export of ${request.CertificateArn} as ${request.CertName} for instances tagged ${tagKeyValue(request)}`,
         Tags: [{ Key: request.TargetTagKey, Value: request.TargetTagValue }],

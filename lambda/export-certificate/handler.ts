@@ -11,21 +11,31 @@ import { exportCertificate } from './export-certificate.js';
 const acm = new ACMClient({});
 const secrets = new SecretsManagerClient({});
 
-/** Step "ExportCertificate" of the export-install workflow. Input: the export request. */
-export async function handler(event: unknown, context: Context): Promise<ExportedCertificate> {
-  return withLogContext(logKeysOf(event), async () => {
+/** What the workflow hands the step: the request as it came, and the execution it belongs to. */
+interface ExportStepInput {
+  readonly request: unknown;
+  readonly executionArn: string;
+}
+
+/** Step "ExportCertificate" of the export-install workflow. */
+export async function handler(event: ExportStepInput, context: Context): Promise<ExportedCertificate> {
+  return withLogContext(logKeysOf(event.request), async () => {
     const result = await retryingTransient(() =>
-      exportCertificate(event, {
-        acm,
-        secrets,
-        kmsKeyId: requiredEnv('SECRET_KMS_KEY_ARN'),
-        region: requiredEnv('AWS_REGION'),
-        accountId: accountIdOf(context.invokedFunctionArn),
-        partition: partitionOf(context.invokedFunctionArn),
-        grantedTagKeys: requiredEnv('GRANTED_TAG_KEYS').split(','),
-        profiles: installProfilesFromEnv(),
-        now: () => new Date(),
-      }),
+      exportCertificate(
+        event.request,
+        {
+          acm,
+          secrets,
+          kmsKeyId: requiredEnv('SECRET_KMS_KEY_ARN'),
+          region: requiredEnv('AWS_REGION'),
+          accountId: accountIdOf(context.invokedFunctionArn),
+          partition: partitionOf(context.invokedFunctionArn),
+          grantedTagKeys: requiredEnv('GRANTED_TAG_KEYS').split(','),
+          profiles: installProfilesFromEnv(),
+          now: () => new Date(),
+        },
+        { executionArn: event.executionArn },
+      ),
     );
     logger.info('certificate exported', { ...result });
     return result;

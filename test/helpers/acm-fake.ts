@@ -6,6 +6,7 @@ import {
 } from '@aws-sdk/client-acm';
 import {
   CreateSecretCommand,
+  DescribeSecretCommand,
   GetRandomPasswordCommand,
   PutSecretValueCommand,
   ResourceNotFoundException,
@@ -45,7 +46,10 @@ export function fakeAcmAndSecrets(
   let throttlesLeft = options.exportThrottles ?? 0;
   const acm = mockClient(ACMClient);
   const secrets = mockClient(SecretsManagerClient);
-  const stored = new Map<string, { value: string; versions: number; kmsKeyId?: string; tags: unknown }>();
+  const stored = new Map<
+    string,
+    { value: string; versions: number; versionIds: string[]; kmsKeyId?: string; tags: unknown }
+  >();
 
   acm.on(DescribeCertificateCommand).resolves({ Certificate: detail });
   acm.on(ExportCertificateCommand).callsFake((input: { Passphrase: Uint8Array }) => {
@@ -62,27 +66,63 @@ export function fakeAcmAndSecrets(
   secrets.on(GetRandomPasswordCommand).callsFake((input: { PasswordLength: number }) => ({
     RandomPassword: randomBytes(input.PasswordLength).toString('base64').slice(0, input.PasswordLength),
   }));
-  secrets.on(PutSecretValueCommand).callsFake((input: { SecretId: string; SecretString: string }) => {
-    const secret = stored.get(input.SecretId);
-    if (!secret)
-      throw new ResourceNotFoundException({
-        message: "Secrets Manager can't find the specified secret.",
-        $metadata: {},
-      });
-    secret.value = input.SecretString;
-    secret.versions += 1;
-    return { Name: input.SecretId, VersionId: `v${secret.versions}` };
-  });
+  const notFound = () =>
+    new ResourceNotFoundException({
+      message: "Secrets Manager can't find the specified secret.",
+      $metadata: {},
+    });
+  secrets
+    .on(PutSecretValueCommand)
+    .callsFake((input: { SecretId: string; SecretString: string; ClientRequestToken?: string }) => {
+      const secret = stored.get(input.SecretId);
+      if (!secret) throw notFound();
+      // A version id (the idempotency token) is written once: the same content again is a no-op.
+      if (input.ClientRequestToken && secret.versionIds.includes(input.ClientRequestToken)) {
+        if (secret.value === input.SecretString)
+          return { Name: input.SecretId, VersionId: input.ClientRequestToken };
+        throw Object.assign(new Error('You cannot modify an existing version.'), {
+          name: 'ResourceExistsException',
+        });
+      }
+      secret.value = input.SecretString;
+      secret.versions += 1;
+      const versionId = input.ClientRequestToken ?? `v${secret.versions}`;
+      secret.versionIds.push(versionId);
+      return { Name: input.SecretId, VersionId: versionId };
+    });
   secrets
     .on(CreateSecretCommand)
-    .callsFake((input: { Name: string; SecretString: string; KmsKeyId: string; Tags: unknown }) => {
-      stored.set(input.Name, {
-        value: input.SecretString,
-        versions: 1,
-        kmsKeyId: input.KmsKeyId,
-        tags: input.Tags,
-      });
-      return { Name: input.Name, VersionId: 'v1' };
-    });
+    .callsFake(
+      (input: {
+        Name: string;
+        SecretString: string;
+        KmsKeyId: string;
+        Tags: unknown;
+        ClientRequestToken?: string;
+      }) => {
+        const versionId = input.ClientRequestToken ?? 'v1';
+        stored.set(input.Name, {
+          value: input.SecretString,
+          versions: 1,
+          versionIds: [versionId],
+          kmsKeyId: input.KmsKeyId,
+          tags: input.Tags,
+        });
+        return { Name: input.Name, VersionId: versionId };
+      },
+    );
+  secrets.on(DescribeSecretCommand).callsFake((input: { SecretId: string }) => {
+    const secret = stored.get(input.SecretId);
+    if (!secret) throw notFound();
+    return {
+      Name: input.SecretId,
+      VersionIdsToStages: Object.fromEntries(
+        secret.versionIds.map((id, index) => [
+          id,
+          index === secret.versionIds.length - 1 ? ['AWSCURRENT'] : [],
+        ]),
+      ),
+    };
+  });
   return { acm, secrets, stored };
 }

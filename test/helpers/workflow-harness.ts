@@ -143,7 +143,7 @@ export interface WorkflowRun {
   /** How many times the command was looked at while the execution waited (events and sweeps). */
   readonly looks: number;
   readonly inventoryItems: Record<string, unknown>[];
-  readonly secrets: Map<string, { value: string }>;
+  readonly secrets: Map<string, { value: string; versions: number }>;
 }
 
 export interface WorkflowHarness {

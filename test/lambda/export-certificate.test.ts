@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { createPrivateKey } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { exportCertificate } from '../../lambda/export-certificate/export-certificate.js';
+import { exportCertificate, secretVersionToken } from '../../lambda/export-certificate/export-certificate.js';
 import { parseCertificateBundle } from '../../lambda/shared/certificate-secret.js';
 import { type TestCertificate, makeCertificate } from '../helpers/certificates.js';
 import { certificateDetail, fakeAcmAndSecrets } from '../helpers/acm-fake.js';
@@ -233,6 +233,22 @@ describe('exportCertificate', () => {
       }),
     );
     expect(fakes.acm).not.toHaveReceivedAnyCommand();
+  });
+
+  it('exports once per execution: a retried step finds the version it wrote and exports nothing again', async () => {
+    fakes = fakeAcmAndSecrets(certificate);
+    const run = { executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-1' };
+    const first = await exportCertificate(REQUEST, deps(fakes), run);
+    expect(first.secretVersionId).toBe(secretVersionToken(run.executionArn));
+    expect(first.secretVersionId).toMatch(/^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/);
+    const again = await exportCertificate(REQUEST, deps(fakes), run);
+    expect(again).toEqual(first);
+    expect(fakes.acm).toHaveReceivedCommandTimes(ExportCertificateCommand, 1);
+    expect(fakes.stored.get(first.secretId)!.versions).toBe(1);
+    // Another execution of the same mapping writes a version of its own.
+    const next = await exportCertificate(REQUEST, deps(fakes), { executionArn: `${run.executionArn}-2` });
+    expect(next.secretVersionId).not.toBe(first.secretVersionId);
+    expect(fakes.acm).toHaveReceivedCommandTimes(ExportCertificateCommand, 2);
   });
 
   it('refuses a certificate of another partition before calling ACM, even with this Region and account', async () => {

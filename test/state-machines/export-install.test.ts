@@ -358,6 +358,17 @@ describe('export-install workflow', () => {
     });
   });
 
+  it('exports once however often the export step is retried after it took effect', async () => {
+    const result = await run(REQUEST, {
+      invocations: [invocation('i-0aaa', 'Success')],
+      lostResponses: { ExportCertificate: 2 },
+    });
+    expect(result.status).toBe('SUCCEEDED');
+    const [secret] = [...result.secrets.values()];
+    expect(secret!.versions).toBe(1);
+    expect(result.events.filter((event) => event.type === 'StateRetried')).toHaveLength(2);
+  });
+
   it('retries an export ACM throttled, then succeeds with one secret version per successful export', async () => {
     const result = await run(REQUEST, { invocations: [invocation('i-0aaa', 'Success')], exportThrottles: 2 });
     expect(result.status).toBe('SUCCEEDED');
@@ -392,7 +403,6 @@ describe('export-install workflow', () => {
     ['a string', 'web-server'],
     ['an array', [REQUEST]],
     ['a number', 42],
-    ['null', null],
     ['a dry run missing a field', { ...REQUEST, CertName: undefined, DryRun: true }],
     ['a dry run with an extra field', { ...REQUEST, DryRun: true, Extra: 'x' }],
   ])('fails %s with the named error and an alert, exporting nothing', async (_, input) => {
