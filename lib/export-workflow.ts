@@ -75,9 +75,12 @@ export class ExportWorkflow extends Construct {
         SECRET_KMS_KEY_ARN: props.key.keyArn,
         GRANTED_TAG_KEYS: props.grantedTagKeys.join(','),
         [INSTALL_PROFILES_ENV]: profilesJson,
+        TABLE_NAME: props.inventory.tableName,
       },
       logRetention: props.logRetention,
     });
+    // The mapping is recorded as soon as its secret is written.
+    exportStep.allow({ actions: ['dynamodb:UpdateItem'], resources: [props.inventory.tableArn] });
     exportStep.allowDescribeCertificates(
       'Any certificate of this account and Region may be named in a request; the step checks it is issued and exportable before exporting.',
       ['acm:ExportCertificate'],
@@ -275,6 +278,7 @@ export class ExportWorkflow extends Construct {
         RecordAndInstallFunctionArn: installStep.arn,
         DryRunFunctionArn: dryRunStep.arn,
         AlertTopicArn: props.alerts.topic.topicArn,
+        InventoryTableName: props.inventory.tableName,
         Partition: partition,
       },
       // Every event is logged, without state data: the history stays the only place that holds it.
@@ -282,6 +286,9 @@ export class ExportWorkflow extends Construct {
       tracingEnabled: true,
     });
     // A definition read from a file does not tell CDK what it calls, so the grants are explicit.
+    this.stateMachine.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['dynamodb:UpdateItem'], resources: [props.inventory.tableArn] }),
+    );
     this.stateMachine.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['lambda:InvokeFunction'],

@@ -18,7 +18,12 @@ export const CERTIFICATE_INDEX = 'CertificateArnIndex';
 /** Finds the mapping a State Manager association belongs to (sparse: mappings without one are absent). */
 export const ASSOCIATION_INDEX = 'AssociationIdIndex';
 
-export type InstallStatus = 'CommandSent' | 'CommandRejected' | 'Success' | 'Failed' | 'TimedOut';
+/**
+ * Where a mapping's latest execution stands: Exported (secret written, install not sent yet),
+ * CommandSent, then a final one: Success, Failed, TimedOut or CommandRejected.
+ */
+export type InstallStatus =
+  'Exported' | 'CommandSent' | 'CommandRejected' | 'Success' | 'Failed' | 'TimedOut';
 
 export interface CertificateMapping {
   readonly TagKeyValue: string;
@@ -128,7 +133,8 @@ export async function recordExport(
       new UpdateCommand({
         TableName: tableName,
         Key: mappingKey(request),
-        UpdateExpression: `SET ${assignments.join(', ')} REMOVE LastInstallSummary, LastInstallDate`,
+        // A record without a command (just exported, or rejected) must not keep an earlier execution's.
+        UpdateExpression: `SET ${assignments.join(', ')} REMOVE LastInstallSummary, LastInstallDate${record.commandId ? '' : ', LastCommandId'}`,
         ConditionExpression: 'attribute_not_exists(LastExportedDate) OR LastExportedDate <= :exported',
         ExpressionAttributeValues: values,
         ...(record.profile ? { ExpressionAttributeNames: { '#profile': 'Profile' } } : {}),

@@ -30,6 +30,7 @@ import {
   ListAssociationsCommand,
   UpdateAssociationCommand,
 } from '@aws-sdk/client-ssm';
+import { DynamoDBClient, UpdateItemCommand, type UpdateItemCommandInput } from '@aws-sdk/client-dynamodb';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { type AwsStub, mockClient } from 'aws-sdk-client-mock';
@@ -61,6 +62,7 @@ export function deployedDefinition(): Record<string, unknown> {
     RecordAndInstallFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:RecordAndInstall`,
     DryRunFunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:DryRun`,
     AlertTopicArn: `arn:aws:sns:${REGION}:${ACCOUNT_ID}:alerts`,
+    InventoryTableName: 'inventory',
     Partition: 'aws',
   };
   const text = readFileSync(stateMachineFile('export-install'), 'utf8').replace(
@@ -166,6 +168,12 @@ export interface HarnessOptions {
 
 export async function startWorkflowHarness(options: HarnessOptions = {}): Promise<WorkflowHarness> {
   const dynamo: LocalDynamo = options.dynamo ?? (await startLocalDynamo());
+  // The failure path's DynamoDB service integration sends the low-level UpdateItem shape.
+  const rawDynamo = new DynamoDBClient({
+    endpoint: dynamo.endpoint,
+    region: REGION,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
   // The handlers create their clients when imported, from the same variables Lambda would give them.
   Object.assign(process.env, {
     AWS_REGION: REGION,
@@ -305,6 +313,13 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
             RecordAndInstall: awaitingToken,
             DryRun: asLambda('DryRun'),
             NotifyFailure: publish,
+            // The service integration runs against the run's own inventory table in the local engine.
+            RecordFailure: async (parameters: UpdateItemCommandInput) => {
+              const response = await rawDynamo.send(
+                new UpdateItemCommand({ ...parameters, TableName: tableName }),
+              );
+              return { ...response, $metadata: undefined };
+            },
           } as never,
           retryIntervalOverrides: Object.fromEntries(TASK_STATES.map((state) => [state, 0])),
         },

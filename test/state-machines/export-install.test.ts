@@ -344,6 +344,36 @@ describe('export-install workflow', () => {
     expect(result.events.filter((event) => event.type === 'StateRetried')).toHaveLength(3);
   });
 
+  it('leaves a mapping renewals reach, marked Failed with why, when the install step cannot run at all', async () => {
+    const result = await run(REQUEST, { lambdaServiceErrors: { RecordAndInstall: 10 } });
+    expect(result.status).toBe('FAILED');
+    expect(result.sendCommands).toEqual([]);
+    expect(result.inventoryItems).toHaveLength(1);
+    expect(result.inventoryItems[0]).toMatchObject({
+      SecretId: expect.stringMatching(/^acm-passphrase\/web-server\//),
+      LastInstallStatus: 'Failed',
+      LastInstallSummary: expect.stringMatching(/^Lambda\.ServiceException: /),
+    });
+    expect(result.inventoryItems[0]).not.toHaveProperty('LastCommandId');
+    expect(result.alerts).toHaveLength(1);
+  });
+
+  it("keeps the install's own outcome on the mapping when the install failed or timed out", async () => {
+    const failed = await run(REQUEST, {
+      commandProgress: [{ status: 'Failed', targetCount: 1 }],
+      invocations: [invocation('i-0def', 'Failed')],
+    });
+    expect(failed.inventoryItems[0]).toMatchObject({
+      LastInstallStatus: 'Failed',
+      LastInstallSummary: '1 of 1 instances failed: i-0def Failed',
+    });
+    const timedOut = await run(REQUEST, {
+      commandProgress: [{ status: 'InProgress', targetCount: 1 }],
+      maxWaitSeconds: 0,
+    });
+    expect(timedOut.inventoryItems[0]).toMatchObject({ LastInstallStatus: 'TimedOut' });
+  });
+
   it('sends one install command however often the install step is retried after it took effect', async () => {
     const result = await run(REQUEST, {
       invocations: [invocation('i-0aaa', 'Success')],
