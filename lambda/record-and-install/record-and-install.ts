@@ -64,6 +64,9 @@ export interface RecordAndInstallInput extends ExportRequest {
   readonly taskToken: string;
 }
 
+/** Where a mapping's install has ended. */
+const FINAL_STATUSES = new Set(['Success', 'Failed', 'TimedOut', 'CommandRejected']);
+
 /** A wait nobody completed is deleted by DynamoDB's TTL this long after its deadline. */
 const WAIT_RETENTION_SECONDS = 86_400;
 
@@ -128,9 +131,10 @@ export async function recordAndInstall(
   };
 
   let association: EnsuredAssociation;
+  let existing: CertificateMapping | undefined;
   let command: SentCommand;
   try {
-    const existing = await getMapping(deps.db, deps.tableName, request);
+    existing = await getMapping(deps.db, deps.tableName, request);
     association = await ensureAssociation(
       deps.stateManager,
       desiredAssociation(
@@ -155,12 +159,18 @@ export async function recordAndInstall(
     );
   }
 
-  const recorded = await recordExport(deps.db, deps.tableName, request, {
-    ...record,
-    commandId: command.commandId,
-    association: { id: association.associationId, name: association.associationName },
-    installStatus: 'CommandSent',
-  });
+  // A retry that finds the command's outcome already recorded (its end was seen before this attempt)
+  // leaves it: CommandSent would take back a final status.
+  const alreadyFinal =
+    existing?.LastCommandId === command.commandId && FINAL_STATUSES.has(existing.LastInstallStatus ?? '');
+  const recorded =
+    alreadyFinal ||
+    (await recordExport(deps.db, deps.tableName, request, {
+      ...record,
+      commandId: command.commandId,
+      association: { id: association.associationId, name: association.associationName },
+      installStatus: 'CommandSent',
+    }));
   if (!recorded) {
     logger.warn('a later export of this mapping is already recorded; keeping it', {
       mapping: tagKeyValue(request),

@@ -13,6 +13,7 @@
  *     (renewal-fanout.ts).
  *  7. Following one install on 10, 100 and 1,000 hosts: SSM calls per check, largest state and item
  *     (fleet-install.ts).
+ *  8. The workflow under faults: success rate, duplicated effects, transitions (workflow-faults.ts).
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -30,6 +31,7 @@ import { benchExpiryScan } from './expiry-scan.js';
 import { benchFleetInstall } from './fleet-install.js';
 import { benchInstallScript } from './install-script.js';
 import { benchRenewalFanout } from './renewal-fanout.js';
+import { benchWorkflowFaults } from './workflow-faults.js';
 
 const STANDARD_PRICE_PER_TRANSITION = 0.025 / 1000;
 const IMPORT_SAMPLES = 7;
@@ -120,6 +122,7 @@ await transitions();
 await bundles();
 await benchExpiryScan();
 await benchInstallScript();
+await benchWorkflowFaults();
 await benchRenewalFanout();
 await benchFleetInstall();
 await benchAuditReport();

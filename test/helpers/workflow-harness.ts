@@ -8,7 +8,8 @@
  * invoked with SSM's status-change event (or the sweep, with `scenario.eventLost`). Everything the run
  * writes anywhere (state, logs, items, commands, associations, messages) is kept for assertions.
  */
-import type { CertificateDetail } from '@aws-sdk/client-acm';
+import { ACMClient, type CertificateDetail } from '@aws-sdk/client-acm';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
   type CommandInvocation,
   DescribeInstanceInformationCommand,
@@ -40,6 +41,7 @@ import { certificateDetail, fakeAcmAndSecrets } from './acm-fake.js';
 import type { TestCertificate } from './certificates.js';
 import { type LocalDynamo, startLocalDynamo } from './dynalite.js';
 import type { FakeHost } from './install-script.js';
+import { type FaultCounts, type FaultPlan, injectFaults, seededRandom } from './faults.js';
 import { invocation } from './ssm-fake.js';
 import { ACCOUNT_ID, FUNCTION_ARN, KMS_KEY_ARN, PROFILES, REGION } from './fixtures.js';
 import { DEFAULT_HOST_INSTALL } from '../../lambda/shared/install-parameters.js';
@@ -103,6 +105,11 @@ export interface WorkflowScenario {
    */
   readonly lostResponses?: Partial<Record<TaskState, number>>;
   /**
+   * Random passing failures of every ACM, Secrets Manager, SSM and Step Functions call, before or after
+   * it took effect, and of the steps' responses (seeded: see test/helpers/faults.ts).
+   */
+  readonly faults?: FaultPlan;
+  /**
    * Managed instances that carry the target tag and really run the install document's script (in
    * temporary roots) when the workflow sends it; their results drive the command's status. When absent,
    * `commandProgress` and `invocations` script SSM's answers instead.
@@ -146,6 +153,8 @@ export interface WorkflowRun {
   readonly looks: number;
   readonly inventoryItems: Record<string, unknown>[];
   readonly secrets: Map<string, { value: string; versions: number }>;
+  /** The faults injected (scenario.faults). */
+  readonly faults: FaultCounts;
 }
 
 export interface WorkflowHarness {
@@ -247,6 +256,16 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
       const restoreOutput = captureOutput(logLines);
       const serviceErrors = { ...scenario.lambdaServiceErrors };
       const lostResponses = { ...scenario.lostResponses };
+      const faultCounts: FaultCounts = { before: 0, after: 0, lostResponses: 0 };
+      const next = seededRandom(scenario.faults?.seed ?? 0);
+      const removeFaults = scenario.faults
+        ? injectFaults(
+            [ACMClient, SecretsManagerClient, SSMClient, SFNClient] as never,
+            next,
+            scenario.faults,
+            faultCounts,
+          )
+        : () => undefined;
 
       const asLambda = (state: Exclude<TaskState, 'NotifyFailure'>) => async (event: unknown) => {
         if ((serviceErrors[state] ?? 0) > 0) {
@@ -256,8 +275,10 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
           });
         }
         const response = await invokeLikeLambda(handlers[state], event);
-        if ((lostResponses[state] ?? 0) > 0) {
-          lostResponses[state]! -= 1;
+        const lost = scenario.faults ? next() < scenario.faults.rate : false;
+        if (lost) faultCounts.lostResponses += 1;
+        if (lost || (lostResponses[state] ?? 0) > 0) {
+          if (!lost) lostResponses[state]! -= 1;
           throw Object.assign(new Error('the function ran, but its response did not come back'), {
             name: 'Lambda.ServiceException',
           });
@@ -281,7 +302,11 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
                 detail: { 'command-id': commandId, status: 'Success' },
               };
           const started = performance.now();
-          await invokeLikeLambda(installFinished, trigger);
+          try {
+            await invokeLikeLambda(installFinished, trigger);
+          } catch {
+            // Invoked asynchronously in AWS: Lambda retries it, and the sweep looks again anyway.
+          }
           looks += 1;
           if (tokenOutputs.has(token)) {
             completedBy = scenario.eventLost ? 'sweep' : 'event';
@@ -368,7 +393,9 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
         looks,
         inventoryItems: (scanned.Items ?? []) as Record<string, unknown>[],
         secrets: fakes.stored,
+        faults: faultCounts,
       };
+      removeFaults();
       fakes.acm.restore();
       fakes.secrets.restore();
       ssm.restore();

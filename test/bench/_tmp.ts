@@ -1,2 +1,0 @@
-import { benchAuditReport } from './audit-report.js';
-await benchAuditReport();
