@@ -1,6 +1,6 @@
 /**
- * Faults for the local workflow runs: every AWS call of the mocked services may fail as AWS's passing
- * failures do (throttling, an internal error, a 503), before it takes effect or, for a call that
+ * Faults for the local workflow runs: every AWS call (the mocked services, and DynamoDB in front of the
+ * local engine) may fail as AWS's passing failures do (throttling, an internal error, a 503), before it takes effect or, for a call that
  * changes something, after. Seeded, so a failing run can be replayed.
  */
 
@@ -38,6 +38,9 @@ const CHANGING = new Set([
   'CreateAssociationCommand',
   'UpdateAssociationCommand',
   'SendTaskSuccessCommand',
+  'PutCommand',
+  'UpdateCommand',
+  'DeleteCommand',
 ]);
 
 function passingFailure(pick: number, command: string): Error {

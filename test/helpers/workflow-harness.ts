@@ -32,7 +32,7 @@ import {
   UpdateAssociationCommand,
 } from '@aws-sdk/client-ssm';
 import { DynamoDBClient, UpdateItemCommand, type UpdateItemCommandInput } from '@aws-sdk/client-dynamodb';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { type AwsStub, mockClient } from 'aws-sdk-client-mock';
 import { readFileSync } from 'node:fs';
@@ -260,7 +260,7 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
       const next = seededRandom(scenario.faults?.seed ?? 0);
       const removeFaults = scenario.faults
         ? injectFaults(
-            [ACMClient, SecretsManagerClient, SSMClient, SFNClient] as never,
+            [ACMClient, SecretsManagerClient, SSMClient, SFNClient, DynamoDBDocumentClient] as never,
             next,
             scenario.faults,
             faultCounts,
@@ -377,6 +377,7 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
         ? { status: 'FAILED', error: failed.Error ?? '', cause: String(failed.Cause) }
         : { status: 'SUCCEEDED', output };
 
+      removeFaults();
       const scanned = await dynamo.db.send(new ScanCommand({ TableName: tableName }));
       const run: WorkflowRun = {
         ...result,
@@ -395,7 +396,6 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
         secrets: fakes.stored,
         faults: faultCounts,
       };
-      removeFaults();
       fakes.acm.restore();
       fakes.secrets.restore();
       ssm.restore();
