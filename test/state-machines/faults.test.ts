@@ -6,9 +6,9 @@ import { type WorkflowHarness, type WorkflowRun, startWorkflowHarness } from '..
 
 /*
  * The deployed ASL with the real handlers, over many seeded executions where every ACM, Secrets
- * Manager, SSM and Step Functions call may fail as AWS's passing failures do (before it takes effect,
- * or after, for a call that changes something) and some step responses are lost after the step did
- * its work. DynamoDB is the real local engine, without faults.
+ * Manager, SSM, Step Functions and DynamoDB call may fail as AWS's passing failures do (before it takes
+ * effect, or after, for a call that changes something) and some step responses are lost after the step
+ * did its work. DynamoDB is the real local engine behind the faults.
  */
 
 const EXECUTIONS = 40;
