@@ -2,6 +2,7 @@ import { JSONParser } from '@streamparser/json';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { type AuditRow, auditRows } from '../../lambda/shared/audit-report.js';
+import { seededRandom } from '../helpers/faults.js';
 
 /*
  * The report readers against well-kept parsers (csv-parse, @streamparser/json) on generated reports:
@@ -20,18 +21,6 @@ const COLUMNS = [
   'revokedAt',
   'revocationReason',
 ];
-
-/** A small seeded generator, so a failure can be replayed. */
-function random(seed: number) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const AWKWARD = [
   '',
@@ -146,7 +135,7 @@ describe.each([1, 2, 3, 4, 5])(
   'report readers against csv-parse and @streamparser/json (seed %i)',
   (seed) => {
     it('read the same CSV rows, with a BOM and CRLF line ends, in any chunks', async () => {
-      const next = random(seed);
+      const next = seededRandom(seed);
       const text = `\uFEFF${csvText(rows(next, 200), seed % 2 === 0)}`;
       const read = await ours(text, 'CSV', next);
       expect(read.problems).toBe(0);
@@ -155,7 +144,7 @@ describe.each([1, 2, 3, 4, 5])(
     });
 
     it('read the same JSON rows, escapes and all, in any chunks', async () => {
-      const next = random(seed);
+      const next = seededRandom(seed);
       const text = `${seed % 2 === 0 ? '\uFEFF' : ''}${jsonText(rows(next, 200))}`;
       const read = await ours(text, 'JSON', next);
       expect(read.problems).toBe(0);
@@ -164,7 +153,7 @@ describe.each([1, 2, 3, 4, 5])(
     });
 
     it('keep every whole row of a report cut off part-way, and say the last one is cut', async () => {
-      const next = random(seed);
+      const next = seededRandom(seed);
       const records = rows(next, 50);
       for (const [format, text] of [
         ['CSV', csvText(records, false)],
