@@ -4,6 +4,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { requiredEnv } from '../shared/env.js';
 import { logger } from '../shared/logger.js';
+import { findingsRegion } from '../shared/security-hub.js';
 import {
   type ConvergenceOutcome,
   type InstanceAssociationEvent,
@@ -12,7 +13,7 @@ import {
 
 const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 const sns = new SNSClient({});
-const securityHubRegion = requiredEnv('SECURITY_HUB_REGION');
+const securityHubRegion = findingsRegion();
 const securityHub = new SecurityHubClient({ region: securityHubRegion });
 
 /** EventBridge target: a mapping association ran on one host. */
