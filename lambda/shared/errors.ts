@@ -92,6 +92,9 @@ const TRANSIENT_ERROR_NAMES = new Set([
   'TimeoutError',
 ]);
 
+/** Network failures on the way to the service: the call may well go through the next time. */
+const TRANSIENT_NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN']);
+
 /** The error as the workflow should see it: a passing AWS failure becomes TransientAwsError. */
 export function namedForRetry(error: unknown): unknown {
   if (error instanceof ExportInstallError || error instanceof TransientAwsError) return error;
@@ -101,13 +104,15 @@ export function namedForRetry(error: unknown): unknown {
     $retryable?: unknown;
     $fault?: string;
     $metadata?: { httpStatusCode?: number };
+    code?: string;
   };
   const transient =
     failure?.$retryable !== undefined && failure.$retryable !== null
       ? true
       : failure?.$fault === 'server' ||
         (failure?.$metadata?.httpStatusCode ?? 0) >= 500 ||
-        TRANSIENT_ERROR_NAMES.has(failure?.name ?? '');
+        TRANSIENT_ERROR_NAMES.has(failure?.name ?? '') ||
+        TRANSIENT_NETWORK_CODES.has(failure?.code ?? '');
   return transient ? new TransientAwsError(`${failure.name}: ${failure.message ?? ''}`) : error;
 }
 

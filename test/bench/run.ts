@@ -25,7 +25,7 @@ import { PROJECT_ROOT, handlerEntry } from '../../lib/paths.js';
 import { makeCertificate } from '../helpers/certificates.js';
 import { REQUEST } from '../helpers/fixtures.js';
 import { invocation } from '../helpers/ssm-fake.js';
-import { startWorkflowHarness } from '../helpers/workflow-harness.js';
+import { type WorkflowHarness, startWorkflowHarness } from '../helpers/workflow-harness.js';
 import { benchAuditReport, benchManyPerSubject } from './audit-report.js';
 import { benchExpiryScan } from './expiry-scan.js';
 import { benchFleetInstall } from './fleet-install.js';
@@ -39,8 +39,7 @@ const IMPORT_SAMPLES = 7;
 /** How often the stack's sweep looks at waiting commands whose status-change event never came. */
 const SWEEP_INTERVAL_SECONDS = 300;
 
-async function transitions(): Promise<void> {
-  const harness = await startWorkflowHarness();
+async function transitions(harness: WorkflowHarness): Promise<void> {
   const certificate = makeCertificate('rsa');
   const running = { status: 'InProgress', targetCount: 2, completedCount: 1 };
   const done = { status: 'Success', targetCount: 2, completedCount: 2 };
@@ -72,7 +71,6 @@ async function transitions(): Promise<void> {
       );
     }
   }
-  await harness.stop();
 }
 
 async function bundles(): Promise<void> {
@@ -118,11 +116,15 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-await transitions();
+// One harness (one local DynamoDB engine) for every workflow figure: the handlers' clients, made when
+// they are first imported, keep the engine they first saw.
+const harness = await startWorkflowHarness();
+await transitions(harness);
 await bundles();
 await benchExpiryScan();
 await benchInstallScript();
-await benchWorkflowFaults();
+await benchWorkflowFaults(harness);
+await harness.stop();
 await benchRenewalFanout();
 await benchFleetInstall();
 await benchAuditReport();

@@ -7,52 +7,47 @@
 import { makeCertificate } from '../helpers/certificates.js';
 import { REQUEST } from '../helpers/fixtures.js';
 import { invocation } from '../helpers/ssm-fake.js';
-import { startWorkflowHarness } from '../helpers/workflow-harness.js';
+import type { WorkflowHarness } from '../helpers/workflow-harness.js';
 
 const EXECUTIONS = 200;
 
-export async function benchWorkflowFaults(): Promise<void> {
-  const harness = await startWorkflowHarness();
+export async function benchWorkflowFaults(harness: WorkflowHarness): Promise<void> {
   const certificate = makeCertificate('ec');
   console.log(`\nThe export workflow under faults (${EXECUTIONS} seeded executions per rate)`);
   console.log(
     `  ${'fault rate'.padEnd(10)} ${'succeeded'.padStart(10)} ${'faults (before/after/lost)'.padStart(27)} ${'2nd export'.padStart(10)} ${'2nd install'.padStart(11)} ${'final status'.padStart(12)} ${'transitions'.padStart(11)}`,
   );
-  try {
-    for (const rate of [0.02, 0.05, 0.1, 0.2]) {
-      let succeeded = 0;
-      let exportsTwice = 0;
-      let installsTwice = 0;
-      let notFinal = 0;
-      let transitions = 0;
-      const faults = { before: 0, after: 0, lost: 0 };
-      for (let seed = 1; seed <= EXECUTIONS; seed += 1) {
-        const run = await harness.run(REQUEST, {
-          certificate,
-          invocations: [invocation('i-0aaa', 'Success')],
-          faults: { seed: seed * 7919, rate },
-        });
-        if (run.status === 'SUCCEEDED') succeeded += 1;
-        const versions = [...run.secrets.values()].reduce((sum, secret) => sum + secret.versions, 0);
-        if (versions > 1) exportsTwice += 1;
-        if (run.sendCommands.length > 1) installsTwice += 1;
-        if (
-          run.inventoryItems.some((item) =>
-            ['Exported', 'CommandSent'].includes(item.LastInstallStatus as string),
-          )
+  for (const rate of [0.02, 0.05, 0.1, 0.2]) {
+    let succeeded = 0;
+    let exportsTwice = 0;
+    let installsTwice = 0;
+    let notFinal = 0;
+    let transitions = 0;
+    const faults = { before: 0, after: 0, lost: 0 };
+    for (let seed = 1; seed <= EXECUTIONS; seed += 1) {
+      const run = await harness.run(REQUEST, {
+        certificate,
+        invocations: [invocation('i-0aaa', 'Success')],
+        faults: { seed: seed * 7919, rate },
+      });
+      if (run.status === 'SUCCEEDED') succeeded += 1;
+      const versions = [...run.secrets.values()].reduce((sum, secret) => sum + secret.versions, 0);
+      if (versions > 1) exportsTwice += 1;
+      if (run.sendCommands.length > 1) installsTwice += 1;
+      if (
+        run.inventoryItems.some((item) =>
+          ['Exported', 'CommandSent'].includes(item.LastInstallStatus as string),
         )
-          notFinal += 1;
-        transitions += run.transitions.length;
-        faults.before += run.faults.before;
-        faults.after += run.faults.after;
-        faults.lost += run.faults.lostResponses;
-      }
-      const faultText = `${faults.before}/${faults.after}/${faults.lost}`;
-      console.log(
-        `  ${`${rate * 100}%`.padEnd(10)} ${`${((100 * succeeded) / EXECUTIONS).toFixed(1)}%`.padStart(10)} ${faultText.padStart(27)} ${String(exportsTwice).padStart(10)} ${String(installsTwice).padStart(11)} ${`${EXECUTIONS - notFinal}/${EXECUTIONS}`.padStart(12)} ${(transitions / EXECUTIONS).toFixed(1).padStart(11)}`,
-      );
+      )
+        notFinal += 1;
+      transitions += run.transitions.length;
+      faults.before += run.faults.before;
+      faults.after += run.faults.after;
+      faults.lost += run.faults.lostResponses;
     }
-  } finally {
-    await harness.stop();
+    const faultText = `${faults.before}/${faults.after}/${faults.lost}`;
+    console.log(
+      `  ${`${rate * 100}%`.padEnd(10)} ${`${((100 * succeeded) / EXECUTIONS).toFixed(1)}%`.padStart(10)} ${faultText.padStart(27)} ${String(exportsTwice).padStart(10)} ${String(installsTwice).padStart(11)} ${`${EXECUTIONS - notFinal}/${EXECUTIONS}`.padStart(12)} ${(transitions / EXECUTIONS).toFixed(1).padStart(11)}`,
+    );
   }
 }

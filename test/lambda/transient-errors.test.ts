@@ -45,6 +45,11 @@ describe('transient AWS errors', () => {
     );
   });
 
+  it('so does a network failure on the way to the service', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), { code: 'ECONNREFUSED' });
+    expect((namedForRetry(refused) as Error).name).toBe('TransientAwsError');
+  });
+
   it("leaves alone what will not pass: client errors and the workflow's own named errors", () => {
     for (const error of [
       awsError('AccessDeniedException'),
