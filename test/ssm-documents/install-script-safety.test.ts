@@ -9,6 +9,7 @@ import {
   mkdirSync,
   readFileSync,
   readdirSync,
+  rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -411,7 +412,12 @@ describe.skipIf(!isRoot)(`install script against a hostile service user (${NEEDS
       await Promise.all([racer, swapper].map(ended));
     }
     // Once the racing stops, the directory is put back and the install completes.
-    if (!existsSync(path.join(tls))) execFileSync('mv', ['-T', `${tls}.real`, tls]);
+    // The swapper may have been stopped between its steps: the real directory aside, and in its place a
+    // link, nothing, or a directory the install made meanwhile (removed; a link is not followed).
+    if (existsSync(`${tls}.real`)) {
+      rmSync(tls, { force: true, recursive: true });
+      execFileSync('mv', ['-T', `${tls}.real`, tls]);
+    }
     host.serveSecret(bundleFor(renewed));
     expect(host.run(parameters).status).toBe(0);
     expectMatchingInstall(tls);
