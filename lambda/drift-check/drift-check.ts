@@ -4,6 +4,7 @@ import { settleWithConcurrency } from '../shared/concurrency.js';
 import { logger } from '../shared/logger.js';
 import {
   type HostInstallSettings,
+  hostParameters,
   type InstallProfiles,
   profileSettings,
 } from '../shared/install-parameters.js';
@@ -30,12 +31,14 @@ export function checkParameters(
   mapping: CertificateMapping,
   host: HostInstallSettings,
 ): Record<string, string[]> {
+  // The endpoint settings go as the install sends them (an empty one not at all).
+  const { VerifyEndpoint, VerifyServerName } = hostParameters(host);
   return {
     CertName: [mapping.CertName],
     CertDirectory: [host.certDirectory],
     CertificateArn: [mapping.CertificateArn],
-    ...(host.verifyEndpoint ? { VerifyEndpoint: [host.verifyEndpoint] } : {}),
-    ...(host.verifyServerName ? { VerifyServerName: [host.verifyServerName] } : {}),
+    ...(VerifyEndpoint ? { VerifyEndpoint } : {}),
+    ...(VerifyServerName ? { VerifyServerName } : {}),
   };
 }
 

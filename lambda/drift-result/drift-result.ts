@@ -81,10 +81,9 @@ export async function handleDriftResult(
       continue;
     }
     checked += 1;
-    const hostSerial = result.serial ? serialFromHex(result.serial.replace(/:/g, '')) : undefined;
+    const hostSerial = reportedSerial(result.serial);
     // With an endpoint in the profile, the check also reports what the service serves there.
-    const servedSerial =
-      result.served && result.served !== 'none' ? serialFromHex(result.served.replace(/:/g, '')) : undefined;
+    const servedSerial = result.served === 'none' ? undefined : reportedSerial(result.served);
     if (result.status === 'missing' || hostSerial !== currentSerial)
       drifted.push({ instanceId, ...(hostSerial ? { serial: hostSerial } : {}) });
     else if (endpoint && result.served !== undefined && servedSerial !== currentSerial)
@@ -134,4 +133,9 @@ export async function handleDriftResult(
   };
   logger.info('drift check compared', { certificateArn, ...outcome });
   return outcome;
+}
+
+/** A serial as the check document reports it (colon-separated hex), in the one comparable form. */
+function reportedSerial(text: string | undefined): string | undefined {
+  return text ? serialFromHex(text.replace(/:/g, '')) : undefined;
 }

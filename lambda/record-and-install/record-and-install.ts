@@ -31,7 +31,12 @@ import {
   desiredAssociation,
   ensureAssociation,
 } from '../shared/mapping-association.js';
-import { type CertificateMapping, getMapping, recordExport } from '../shared/mapping-store.js';
+import {
+  type CertificateMapping,
+  FINAL_INSTALL_STATUSES,
+  getMapping,
+  recordExport,
+} from '../shared/mapping-store.js';
 import type { ExportedCertificate, InstallCommand } from '../shared/workflow-state.js';
 
 /** How the install command is sent: the document and the rollout limits from configuration. */
@@ -63,9 +68,6 @@ export interface RecordAndInstallInput extends ExportRequest {
   /** The execution's task token: the step ends when the command's outcome is sent back with it. */
   readonly taskToken: string;
 }
-
-/** Where a mapping's install has ended. */
-const FINAL_STATUSES = new Set(['Success', 'Failed', 'TimedOut', 'CommandRejected']);
 
 /** A wait nobody completed is deleted by DynamoDB's TTL this long after its deadline. */
 const WAIT_RETENTION_SECONDS = 86_400;
@@ -162,7 +164,8 @@ export async function recordAndInstall(
   // A retry that finds the command's outcome already recorded (its end was seen before this attempt)
   // leaves it: CommandSent would take back a final status.
   const alreadyFinal =
-    existing?.LastCommandId === command.commandId && FINAL_STATUSES.has(existing.LastInstallStatus ?? '');
+    existing?.LastCommandId === command.commandId &&
+    FINAL_INSTALL_STATUSES.has(existing.LastInstallStatus ?? '');
   const recorded =
     alreadyFinal ||
     (await recordExport(deps.db, deps.tableName, request, {

@@ -14,10 +14,14 @@ export async function listInvocations(ssm: SSMClient, commandId: string): Promis
 /** The line the install and check documents print last; its `key=value` fields describe the host. */
 const RESULT_LINE_PREFIX = 'RESULT ';
 
+/** What a run printed: every plugin's output (SSM appends the error output to it). */
+export function pluginOutput(invocation: CommandInvocation): string {
+  return (invocation.CommandPlugins ?? []).map((plugin) => plugin.Output ?? '').join('\n');
+}
+
 /** The last line of a document's output (its error output included) that starts with `prefix`. */
 function lastLineStartingWith(invocation: CommandInvocation, prefix: string): string | undefined {
-  const output = (invocation.CommandPlugins ?? []).map((plugin) => plugin.Output ?? '').join('\n');
-  return output
+  return pluginOutput(invocation)
     .split('\n')
     .map((text) => text.trim())
     .filter((text) => text.startsWith(prefix))

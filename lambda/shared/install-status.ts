@@ -5,7 +5,7 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { type ExportRequest, tagKeyValue } from './export-request.js';
-import { errorLine, listInvocations, resultLine } from './command-invocations.js';
+import { errorLine, listInvocations, pluginOutput, resultLine } from './command-invocations.js';
 import type { InstallOutcome, InstallStatusReport, InstanceInstallResult } from './workflow-state.js';
 
 /** Keeps the state (256 KB ceiling) small however many instances a tag selects. */
@@ -119,13 +119,12 @@ const SKIPPED_STEP = 'Step execution skipped due to unsatisfied preconditions';
  */
 function instanceResult(invocation: CommandInvocation): InstanceInstallResult {
   const result = resultLine(invocation);
-  const output = (invocation.CommandPlugins ?? []).map((plugin) => plugin.Output ?? '').join('\n');
   const status =
     invocation.Status !== 'Success'
       ? invocation.StatusDetails || invocation.Status || 'Unknown'
       : result
         ? 'Success'
-        : output.includes(SKIPPED_STEP)
+        : pluginOutput(invocation).includes(SKIPPED_STEP)
           ? 'Skipped: not a Linux node'
           : 'Success without the install RESULT line';
   const error = status === 'Success' ? undefined : errorLine(invocation);

@@ -25,6 +25,14 @@ export const ASSOCIATION_INDEX = 'AssociationIdIndex';
 export type InstallStatus =
   'Exported' | 'CommandSent' | 'CommandRejected' | 'Success' | 'Failed' | 'TimedOut';
 
+/** The statuses an execution ends a mapping with. */
+export const FINAL_INSTALL_STATUSES: ReadonlySet<string> = new Set<InstallStatus>([
+  'Success',
+  'Failed',
+  'TimedOut',
+  'CommandRejected',
+]);
+
 export interface CertificateMapping {
   readonly TagKeyValue: string;
   readonly 'CertificateArn#CertName': string;

@@ -3,7 +3,7 @@ import { settleWithConcurrency } from './concurrency.js';
 import {
   type ExportRequest,
   PROFILE_FIELD,
-  PROFILE_RULE,
+  profileOf,
   requestFieldsOf,
   validatedRequest,
 } from './export-request.js';
@@ -32,15 +32,14 @@ export function parseQueuedRenewal(body: string): QueuedRenewal {
     throw new Error('the message names no renewal execution');
   }
   const input = (parsed.input ?? {}) as Record<string, unknown>;
-  const request = validatedRequest(requestFieldsOf(input as unknown as ExportRequest));
-  const profile = input[PROFILE_FIELD];
-  if (
-    profile !== undefined &&
-    (typeof profile !== 'string' || !new RegExp(PROFILE_RULE.pattern).test(profile))
-  ) {
-    throw new Error('the message names an install profile that is not valid');
-  }
-  return { name: parsed.name, input: { ...request, ...(profile ? { Profile: profile as string } : {}) } };
+  // The four fields and the profile, held to the API's own rules; anything else is left behind.
+  const named = input[PROFILE_FIELD] !== undefined;
+  const candidate = {
+    ...requestFieldsOf(input as unknown as ExportRequest),
+    ...(named ? { [PROFILE_FIELD]: input[PROFILE_FIELD] } : {}),
+  };
+  const request = validatedRequest(candidate);
+  return { name: parsed.name, input: { ...request, ...(named ? { Profile: profileOf(candidate) } : {}) } };
 }
 
 /**

@@ -4,6 +4,7 @@
  * effect, or after it for a call that changes something) and step responses lost at it too. Prints the
  * success rate, duplicated effects and the transitions an execution took.
  */
+import { FINAL_INSTALL_STATUSES } from '../../lambda/shared/mapping-store.js';
 import { makeCertificate } from '../helpers/certificates.js';
 import { REQUEST } from '../helpers/fixtures.js';
 import { invocation } from '../helpers/ssm-fake.js';
@@ -34,11 +35,7 @@ export async function benchWorkflowFaults(harness: WorkflowHarness): Promise<voi
       const versions = [...run.secrets.values()].reduce((sum, secret) => sum + secret.versions, 0);
       if (versions > 1) exportsTwice += 1;
       if (run.sendCommands.length > 1) installsTwice += 1;
-      if (
-        run.inventoryItems.some((item) =>
-          ['Exported', 'CommandSent'].includes(item.LastInstallStatus as string),
-        )
-      )
+      if (run.inventoryItems.some((item) => !FINAL_INSTALL_STATUSES.has(item.LastInstallStatus as string)))
         notFinal += 1;
       transitions += run.transitions.length;
       faults.before += run.faults.before;

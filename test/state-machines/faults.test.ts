@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FINAL_INSTALL_STATUSES } from '../../lambda/shared/mapping-store.js';
 import { type TestCertificate, makeCertificate } from '../helpers/certificates.js';
 import { REQUEST } from '../helpers/fixtures.js';
 import { invocation } from '../helpers/ssm-fake.js';
@@ -16,7 +17,6 @@ const EXECUTIONS = 40;
 const RATE = 0.05;
 /** The Task states' retry budget: 5 retries each (the definition's MaxAttempts). */
 const RETRIES = 5;
-const FINAL = ['Success', 'Failed', 'TimedOut', 'CommandRejected'];
 
 let harness: WorkflowHarness;
 let certificate: TestCertificate;
@@ -83,7 +83,7 @@ describe(`the workflow under faults (${EXECUTIONS} seeded executions, ${RATE * 1
     for (const [index, run] of runs.entries()) {
       if (run.secrets.size > 0) expect(run.inventoryItems, `seed ${index + 1}`).toHaveLength(1);
       for (const item of run.inventoryItems) {
-        expect(FINAL, `seed ${index + 1}`).toContain(item.LastInstallStatus);
+        expect([...FINAL_INSTALL_STATUSES], `seed ${index + 1}`).toContain(item.LastInstallStatus);
       }
     }
   });
