@@ -25,10 +25,22 @@ export interface CommandDocumentContent {
 }
 
 /**
+ * A host script as a document carries it: without its comment lines and indentation, which are for
+ * readers of the file and cost SSM's 64 KB document quota (which counts every step's script and the
+ * parameters a command sends). Nothing else changes, so the scripts must hold no heredoc and no quoted
+ * text spanning lines (tests check both, and run this form).
+ */
+export function embeddedScript(text: string): string {
+  const [shebang, ...lines] = text.split('\n');
+  const kept = lines.map((line) => line.trimStart()).filter((line) => line !== '' && !line.startsWith('#'));
+  return [shebang, ...kept, ''].join('\n');
+}
+
+/**
  * `ssm-documents/<name>.yaml` with its one shell step's script read from `<script>.sh` beside it (its
- * own `<name>.sh` unless the document runs another's script), byte for byte, as one element of
- * `runCommand` (SSM Agent writes it out whole and runs it with its `#!/bin/bash`). The script lives in
- * its own file so editors, shellcheck and the tests use exactly what is deployed.
+ * own `<name>.sh` unless the document runs another's script), as `embeddedScript` makes it, as one
+ * element of `runCommand` (SSM Agent writes it out whole and runs it with its `#!/bin/bash`). The script
+ * lives in its own file so editors and shellcheck read it; the tests run what is deployed.
  */
 export function commandDocumentContent(name: string, script = name): CommandDocumentContent {
   const document = parse(readFileSync(ssmDocumentFile(name), 'utf8')) as CommandDocumentContent;
@@ -41,5 +53,6 @@ export function commandDocumentContent(name: string, script = name): CommandDocu
   }
   const text = readFileSync(ssmScriptFile(script), 'utf8');
   if (!text.startsWith('#!/bin/bash\n')) throw new Error(`${script}.sh must start with #!/bin/bash`);
-  return { ...document, mainSteps: [{ ...step, inputs: { ...step.inputs, runCommand: [text] } }] };
+  const runCommand = [embeddedScript(text)];
+  return { ...document, mainSteps: [{ ...step, inputs: { ...step.inputs, runCommand } }] };
 }

@@ -9,6 +9,7 @@ import {
   HOST_SETTING_PARAMETERS,
   type InstallProfiles,
   meetsInstallRule,
+  trustStoreDirectoryOf,
 } from '../lambda/shared/install-parameters.js';
 
 /** What a deployment can be told, through `cdk.json` or `-c key=value`. */
@@ -191,6 +192,10 @@ const installParameter =
     if (typeof value !== 'string' || !meetsInstallRule(name, value)) {
       problems.push(
         `${key} is not valid: ${INSTALL_PARAMETER_RULES[name].description} Got ${JSON.stringify(raw)}`,
+      );
+    } else if ((name === 'CertDirectory' || name === 'KeyDirectory') && trustStoreDirectoryOf(value)) {
+      problems.push(
+        `${key} is in ${trustStoreDirectoryOf(value)}, where hosts' trust-store tooling looks for CA certificates (update-ca-certificates, update-ca-trust, openssl rehash): a chain installed there would become trusted by every program on the host. Use a directory of its own, such as ${DEFAULT_HOST_INSTALL.certDirectory}. Got ${JSON.stringify(raw)}`,
       );
     } else if (name === 'VerifyEndpoint' && value !== '') {
       const port = Number(value.slice(value.lastIndexOf(':') + 1));

@@ -39,6 +39,7 @@ export class DriftMonitor extends Construct {
     const document = new InstallDocument(this, 'CheckDocument', {
       documentName: `${Aws.STACK_NAME}-Check-ACMCertificate`,
       sourceFile: 'check-acm-certificate',
+      scriptFile: 'install-acm-certificate',
     });
 
     this.checker = new HandlerFunction(this, 'Check', {

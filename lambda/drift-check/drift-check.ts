@@ -26,7 +26,10 @@ export interface DriftCheckOutcome {
   readonly failed: number;
 }
 
-/** The check document's parameters: where the certificate is, and the endpoint that should serve it. */
+/**
+ * The check document's parameters: where the certificate is, who besides root may own the directories
+ * on the way (the host refuses any other), and the endpoint that should serve it.
+ */
 export function checkParameters(
   mapping: CertificateMapping,
   host: HostInstallSettings,
@@ -36,6 +39,7 @@ export function checkParameters(
   return {
     CertName: [mapping.CertName],
     CertDirectory: [host.certDirectory],
+    FileOwner: [host.fileOwner],
     CertificateArn: [mapping.CertificateArn],
     ...(VerifyEndpoint ? { VerifyEndpoint } : {}),
     ...(VerifyServerName ? { VerifyServerName } : {}),

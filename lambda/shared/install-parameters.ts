@@ -106,9 +106,41 @@ export interface HostInstallSettings {
   readonly verifySeconds: string;
 }
 
+/**
+ * Where the hosts' trust-store tooling reads or rehashes CA certificates: OpenSSL's CA directory
+ * (`/etc/ssl/certs` on Debian, Ubuntu and SUSE, which `update-ca-certificates` rehashes;
+ * `/etc/pki/tls/certs` on Red Hat systems), the anchor and bundle directories of each family, and
+ * SUSE's generated store. A chain installed in or below one of them could become a trust anchor for
+ * every program on the host, so neither a profile (at synth) nor the install script (on the host, which
+ * also asks its own OpenSSL for its CA directory) puts files there. The script holds the same list.
+ */
+export const TRUST_STORE_DIRECTORIES = [
+  '/etc/ssl/certs',
+  '/etc/pki/tls/certs',
+  '/etc/pki/ca-trust',
+  '/usr/share/pki/ca-trust-source',
+  '/usr/local/share/ca-certificates',
+  '/usr/share/ca-certificates',
+  '/etc/ca-certificates',
+  '/etc/pki/trust',
+  '/usr/share/pki/trust',
+  '/var/lib/ca-certificates',
+] as const;
+
+/** The trust-store directory `directory` is in (or is), if any. */
+export function trustStoreDirectoryOf(directory: string): string | undefined {
+  return TRUST_STORE_DIRECTORIES.find(
+    (trusted) => directory === trusted || directory.startsWith(`${trusted}/`),
+  );
+}
+
+/**
+ * The product's own directories by default: no trust-store tool reads them, nothing else writes there,
+ * and they are the same on every distribution (Red Hat systems have no /etc/ssl/private).
+ */
 export const DEFAULT_HOST_INSTALL: HostInstallSettings = {
-  certDirectory: '/etc/ssl/certs',
-  keyDirectory: '/etc/ssl/private',
+  certDirectory: '/etc/cert-lifecycle/certs',
+  keyDirectory: '/etc/cert-lifecycle/private',
   fileOwner: 'root',
   fileGroup: 'root',
   reloadCommand: '',

@@ -13,6 +13,7 @@ import {
 import { tmpdir, userInfo } from 'node:os';
 import * as path from 'node:path';
 import { formatCertificateBundle } from '../../lambda/shared/certificate-secret.js';
+import { DEFAULT_HOST_INSTALL } from '../../lambda/shared/install-parameters.js';
 import { type CommandDocumentContent, commandDocumentContent } from '../../lib/command-document.js';
 import { ssmScriptFile } from '../../lib/paths.js';
 import { type TestCertificate, encryptAsAcmDoes } from './certificates.js';
@@ -22,12 +23,19 @@ export function installDocument(): CommandDocumentContent {
   return commandDocumentContent('install-acm-certificate');
 }
 
-/** The install script: the file SSM Agent receives byte for byte, and the one the tests run. */
-export const INSTALL_SCRIPT = ssmScriptFile('install-acm-certificate');
+/** The install script's source file, as editors and shellcheck read it. */
+export const INSTALL_SCRIPT_SOURCE = ssmScriptFile('install-acm-certificate');
 
 export function installScript(): string {
-  return readFileSync(INSTALL_SCRIPT, 'utf8');
+  return readFileSync(INSTALL_SCRIPT_SOURCE, 'utf8');
 }
+
+/** The install script as the documents carry it, and as SSM Agent writes it out: the file the tests run. */
+export const INSTALL_SCRIPT = path.join(
+  mkdtempSync(path.join(tmpdir(), 'deployed-')),
+  'install-acm-certificate.sh',
+);
+writeFileSync(INSTALL_SCRIPT, installDocument().mainSteps[0]!.inputs.runCommand[0]!, { mode: 0o755 });
 
 export const isRoot = process.getuid?.() === 0;
 
@@ -56,8 +64,9 @@ export interface HostRun {
 }
 
 /**
- * A throwaway host: a temporary root for the install directories, its own lock directory (the host's
- * /run/cert-lifecycle), a private TMPDIR (to prove the script leaves nothing behind), and a fake `aws` on
+ * A throwaway host: a temporary root for the install directories, its own lock and journal directories
+ * (the host's /run/cert-lifecycle and /var/lib/cert-lifecycle), a TMPDIR (to prove the script never
+ * uses it), and a fake `aws` on
  * PATH that serves one secret string. Everything lives under the test's temporary directory, which the
  * test setup removes.
  */
@@ -66,8 +75,11 @@ export class FakeHost {
   readonly bin = path.join(this.root, 'bin');
   readonly tmp = path.join(this.root, 'tmp');
   readonly runDirectory = path.join(this.root, 'run', 'cert-lifecycle');
-  readonly certDirectory = path.join(this.root, 'etc/ssl/certs');
-  readonly keyDirectory = path.join(this.root, 'etc/ssl/private');
+  /** The host's /var/lib/cert-lifecycle: where the journal of an install in progress is kept. */
+  readonly stateDirectory = path.join(this.root, 'var', 'lib', 'cert-lifecycle');
+  /** The product's default directories, under this host's root. */
+  readonly certDirectory = path.join(this.root, DEFAULT_HOST_INSTALL.certDirectory);
+  readonly keyDirectory = path.join(this.root, DEFAULT_HOST_INSTALL.keyDirectory);
   readonly owner = userInfo().username;
   readonly group = spawnSync('id', ['-gn'], { encoding: 'utf8' }).stdout.trim();
   private readonly secretFile = path.join(this.root, 'secret.txt');
@@ -77,6 +89,7 @@ export class FakeHost {
     mkdirSync(this.bin);
     mkdirSync(this.tmp);
     mkdirSync(path.dirname(this.runDirectory));
+    mkdirSync(path.dirname(this.stateDirectory), { recursive: true });
     this.addCommand(
       'aws',
       [
@@ -164,6 +177,7 @@ export class FakeHost {
       PATH: `${this.bin}:${process.env.PATH}`,
       TMPDIR: this.tmp,
       CERT_LIFECYCLE_RUN_DIRECTORY: this.runDirectory,
+      CERT_LIFECYCLE_STATE_DIRECTORY: this.stateDirectory,
       SSM_CertName: 'web-server',
       SSM_SecretId: 'acm-passphrase/web-server/0123456789abcdef',
       SSM_Region: 'eu-west-1',

@@ -34,7 +34,7 @@ const checkCommand = (parameters: Record<string, string[]> = {}) => ({
       Parameters: {
         CertName: ['web-server'],
         CertificateArn: [CERTIFICATE_ARN],
-        CertDirectory: ['/etc/ssl/certs'],
+        CertDirectory: ['/etc/cert-lifecycle/certs'],
         ...parameters,
       },
       Targets: [{ Key: 'tag:env', Values: ['dev'] }],
@@ -173,6 +173,7 @@ describe('drift check', () => {
     expect(checkParameters(mapping, PROFILES.haproxy)).toEqual({
       CertName: ['web-server'],
       CertDirectory: ['/etc/haproxy/certs'],
+      FileOwner: [PROFILES.haproxy!.fileOwner],
       CertificateArn: [CERTIFICATE_ARN],
       VerifyEndpoint: ['127.0.0.1:443'],
     });
@@ -214,7 +215,7 @@ describe('drift check', () => {
       DocumentName: 'CertLifecycle-Check-ACMCertificate',
       Parameters: {
         CertName: ['web-server'],
-        CertDirectory: ['/etc/ssl/certs'],
+        CertDirectory: ['/etc/cert-lifecycle/certs'],
         CertificateArn: [CERTIFICATE_ARN],
       },
     });

@@ -126,8 +126,8 @@ describe('unmap', () => {
       Targets: [{ Key: 'tag:env', Values: ['dev'] }],
       Parameters: {
         CertName: ['web-server'],
-        CertDirectory: ['/etc/ssl/certs'],
-        KeyDirectory: ['/etc/ssl/private'],
+        CertDirectory: ['/etc/cert-lifecycle/certs'],
+        KeyDirectory: ['/etc/cert-lifecycle/private'],
         FileOwner: ['root'],
         FileGroup: ['root'],
       },

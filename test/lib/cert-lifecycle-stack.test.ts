@@ -5,7 +5,11 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exportRequestJsonSchema } from '../../lambda/shared/export-request.js';
-import { type CommandDocumentContent, commandDocumentContent } from '../../lib/command-document.js';
+import {
+  type CommandDocumentContent,
+  commandDocumentContent,
+  embeddedScript,
+} from '../../lib/command-document.js';
 import { PROJECT_ROOT, ssmDocumentFile, ssmScriptFile, stateMachineFile } from '../../lib/paths.js';
 import { synthesize } from '../helpers/stack.js';
 
@@ -404,17 +408,23 @@ describe('command documents', () => {
   });
 
   it.each([
-    ['Install-ACMCertificate', 'install-acm-certificate'],
-    ['-Check-ACMCertificate', 'check-acm-certificate'],
-  ])('%s runs exactly the script in ssm-documents/%s.sh, and nothing else', (name, file) => {
-    const { Content } = deployed(template, name);
-    const yaml = parse(readFileSync(ssmDocumentFile(file), 'utf8')) as CommandDocumentContent;
-    expect(Content.parameters).toEqual(yaml.parameters);
-    expect(Content.mainSteps).toHaveLength(1);
-    expect(Content.mainSteps[0]!.inputs.runCommand).toEqual([readFileSync(ssmScriptFile(file), 'utf8')]);
-    // SSM's limit on a document's content, which also counts the parameters sent with a command.
-    expect(Buffer.byteLength(JSON.stringify(Content))).toBeLessThan(48 * 1024);
-  });
+    ['Install-ACMCertificate', 'install-acm-certificate', 'install-acm-certificate'],
+    ['-Check-ACMCertificate', 'check-acm-certificate', 'install-acm-certificate'],
+    ['-Remove-ACMCertificate', 'remove-acm-certificate', 'install-acm-certificate'],
+  ])(
+    '%s is ssm-documents/%s.yaml running exactly the script %s.sh, and nothing else',
+    (name, file, script) => {
+      const { Content } = deployed(template, name);
+      const yaml = parse(readFileSync(ssmDocumentFile(file), 'utf8')) as CommandDocumentContent;
+      expect(Content.parameters).toEqual(yaml.parameters);
+      expect(Content.mainSteps).toHaveLength(1);
+      expect(Content.mainSteps[0]!.inputs.runCommand).toEqual([
+        embeddedScript(readFileSync(ssmScriptFile(script), 'utf8')),
+      ]);
+      // SSM's limit on a document's content, which also counts the parameters sent with a command.
+      expect(Buffer.byteLength(JSON.stringify(Content))).toBeLessThan(48 * 1024);
+    },
+  );
 });
 
 describe('instance access policy', () => {
@@ -457,7 +467,7 @@ describe('install settings', () => {
   it('reach the install step from configuration, as the profile named default beside the others', () => {
     const haproxy = { certDirectory: '/etc/haproxy/certs', reloadCommand: 'systemctl reload haproxy' };
     synthesize({
-      installCertDirectory: '/etc/pki/tls/certs',
+      installCertDirectory: '/etc/httpd/tls',
       installReloadCommand: 'systemctl reload nginx',
       installProfiles: { haproxy },
     }).template.hasResourceProperties('AWS::Lambda::Function', {
@@ -466,7 +476,7 @@ describe('install settings', () => {
           INSTALL_PROFILES: Match.serializedJson({
             default: {
               ...DEFAULT_HOST_INSTALL,
-              certDirectory: '/etc/pki/tls/certs',
+              certDirectory: '/etc/httpd/tls',
               reloadCommand: 'systemctl reload nginx',
             },
             haproxy: { ...DEFAULT_HOST_INSTALL, ...haproxy },

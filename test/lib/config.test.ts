@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_CONFIG, installProfilesOf, loadConfig } from '../../lib/config.js';
-import { DEFAULT_HOST_INSTALL } from '../../lambda/shared/install-parameters.js';
+import { DEFAULT_HOST_INSTALL, trustStoreDirectoryOf } from '../../lambda/shared/install-parameters.js';
 
 const load = (context: Record<string, unknown>) => loadConfig(new App({ context }).node);
 
@@ -67,13 +67,35 @@ describe('configuration', () => {
     });
   });
 
+  it.each([
+    ['installCertDirectory', '/etc/ssl/certs', '/etc/ssl/certs'],
+    ['installKeyDirectory', '/etc/pki/ca-trust/source/anchors', '/etc/pki/ca-trust'],
+    ['installProfiles', { apache: { certDirectory: '/etc/pki/tls/certs/app' } }, '/etc/pki/tls/certs'],
+    [
+      'installProfiles',
+      { local: { keyDirectory: '/usr/local/share/ca-certificates' } },
+      '/usr/local/share/ca-certificates',
+    ],
+  ])('refuses %s in a directory where hosts trust CA certificates (%j)', (key, value, trusted) => {
+    expect(() => load({ [key]: value })).toThrow(
+      new RegExp(`is in ${trusted}, where hosts' trust-store tooling looks for CA certificates`),
+    );
+  });
+
+  it('keeps the product default directories out of every trust-store directory', () => {
+    expect(trustStoreDirectoryOf(DEFAULT_HOST_INSTALL.certDirectory)).toBeUndefined();
+    expect(trustStoreDirectoryOf(DEFAULT_HOST_INSTALL.keyDirectory)).toBeUndefined();
+    expect(trustStoreDirectoryOf('/etc/ssl/certsmore')).toBeUndefined();
+    expect(trustStoreDirectoryOf('/etc/ssl/certs')).toBe('/etc/ssl/certs');
+  });
+
   it('makes the install* keys the profile named default, and fills the others from the product defaults', () => {
     const config = load({
-      installCertDirectory: '/etc/pki/tls/certs',
+      installCertDirectory: '/etc/httpd/tls',
       installProfiles: '{"haproxy": {"keyDirectory": "/etc/haproxy/private", "fileGroup": "haproxy"}}',
     });
     expect(installProfilesOf(config)).toEqual({
-      default: { ...DEFAULT_HOST_INSTALL, certDirectory: '/etc/pki/tls/certs' },
+      default: { ...DEFAULT_HOST_INSTALL, certDirectory: '/etc/httpd/tls' },
       haproxy: { ...DEFAULT_HOST_INSTALL, keyDirectory: '/etc/haproxy/private', fileGroup: 'haproxy' },
     });
   });

@@ -5,7 +5,14 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resultLine } from '../../lambda/shared/command-invocations.js';
 import { makeCertificate } from '../helpers/certificates.js';
-import { FakeHost, INSTALL_SCRIPT, bundleFor } from '../helpers/install-script.js';
+import { embeddedScript } from '../../lib/command-document.js';
+import {
+  FakeHost,
+  INSTALL_SCRIPT,
+  INSTALL_SCRIPT_SOURCE,
+  bundleFor,
+  installScript,
+} from '../helpers/install-script.js';
 
 const modeOf = (file: string) => (statSync(file).mode & 0o777).toString(8);
 const installed = (host: FakeHost, suffix: string) =>
@@ -307,8 +314,28 @@ describe('install script parameters', () => {
 
   it('is clean under shellcheck (when installed; CI installs it)', (context) => {
     if (spawnSync('shellcheck', ['--version']).error) context.skip('shellcheck is not installed');
-    const result = spawnSync('shellcheck', [INSTALL_SCRIPT], { encoding: 'utf8' });
+    const result = spawnSync('shellcheck', [INSTALL_SCRIPT_SOURCE], { encoding: 'utf8' });
     expect(result.stdout).toBe('');
     expect(result.status).toBe(0);
+  });
+
+  it('is carried by the documents without comments and indentation only, which it can lose safely', () => {
+    const source = installScript();
+    // No heredoc, and no quoted text that runs onto a line of its own (which trimming would change).
+    expect(source).not.toMatch(/<<-?\s*['"]?[A-Za-z_]+/);
+    for (const line of source.split('\n')) {
+      const code = line.replace(/(^|\s)#.*$/, '');
+      const quotes = (
+        code
+          .replace(/\\./g, '')
+          .replace(/'[^']*'/g, '')
+          .match(/"/g) ?? []
+      ).length;
+      expect(quotes % 2, line).toBe(0);
+    }
+    const deployed = readFileSync(INSTALL_SCRIPT, 'utf8');
+    expect(deployed).toBe(embeddedScript(source));
+    expect(spawnSync('bash', ['-n', INSTALL_SCRIPT]).status).toBe(0);
+    expect(deployed.length).toBeLessThan(source.length);
   });
 });

@@ -142,7 +142,7 @@ describe('export-install workflow', () => {
     const result = await run(REQUEST, { hosts });
     expect(result.status).toBe('FAILED');
     expect(result.cause).toBe(
-      '1 of 2 instances failed: i-00000000000000001 Failed (cannot decrypt the private key with the passphrase stored beside it)',
+      '1 of 2 instances failed: i-00000000000000001 Failed (cannot decrypt the private key with the passphrase stored beside it; export the certificate again)',
     );
     expect(readFileSync(path.join(hosts[0]!.certDirectory, 'web-server-cert.pem'), 'utf8')).toContain(
       'BEGIN',
