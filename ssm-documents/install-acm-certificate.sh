@@ -281,11 +281,12 @@ check_directory() { # descriptor-path name [ancestor]
   fi
 }
 
-# Enters $1 (cd follows a link, so what was entered is proven by its real path) and opens it. Returns 1
-# unless its real path is $2. Sets OPENED to the descriptor.
-enter_directory() { # path expected-real-path
+# Enters $1 (a path through a descriptor, which cd -L hands to the kernel as it is, a link there followed,
+# so what was entered is proven by its descriptor's real path; -P for a .., which -L would drop) and
+# opens it. Returns 1 unless that real path is $2. Sets OPENED to the descriptor.
+enter_directory() { # path expected-real-path [P]
   local fd
-  cd -P -- "$1" 2>/dev/null || return 1
+  cd "-${3:-L}" -- "$1" 2>/dev/null || return 1
   exec {fd}<.
   cd /
   if [[ $(readlink -- "$fds/$fd") != "$2" ]]; then
@@ -317,7 +318,7 @@ walk_directory() { # path create|existing [last-mode last-group]
     if [[ $part == .. ]]; then
       real=${real%/*}
       real=${real:-/}
-      enter_directory "$fds/$fd/.." "$real" || fail "cannot enter $real"
+      enter_directory "$fds/$fd/.." "$real" P || fail "cannot enter $real"
       close_fd "$fd"
       fd=$OPENED
       check_directory "$fds/$fd" "$real" ancestor
@@ -378,16 +379,18 @@ TRUST_STORE_DIRECTORIES=(/etc/ssl/certs /etc/pki/tls/certs /etc/pki/ca-trust /us
   /usr/local/share/ca-certificates /usr/share/ca-certificates /etc/ca-certificates /etc/pki/trust
   /usr/share/pki/trust /var/lib/ca-certificates)
 refuse_trust_store() { # real-path parameter
-  local -a dirs=("${TRUST_STORE_DIRECTORIES[@]}") extra=()
-  local dir real
-  dir=$(openssl version -d 2>/dev/null) || dir=""
-  dir=${dir#*\"}
-  if [[ ${dir%\"*} == /* ]]; then dirs+=("${dir%\"*}/certs"); fi
-  IFS=: read -r -a extra <<<"${SSL_CERT_DIR:-}" || true
-  for dir in "${dirs[@]}" ${extra[@]+"${extra[@]}"}; do
-    [[ $dir == /* ]] || continue
-    real=$(realpath -e -- "$dir" 2>/dev/null) || real=$dir
-    if [[ $1 == "$real" || $1 == "$real"/* || $1 == "$dir" || $1 == "$dir"/* ]]; then
+  local -a extra=() real=()
+  local dir
+  if [[ -z ${TRUSTED[*]-} ]]; then
+    dir=${OPENSSL_DIR#*\"}
+    if [[ ${dir%\"*} == /* ]]; then TRUST_STORE_DIRECTORIES+=("${dir%\"*}/certs"); fi
+    IFS=: read -r -a extra <<<"${SSL_CERT_DIR:-}" || true
+    for dir in ${extra[@]+"${extra[@]}"}; do [[ $dir != /* ]] || TRUST_STORE_DIRECTORIES+=("$dir"); done
+    mapfile -t real < <(realpath -e -- "${TRUST_STORE_DIRECTORIES[@]}" 2>/dev/null || true)
+    TRUSTED=("${TRUST_STORE_DIRECTORIES[@]}" ${real[@]+"${real[@]}"})
+  fi
+  for dir in "${TRUSTED[@]}"; do
+    if [[ $1 == "$dir" || $1 == "$dir"/* ]]; then
       fail "refusing to install: $2 $1 is in $dir, where this host's trust-store tooling looks for CA certificates:" \
         "a chain installed there would become trusted by every program on the host; give the profile a" \
         "directory of its own, such as /etc/cert-lifecycle/certs"
@@ -411,34 +414,42 @@ read_checked() { # path copy|- max-bytes
   READ_STAT="${before[1]} ${before[2]} ${before[3]}"
 }
 
-# A certificate's serial (PEM on standard input) as lower-case hex pairs joined by colons.
-colon_serial() {
-  local hex pairs="" k
-  hex=$(openssl x509 -noout -serial)
-  hex=${hex#*=}
-  hex=${hex,,}
-  for ((k = 0; k < ${#hex}; k += 2)); do pairs+="${hex:k:2}:"; done
-  printf '%s' "${pairs%:}"
-}
-fingerprint_of() { # pem-file (- for standard input)
-  local line
-  line=$(openssl x509 -noout -fingerprint -sha256 -in "${1/#-//dev/stdin}")
-  printf '%s' "${line#*=}"
+# What one openssl call says of the certificate in file $1 (- for the first on standard input): SERIAL
+# (lower-case hex pairs joined by colons), FINGERPRINT (SHA-256), NOT_BEFORE, NOT_AFTER, PUBLIC_KEY and
+# EXPIRED (1 when past its end). Returns 1 when there is no readable certificate.
+certificate_facts() { # pem-file|-
+  local out="" status=0 line hex k key=0
+  out=$(openssl x509 -noout -serial -fingerprint -sha256 -startdate -enddate -pubkey -checkend 0 \
+    -in "${1/#-//dev/stdin}" 2>/dev/null) || status=$?
+  [[ $out == serial=* ]] || return 1
+  EXPIRED=$((status != 0)) SERIAL="" PUBLIC_KEY=""
+  while IFS= read -r line; do
+    if [[ $line == "-----BEGIN PUBLIC KEY-----" ]]; then key=1; fi
+    if ((key)); then PUBLIC_KEY+=$line$'\n'; fi
+    case $line in
+      serial=*) hex=${line#*=} && hex=${hex,,} ;;
+      *[Ff]ingerprint=*) FINGERPRINT=${line#*=} ;;
+      notBefore=*) NOT_BEFORE=${line#*=} ;;
+      notAfter=*) NOT_AFTER=${line#*=} ;;
+      "-----END PUBLIC KEY-----") key=0 ;;
+    esac
+  done <<<"$out"
+  for ((k = 0; k < ${#hex}; k += 2)); do SERIAL+="${hex:k:2}:"; done
+  SERIAL=${SERIAL%:} PUBLIC_KEY=${PUBLIC_KEY%$'\n'}
 }
 
 # Asks the endpoint for its certificate until it has fingerprint $2, for up to $1 s (0: once). Sets
 # SERVED to the serial served last ("" when nothing answered).
 serves() { # seconds fingerprint
-  local until=$((SECONDS + $1)) pem
+  local until=$((SECONDS + $1))
   local -a sni=()
   if [[ -n $verify_name ]]; then sni=(-servername "$verify_name"); fi
   SERVED=""
   while :; do
-    pem=$(timeout --foreground -k 1 5 openssl s_client -connect "$verify_endpoint" ${sni[@]+"${sni[@]}"} \
-      </dev/null 2>/dev/null | openssl x509 2>/dev/null) || pem=""
-    if [[ -n $pem ]]; then
-      SERVED=$(colon_serial <<<"$pem")
-      [[ $(fingerprint_of - <<<"$pem") != "$2" ]] || return 0
+    if certificate_facts - < <(timeout --foreground -k 1 5 openssl s_client -connect "$verify_endpoint" \
+      ${sni[@]+"${sni[@]}"} </dev/null 2>/dev/null); then
+      SERVED=$SERIAL
+      [[ $FINGERPRINT != "$2" ]] || return 0
     fi
     ((SECONDS < until)) || return 1
     sleep 1
@@ -458,27 +469,26 @@ if [[ $action == Check ]]; then
   checking=1
   walk_directory "$cert_dir" existing
   pem=""
-  if [[ -n $OPENED ]]; then
-    pem=$(read_checked "$fds/$OPENED/$cert_name-cert.pem" - 1048576 | openssl x509 2>/dev/null) || pem=""
-  fi
-  if [[ -z $pem ]]; then
+  if [[ -n $OPENED ]]; then { pem=$(read_checked "$fds/$OPENED/$cert_name-cert.pem" - 1048576) || pem=""; } 2>/dev/null; fi
+  if [[ -z $pem ]] || ! certificate_facts - <<<"$pem"; then
     echo "RESULT cert_name=$cert_name status=missing$check_served"
     exit 0
   fi
-  not_after=$(openssl x509 -noout -enddate <<<"$pem")
-  not_after=$(date -u -d "${not_after#*=}" +%Y-%m-%dT%H:%M:%SZ)
-  echo "RESULT cert_name=$cert_name status=present serial=$(colon_serial <<<"$pem") not_after=$not_after" \
-    "sha256=$(fingerprint_of - <<<"$pem")$check_served"
+  echo "RESULT cert_name=$cert_name status=present serial=$SERIAL not_after=$(date -u -d "$NOT_AFTER" +%Y-%m-%dT%H:%M:%SZ)" \
+    "sha256=$FINGERPRINT$check_served"
   exit 0
 fi
 
 # --- One run of a CertName at a time ---------------------------------------------------------------
 
-own_directory() { # path what: root-only, made if missing
+own_directory() { # path what: root-only, made if missing (checked once a run)
+  [[ " $OWN_CHECKED " != *" $1 "* ]] || return 0
   [[ -d $1 && ! -L $1 ]] || mkdir -m 0700 -- "$1" 2>/dev/null || true
-  [[ -d $1 && ! -L $1 && $(stat -c '%u %a' -- "$1") == "$(id -u) 700" ]] ||
+  [[ -d $1 && ! -L $1 && $(stat -c '%u %a' -- "$1") == "$EUID 700" ]] ||
     fail "the $2 directory $1 must be a directory of $(id -un)'s with mode 0700"
+  OWN_CHECKED+=" $1"
 }
+OWN_CHECKED=""
 own_directory "$run_dir" lock
 exec {lock_fd}>>"$run_dir/install-$cert_name.lock"
 wait_for_lock=$((deadline - SECONDS - after_lock))
@@ -550,6 +560,8 @@ find_stage() { # k
 # Before anything else: an interrupted run of this name is undone when it was not verified (the service
 # reloaded too when its reload had begun), completed when it was; what it staged is removed.
 recover_interrupted() {
+  # A journal being rewritten when the run was killed: the one it was to replace still holds.
+  if [[ -e $journal.new || -L $journal.new ]]; then rm -f -- "$journal.new"; fi
   [[ -e $journal || -L $journal ]] || return 0
   own_directory "$state_dir" state
   local phase="" recorded_reload="" damaged=0 k done_words
@@ -692,7 +704,7 @@ split_bundle() {
     if [[ $line == -----END* ]]; then out=""; fi
   done <"$work/bundle.pem"
 }
-certificates=0
+certificates=0 chain_fingerprints=""
 split_bundle 2>/dev/null || fail "$FULL"
 rm -f -- "$work/bundle.pem"
 [[ -s $work/passphrase.b64 ]] || fail "secret $secret_id holds no passphrase; export the certificate again"
@@ -709,27 +721,24 @@ rm -f -- "$work/key.enc.pem" "$work/passphrase.b64"
 # 4. A readable leaf, valid now, the key its own, and a chain (not the leaf itself) that vouches for it
 #    alone: the host's trust store is not asked.
 again="export the certificate again"
-openssl x509 -in "$work/cert.pem" -noout 2>/dev/null || fail "the certificate in secret $secret_id is not a readable X.509 certificate; $again"
-fingerprint=$(fingerprint_of "$work/cert.pem")
+OPENSSL_DIR=$(openssl version -v -d 2>/dev/null) || OPENSSL_DIR="" # OpenSSL 3.0.2 …\nOPENSSLDIR: "/usr/lib/ssl"
 for ((c = 1; c < certificates; c++)); do
-  openssl x509 -in "$work/chain-$c.pem" -noout 2>/dev/null ||
+  certificate_facts "$work/chain-$c.pem" ||
     fail "certificate $c of the chain in secret $secret_id is not a readable X.509 certificate; $again"
-  [[ $(fingerprint_of "$work/chain-$c.pem") != "$fingerprint" ]] ||
-    fail "the chain in secret $secret_id holds the certificate itself, not its issuer; $again"
+  chain_fingerprints+=" $FINGERPRINT"
   cat -- "$work/chain-$c.pem" >>"$work/chain.pem" 2>/dev/null || fail "$FULL"
 done
-if ! openssl x509 -in "$work/cert.pem" -noout -checkend 0 >/dev/null 2>&1; then
-  ended=$(openssl x509 -in "$work/cert.pem" -noout -enddate)
-  fail "the certificate in secret $secret_id expired on ${ended#*=}; export the renewed certificate"
-fi
-started=$(openssl x509 -in "$work/cert.pem" -noout -startdate)
-(($(date -u -d "${started#*=}" +%s) <= $(date -u +%s) + 300)) ||
-  fail "the certificate in secret $secret_id is valid only from ${started#*=}; check this host's clock"
+certificate_facts "$work/cert.pem" || fail "the certificate in secret $secret_id is not a readable X.509 certificate; $again"
+fingerprint=$FINGERPRINT installed_serial=$SERIAL
+not_after=$(date -u -d "$NOT_AFTER" +%Y-%m-%dT%H:%M:%SZ)
+[[ $chain_fingerprints != *" $fingerprint"* ]] || fail "the chain in secret $secret_id holds the certificate itself, not its issuer; $again"
+((!EXPIRED)) || fail "the certificate in secret $secret_id expired on $NOT_AFTER; export the renewed certificate"
+(($(date -u -d "$NOT_BEFORE" +%s) <= $(date -u +%s) + 300)) ||
+  fail "the certificate in secret $secret_id is valid only from $NOT_BEFORE; check this host's clock"
 key_public=$(openssl pkey -in "$work/privkey.pem" -pubout 2>/dev/null) || key_public=""
-[[ -n $key_public && $key_public == "$(openssl x509 -in "$work/cert.pem" -noout -pubkey 2>/dev/null)" ]] ||
-  fail "the private key does not belong to the certificate in secret $secret_id; $again"
+[[ -n $key_public && $key_public == "$PUBLIC_KEY" ]] || fail "the private key does not belong to the certificate in secret $secret_id; $again"
 no_default_trust=(-no-CApath -no-CAfile)
-if [[ $(openssl version) == "OpenSSL 3"* ]]; then no_default_trust+=(-no-CAstore); fi
+if [[ $OPENSSL_DIR == "OpenSSL 3"* ]]; then no_default_trust+=(-no-CAstore); fi
 if ! openssl verify "${no_default_trust[@]}" -partial_chain -CAfile "$work/chain.pem" "$work/cert.pem" >"$work/verify.out" 2>&1; then
   why=$(sed -n 's/^error [0-9]* at \([0-9]*\) depth lookup: \(.*\)$/\2 (depth \1)/p' -- "$work/verify.out" | head -n 1)
   fail "the certificate chain in the secret does not verify the certificate (${why:-openssl could not check it}); $again"
@@ -830,9 +839,6 @@ unchanged_on_disk() {
   done
 }
 
-installed_serial=$(colon_serial <"$work/cert.pem")
-not_after=$(openssl x509 -noout -enddate -in "$work/cert.pem")
-not_after=$(date -u -d "${not_after#*=}" +%Y-%m-%dT%H:%M:%SZ)
 good_end() { # installed|unchanged|reloaded
   local i files=""
   for i in "${!targets[@]}"; do
@@ -865,13 +871,15 @@ fi
 
 # 9. The target directories, made where missing (certificates 0755, keys 0710 with the file group), and
 #    in each a root-only staging directory: its random name journaled before it is made, its inode after.
+random=$(openssl rand -hex 16)
 for k in 0 1; do
-  close_fd "${dir_fd[k]}"
-  if ((k == 0)); then walk_directory "$cert_dir" create 0755 root; else walk_directory "$key_dir" create 0710 "$group"; fi
-  dir_fd[k]=$OPENED dir_real[k]=$RESOLVED
-  stage_name[k]=".$cert_name~install.$(openssl rand -hex 8)" stage_inode[k]=-
+  if [[ -z ${dir_fd[k]} ]]; then
+    if ((k == 0)); then walk_directory "$cert_dir" create 0755 root; else walk_directory "$key_dir" create 0710 "$group"; fi
+    dir_fd[k]=$OPENED dir_real[k]=$RESOLVED
+    if ((k == 1)); then key_root_only=$ROOT_ONLY; fi
+  fi
+  stage_name[k]=".$cert_name~install.${random:k*16:16}" stage_inode[k]=-
 done
-key_root_only=$ROOT_ONLY
 NOTED="cannot journal the install in $state_dir (is the disk full?); nothing was changed"
 journal_write staging || fail "$NOTED"
 for k in 0 1; do

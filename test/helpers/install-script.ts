@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
+  chownSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -17,6 +18,7 @@ import { DEFAULT_HOST_INSTALL } from '../../lambda/shared/install-parameters.js'
 import { type CommandDocumentContent, commandDocumentContent } from '../../lib/command-document.js';
 import { ssmScriptFile } from '../../lib/paths.js';
 import { type TestCertificate, encryptAsAcmDoes } from './certificates.js';
+import type { ServiceUser } from './service-user.js';
 
 /** The install document as the stack deploys it (its script embedded). */
 export function installDocument(): CommandDocumentContent {
@@ -40,7 +42,7 @@ writeFileSync(INSTALL_SCRIPT, installDocument().mainSteps[0]!.inputs.runCommand[
 export const isRoot = process.getuid?.() === 0;
 
 /** Every ASCII punctuation mark ACM takes in a passphrase, so the host's handling of it is exercised. */
-const PASSPHRASE = `Aa1!"&'()*+,-./:;<=>?@[\\]^_\`{|}~${'z'.repeat(30)}`;
+export const TEST_PASSPHRASE = `Aa1!"&'()*+,-./:;<=>?@[\\]^_\`{|}~${'z'.repeat(30)}`;
 
 /** The secret string the export step stores for `certificate`; options make it wrong on purpose. */
 export function bundleFor(
@@ -48,8 +50,8 @@ export function bundleFor(
   options: { passphrase?: string; chain?: string; key?: string } = {},
 ): string {
   return formatCertificateBundle({
-    passphrase: options.passphrase ?? PASSPHRASE,
-    encryptedPrivateKey: encryptAsAcmDoes(options.key ?? certificate.privateKeyPem, PASSPHRASE),
+    passphrase: options.passphrase ?? TEST_PASSPHRASE,
+    encryptedPrivateKey: encryptAsAcmDoes(options.key ?? certificate.privateKeyPem, TEST_PASSPHRASE),
     certificate: certificate.certificatePem,
     certificateChain: options.chain ?? certificate.chainPem,
   });
@@ -222,4 +224,34 @@ export function treeSnapshot(root: string, skip: (file: string) => boolean = () 
   };
   visit(root);
   return entries;
+}
+
+/**
+ * A host where a service user owns the way to its certificates: /opt/app and /opt/app/tls are its own,
+ * and it is also the owner of the installed files (the README's Tomcat and files-only recipes). Victims
+ * elsewhere on the host: a sudoers drop-in, an authorized_keys file and a directory, all root's.
+ * `elsewhere()` is everything on the host but the service's directory, the install's own lock, journal
+ * and scratch directories, and the fake AWS side.
+ */
+export function hostOwnedBy(user: ServiceUser) {
+  const host = new FakeHost();
+  for (const dir of [process.env.TMPDIR!, host.root]) chmodSync(dir, 0o755);
+  const app = path.join(host.root, 'opt/app');
+  const tls = path.join(app, 'tls');
+  mkdirSync(tls, { recursive: true });
+  for (const dir of [app, tls]) chownSync(dir, user.uid, user.gid);
+  const victims = path.join(host.root, 'victims');
+  mkdirSync(path.join(victims, 'dir'), { recursive: true });
+  writeFileSync(path.join(victims, 'sudoers'), 'root ALL=(ALL:ALL) ALL\n', { mode: 0o440 });
+  writeFileSync(path.join(victims, 'authorized_keys'), 'ssh-ed25519 AAAAC3Nz admin\n', { mode: 0o600 });
+  writeFileSync(path.join(victims, 'dir', 'existing'), 'x\n', { mode: 0o644 });
+  const parameters = { CertDirectory: tls, KeyDirectory: tls, FileOwner: user.name, FileGroup: user.name };
+  const elsewhere = () =>
+    treeSnapshot(
+      host.root,
+      (file) =>
+        [app, host.tmp, host.runDirectory, host.stateDirectory].some((own) => file.startsWith(own)) ||
+        /(aws-calls\.log|secret\.txt)$/.test(file),
+    );
+  return { host, app, tls, victims, parameters, elsewhere };
 }

@@ -16,7 +16,14 @@ import {
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCertificate } from '../helpers/certificates.js';
-import { FakeHost, INSTALL_SCRIPT, bundleFor, isRoot, treeSnapshot } from '../helpers/install-script.js';
+import {
+  FakeHost,
+  INSTALL_SCRIPT,
+  bundleFor,
+  hostOwnedBy,
+  isRoot,
+  treeSnapshot,
+} from '../helpers/install-script.js';
 import { ServiceUser } from '../helpers/service-user.js';
 
 const NEEDS_ROOT = 'needs root: it creates a throwaway service user and runs the install as root (CI does)';
@@ -292,39 +299,7 @@ describe.skipIf(!isRoot)(`install script against a hostile service user (${NEEDS
   const original = makeCertificate('rsa');
   const renewed = makeCertificate('ec');
 
-  /**
-   * The common setup: /opt/app and /opt/app/tls belong to the service user, who is also the owner of
-   * the installed files. Victims elsewhere on the host: a sudoers drop-in, an authorized_keys file and a
-   * directory, all root's.
-   */
-  function hostOwnedByService() {
-    const host = new FakeHost();
-    for (const dir of [process.env.TMPDIR!, host.root]) chmodSync(dir, 0o755);
-    const app = path.join(host.root, 'opt/app');
-    const tls = path.join(app, 'tls');
-    mkdirSync(tls, { recursive: true });
-    for (const dir of [app, tls]) chownSync(dir, user.uid, user.gid);
-    const victims = path.join(host.root, 'victims');
-    mkdirSync(path.join(victims, 'dir'), { recursive: true });
-    writeFileSync(path.join(victims, 'sudoers'), 'root ALL=(ALL:ALL) ALL\n', { mode: 0o440 });
-    writeFileSync(path.join(victims, 'authorized_keys'), 'ssh-ed25519 AAAAC3Nz admin\n', { mode: 0o600 });
-    writeFileSync(path.join(victims, 'dir', 'existing'), 'x\n', { mode: 0o644 });
-    const parameters = {
-      CertDirectory: tls,
-      KeyDirectory: tls,
-      FileOwner: user.name,
-      FileGroup: user.name,
-    };
-    /** Everything on the host but the directory the service owns and the install's own scratch space. */
-    const elsewhere = () =>
-      treeSnapshot(
-        host.root,
-        (file) =>
-          [app, host.tmp, host.runDirectory, host.stateDirectory].some((own) => file.startsWith(own)) ||
-          /(aws-calls\.log|secret\.txt)$/.test(file),
-      );
-    return { host, app, tls, victims, parameters, elsewhere };
-  }
+  const hostOwnedByService = () => hostOwnedBy(user);
 
   it('replaces links planted at every predictable path instead of writing through them', () => {
     const { host, tls, victims, parameters, elsewhere } = hostOwnedByService();
