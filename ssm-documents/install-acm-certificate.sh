@@ -674,6 +674,7 @@ aws_status=0
 timeout --foreground -k 5 "$secret_seconds" aws secretsmanager get-secret-value --region "$region" \
   --secret-id "$secret_id" --query SecretString --output text 2>"$work/aws.err" >"$work/bundle.pem" || aws_status=$?
 if ((aws_status != 0)); then
+  printf x 2>/dev/null >"$work/probe" || fail "$FULL"
   reason=$(grep -v '^[[:space:]]*$' -- "$work/aws.err" | tail -n 1 | tr -cd '[:print:]' | cut -c 1-300) || reason=""
   reason=${reason:-the AWS CLI exited $aws_status and printed nothing}
   if ((aws_status == 124 || aws_status == 137)); then reason="the AWS CLI did not answer within $secret_seconds s"; fi
