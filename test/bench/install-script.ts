@@ -2,12 +2,15 @@
  * The install script on one host, with real bash and openssl: what a first install costs, what a repeat
  * of the same certificate costs (it writes nothing and does not reload), two overlapping installs of
  * one name, which the lock runs one after the other, the same with every format (the keystore is
- * compared by what it holds, which costs two PKCS#12 decryptions), and the served-certificate check
- * against a real TLS server on loopback. Wall times, medians of a few runs.
+ * compared by what it holds, which costs two PKCS#12 decryptions), the served-certificate check against
+ * a real TLS server on loopback, the run after one SIGKILLed while reloading (it undoes that, reloads,
+ * then installs), and the drift check. Wall times, medians of a few runs.
  */
-import { rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { makeCertificate } from '../helpers/certificates.js';
-import { FakeHost, bundleFor } from '../helpers/install-script.js';
+import { FakeHost, INSTALL_SCRIPT, bundleFor } from '../helpers/install-script.js';
 import { startTlsServer } from '../helpers/tls-server.js';
 
 const ALL_FORMATS = { Formats: 'pem,combined,pkcs12' };
@@ -23,6 +26,8 @@ export async function benchInstallScript(): Promise<void> {
   const allFirst: number[] = [];
   const allRepeat: number[] = [];
   const verified: number[] = [];
+  const recovering: number[] = [];
+  const checks: number[] = [];
   for (let sample = 0; sample < SAMPLES; sample++) {
     const host = new FakeHost();
     try {
@@ -36,6 +41,34 @@ export async function benchInstallScript(): Promise<void> {
       overlapping.push(performance.now() - started);
     } finally {
       rmSync(host.root, { recursive: true, force: true });
+    }
+    const killedHost = new FakeHost();
+    try {
+      killedHost.serveSecret(bundleFor(certificate));
+      // The reload is slow (and says it started) only while the file slow exists: the run after the kill
+      // runs the same command again, quickly.
+      const started = path.join(killedHost.root, 'reload-started');
+      const slow = path.join(killedHost.root, 'slow');
+      const reload = killedHost.addCommand(
+        'reload',
+        `#!/bin/bash\nif [[ -e '${slow}' ]]; then touch '${started}'; sleep 1; fi\n`,
+      );
+      expectSuccess(killedHost.run());
+      killedHost.serveSecret(bundleFor(renewed));
+      writeFileSync(slow, '');
+      const child = spawn(INSTALL_SCRIPT, [], {
+        env: killedHost.environmentFor({ ReloadCommand: reload }),
+        detached: true,
+        stdio: 'ignore',
+      });
+      while (!existsSync(started)) await new Promise((resolve) => setTimeout(resolve, 5));
+      process.kill(-child.pid!, 'SIGKILL');
+      await new Promise((resolve) => child.once('close', resolve));
+      rmSync(slow);
+      recovering.push(timed(() => expectSuccess(killedHost.run({ ReloadCommand: reload }))));
+      checks.push(timed(() => expectSuccess(killedHost.run({ Action: 'Check' }))));
+    } finally {
+      rmSync(killedHost.root, { recursive: true, force: true });
     }
     const formatsHost = new FakeHost();
     const server = await startTlsServer(formatsHost.root, renewed);
@@ -58,6 +91,8 @@ export async function benchInstallScript(): Promise<void> {
   console.log(`  first install, pem+combined+pkcs12     ${ms(allFirst)}`);
   console.log(`  same again, every format (unchanged)   ${ms(allRepeat)}   keystore compared by contents`);
   console.log(`  renewal, every format, served check    ${ms(verified)}   one TLS handshake on loopback`);
+  console.log(`  next run after a kill while reloading  ${ms(recovering)}   undo, reload, then install`);
+  console.log(`  drift check (Action=Check)             ${ms(checks)}   reads only`);
 }
 
 function expectSuccess(run: { status: number; stderr: string }): void {

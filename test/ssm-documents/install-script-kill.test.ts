@@ -98,7 +98,7 @@ describe('install script killed with its whole process group', () => {
     const after = reference.state();
 
     const outcomes: Record<string, number> = { before: 0, after: 0, journaled: 0 };
-    const trials = 24;
+    const trials = 16;
     for (let trial = 1; trial <= trials; trial++) {
       const { host, parameters, state, lastReloadSerial, diskSerial } = slowHost();
       const child = spawn(INSTALL_SCRIPT, [], {
