@@ -275,7 +275,9 @@ check_directory() { # descriptor-path name [ancestor]
     fail "refusing to install: $2 belongs to ${facts[2]}, who could replace what is installed below it;" \
       "only root or $owner may own it (chown root '$2')"
   fi
-  if ((8#${facts[1]} & 8#022)) && ! [[ ${3:-} == ancestor ]] || ((8#${facts[1]} & 8#022 && !(8#${facts[1]} & 8#1000))); then
+  local sticky_ancestor=0
+  if [[ ${3:-} == ancestor ]] && ((8#${facts[1]} & 8#1000)); then sticky_ancestor=1; fi
+  if ((8#${facts[1]} & 8#022 && !sticky_ancestor)); then
     fail "refusing to install: $2 is writable by users other than its owner (mode ${facts[1]}), who could" \
       "replace what is installed below it (chmod go-w '$2')"
   fi
@@ -824,13 +826,11 @@ fi
 #    mode, owner, group and bytes (a keystore: the same contents and algorithms under the same password).
 #    Only read, through the checked reads: the directories' mtimes and files' ctimes stay as they are.
 unchanged_on_disk() {
-  local i k size
+  local i k
   for i in "${!targets[@]}"; do
     k=${target_dir[i]}
     [[ -n ${dir_fd[k]} ]] || return 1
-    size=$(stat -c %s -- "${sources[i]}") || return 1
-    ((i != keystore_index)) || size=1048576
-    read_checked "$fds/${dir_fd[k]}/${targets[i]}" "$work/current" "$size" || return 1
+    read_checked "$fds/${dir_fd[k]}/${targets[i]}" "$work/current" 1048576 || return 1
     [[ $READ_STAT == "${modes[i]#0} $owner_uid $group_gid" ]] || return 1
     if ((i == keystore_index)); then
       [[ $(keystore_digest "$work/current") == "$(keystore_digest "${sources[i]}")" ]] || return 1

@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { afterAll, beforeAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
 
 /**
@@ -47,3 +48,20 @@ export class ServiceUser {
     }
   }
 }
+
+/** A throwaway service user for the tests of one suite: made before them, removed after. */
+export function serviceUserForSuite(): () => ServiceUser {
+  let user: ServiceUser | undefined;
+  beforeAll(() => {
+    user = new ServiceUser();
+  });
+  afterAll(() => user?.remove());
+  return () => user!;
+}
+
+/** Resolves when the child process has ended, also if it already had. */
+export const ended = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('close', () => resolve());
+  });

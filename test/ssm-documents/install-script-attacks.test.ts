@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import {
   chmodSync,
@@ -14,7 +14,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { resultLine } from '../../lambda/shared/command-invocations.js';
 import { makeCertificate } from '../helpers/certificates.js';
 import {
@@ -25,7 +25,7 @@ import {
   hostOwnedBy,
   isRoot,
 } from '../helpers/install-script.js';
-import { ServiceUser } from '../helpers/service-user.js';
+import { type ServiceUser, ended, serviceUserForSuite } from '../helpers/service-user.js';
 
 /*
  * What a hostile service user, root's own environment and a huge file could still do to the install
@@ -34,11 +34,6 @@ import { ServiceUser } from '../helpers/service-user.js';
  */
 
 const result = (stdout: string) => resultLine({ CommandPlugins: [{ Output: stdout }] });
-const ended = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('close', () => resolve());
-  });
 /** The file in `directory` (or below) with inode `ino`. */
 function findInode(directory: string, ino: number): string | undefined {
   for (const name of readdirSync(directory)) {
@@ -54,11 +49,11 @@ function findInode(directory: string, ino: number): string | undefined {
 }
 
 describe.skipIf(!isRoot)('install script against a hostile service user, continued (needs root)', () => {
+  const serviceUser = serviceUserForSuite();
   let user: ServiceUser;
   beforeAll(() => {
-    user = new ServiceUser();
+    user = serviceUser();
   });
-  afterAll(() => user?.remove());
   const certificate = makeCertificate('rsa');
   const renewed = makeCertificate('ec');
 

@@ -1,9 +1,10 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resultLine } from '../../lambda/shared/command-invocations.js';
 import { makeCertificate } from '../helpers/certificates.js';
+import { ended } from '../helpers/service-user.js';
 import {
   FakeHost,
   INSTALL_SCRIPT,
@@ -20,11 +21,6 @@ import {
  * scratch directory, and a service last reloaded with what is on disk.
  */
 
-const closed = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('close', () => resolve());
-  });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const result = (stdout: string) => resultLine({ CommandPlugins: [{ Output: stdout }] });
 
@@ -112,7 +108,7 @@ describe('install script killed with its whole process group', () => {
       } catch {
         // it had ended
       }
-      await closed(child);
+      await ended(child);
       expect(strayKeys(host), `trial ${trial}`).toEqual([]);
       expect(readdirSync(host.tmp), `trial ${trial}`).toEqual([]);
       if (existsSync(path.join(host.stateDirectory, 'web-server.journal'))) outcomes.journaled! += 1;
@@ -152,7 +148,7 @@ describe('install script killed with its whole process group', () => {
     )
       await sleep(5);
     process.kill(-child.pid!, 'SIGKILL');
-    await closed(child);
+    await ended(child);
     expect(existsSync(path.join(host.stateDirectory, 'web-server.journal'))).toBe(true);
     const next = host.run(parameters);
     expect(next.stderr).toBe('');
@@ -204,7 +200,7 @@ describe('install script deadline: it stops and rolls back by itself before SSM 
       );
     } finally {
       process.kill(-holder.pid!, 'SIGTERM');
-      await closed(holder);
+      await ended(holder);
     }
   }, 60_000);
 
@@ -246,7 +242,7 @@ describe('install script interrupted while it rolls back', () => {
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     while (!existsSync(restoring)) await sleep(10);
     child.kill('SIGTERM');
-    await closed(child);
+    await ended(child);
     expect(child.exitCode).toBe(1);
     expect(stderr).toBe(
       `ERROR: reload command '${failing}' failed (exit 1; it printed nothing); the previous files are restored\n`,

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
 import {
   chmodSync,
@@ -14,7 +14,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { makeCertificate } from '../helpers/certificates.js';
 import {
   FakeHost,
@@ -24,7 +24,7 @@ import {
   isRoot,
   treeSnapshot,
 } from '../helpers/install-script.js';
-import { ServiceUser } from '../helpers/service-user.js';
+import { type ServiceUser, ended, serviceUserForSuite } from '../helpers/service-user.js';
 
 const NEEDS_ROOT = 'needs root: it creates a throwaway service user and runs the install as root (CI does)';
 const TARGETS = ['cert', 'chain', 'fullchain', 'privkey'].map((suffix) => `web-server-${suffix}.pem`);
@@ -47,13 +47,6 @@ function expectMatchingInstall(directory: string, keyDirectory = directory) {
 async function appears(file: string): Promise<void> {
   while (!existsSync(file)) await new Promise((resolve) => setTimeout(resolve, 20));
 }
-
-/** Resolves when the child process has ended, also if it already had. */
-const ended = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('close', () => resolve());
-  });
 
 /** Any copy of a private key under `directory` other than the installed key and its .previous. */
 function strayKeys(directory: string): string[] {
@@ -290,11 +283,11 @@ describe('install script: directories others can write are refused, naming the p
 });
 
 describe.skipIf(!isRoot)(`install script against a hostile service user (${NEEDS_ROOT})`, () => {
+  const serviceUser = serviceUserForSuite();
   let user: ServiceUser;
   beforeAll(() => {
-    user = new ServiceUser();
+    user = serviceUser();
   });
-  afterAll(() => user?.remove());
 
   const original = makeCertificate('rsa');
   const renewed = makeCertificate('ec');
