@@ -12,6 +12,19 @@ describe('configuration', () => {
     expect(load({})).toEqual(DEFAULT_CONFIG);
   });
 
+  it("writes in cdk.json the product's defaults, each a value synth accepts", () => {
+    const { context } = JSON.parse(
+      readFileSync(path.join(import.meta.dirname, '../../cdk.json'), 'utf8'),
+    ) as {
+      context: Record<string, unknown>;
+    };
+    const settings = Object.fromEntries(
+      Object.entries(context).filter(([key]) => Object.hasOwn(DEFAULT_CONFIG, key)),
+    );
+    expect(Object.keys(settings).length).toBeGreaterThan(10);
+    expect(load(settings)).toEqual(DEFAULT_CONFIG);
+  });
+
   it('reads numbers and lists given on the command line as strings', () => {
     expect(
       load({
