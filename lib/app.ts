@@ -7,7 +7,7 @@ import { loadConfig } from './config.js';
 export function createApp(props: AppProps = {}): { app: App; stack: CertLifecycleStack } {
   const app = new App(props);
   const config = loadConfig(app.node);
-  const stack = new CertLifecycleStack(app, app.node.tryGetContext('stackName') ?? 'CertLifecycle', {
+  const stack = new CertLifecycleStack(app, config.stackName, {
     config,
     description: 'Certificate lifecycle: export ACM certificates to tagged instances, renew, alert',
     env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },

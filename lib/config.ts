@@ -14,6 +14,8 @@ import {
 
 /** What a deployment can be told, through `cdk.json` or `-c key=value`. */
 export interface AppConfig {
+  /** Name of the CloudFormation stack. */
+  readonly stackName: string;
   /** Name of the DynamoDB inventory table. */
   readonly tableName: string;
   /** Addresses subscribed to the alert topic (each confirms by email). */
@@ -98,6 +100,7 @@ export interface AppConfig {
 }
 
 export const DEFAULT_CONFIG: AppConfig = {
+  stackName: 'CertLifecycle',
   tableName: 'CertTagMapping',
   alertEmails: [],
   installDocumentName: 'Install-ACMCertificate',
@@ -275,7 +278,7 @@ function profileSettingsOf(
       settings[setting] = installParameter(parameter)(raw, problems, `${key}.${setting}`);
     } else {
       problems.push(
-        `${key} has an unknown setting "${setting}" (known: ${Object.keys(HOST_SETTING_PARAMETERS).join(', ')})`,
+        `${key} has an unknown setting "${setting}"${didYouMean(setting, Object.keys(HOST_SETTING_PARAMETERS))} (known: ${Object.keys(HOST_SETTING_PARAMETERS).join(', ')})`,
       );
     }
   }
@@ -382,6 +385,10 @@ const emails: Reader = (raw, problems, key) => {
 };
 
 const READERS: Record<keyof AppConfig, Reader> = {
+  stackName: text(
+    /^[A-Za-z][A-Za-z0-9-]{0,127}$/,
+    'a CloudFormation stack name: a letter, then up to 127 letters, digits or "-"',
+  ),
   tableName: text(/^[A-Za-z0-9_.-]{3,255}$/, '3–255 letters, digits, "_", "-" or "."'),
   alertEmails: emails,
   installDocumentName: text(
@@ -432,9 +439,54 @@ const READERS: Record<keyof AppConfig, Reader> = {
   unmapRecoveryWindowDays: integer(7, 30),
 };
 
+/**
+ * Context keys that belong to the CDK, not to this app: feature flags (`@aws-cdk/…`), its own settings
+ * (`aws:cdk:…`), context-provider lookups (`availability-zones:account=…`) and two CLI settings.
+ */
+function isCdkKey(key: string): boolean {
+  return (
+    key.startsWith('@') ||
+    key.includes(':') ||
+    key === 'cli-telemetry' ||
+    key === 'acknowledged-issue-numbers'
+  );
+}
+
+/** The known name `name` was most likely meant as: the same but for case, or a few letters away. */
+export function closestName(name: string, known: readonly string[]): string | undefined {
+  const distance = (a: string, b: string) => {
+    let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const next = [i];
+      for (let j = 1; j <= b.length; j++)
+        next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      row = next;
+    }
+    return row[b.length]!;
+  };
+  const scored = known.map((candidate) => ({
+    candidate,
+    score: distance(name.toLowerCase(), candidate.toLowerCase()),
+  }));
+  const best = scored.sort((a, b) => a.score - b.score)[0];
+  return best && best.score <= Math.max(2, Math.floor(name.length / 4)) ? best.candidate : undefined;
+}
+
+const didYouMean = (name: string, known: readonly string[]) => {
+  const near = closestName(name, known);
+  return near ? ` (did you mean ${near}?)` : '';
+};
+
 /** Reads every setting from context, falls back to the defaults, and reports all bad values at once. */
 export function loadConfig(node: Node): AppConfig {
   const problems: string[] = [];
+  for (const key of Object.keys(node.getAllContext() as Record<string, unknown>)) {
+    if (!Object.hasOwn(READERS, key) && !isCdkKey(key)) {
+      problems.push(
+        `unknown context key ${key}${didYouMean(key, Object.keys(READERS))}: nothing reads it (the README's Deploy section lists the keys)`,
+      );
+    }
+  }
   const config: Record<string, unknown> = {};
   for (const key of Object.keys(READERS) as (keyof AppConfig)[]) {
     const raw = node.tryGetContext(key);

@@ -8,6 +8,36 @@ import { DEFAULT_HOST_INSTALL, trustStoreDirectoryOf } from '../../lambda/shared
 const load = (context: Record<string, unknown>) => loadConfig(new App({ context }).node);
 
 describe('configuration', () => {
+  it.each([
+    ['alertEmail', 'alertEmails'],
+    ['installcertdirectory', 'installCertDirectory'],
+    ['convergenceShedule', 'convergenceSchedule'],
+    ['alert-emails', 'alertEmails'],
+  ])('stops the synth at an unknown context key %s, naming the one meant', (key, meant) => {
+    expect(() => load({ [key]: 'x' })).toThrow(`unknown context key ${key} (did you mean ${meant}?)`);
+  });
+
+  it("lets the CDK's own context keys pass, and says nothing of a meaning for a key far from any", () => {
+    expect(() =>
+      load({
+        '@aws-cdk/core:checkSecretUsage': true,
+        'aws:cdk:bundling-stacks': [],
+        'availability-zones:account=123456789012:region=eu-west-1': ['eu-west-1a'],
+        'cli-telemetry': false,
+        'acknowledged-issue-numbers': [],
+      }),
+    ).not.toThrow();
+    expect(() => load({ somethingElseEntirely: 1 })).toThrow(
+      /unknown context key somethingElseEntirely: nothing reads it/,
+    );
+  });
+
+  it('names the setting meant by an unknown one inside a profile', () => {
+    expect(() => load({ installProfiles: { web: { reloadComand: 'x' } } })).toThrow(
+      'installProfiles.web has an unknown setting "reloadComand" (did you mean reloadCommand?)',
+    );
+  });
+
   it('falls back to the defaults', () => {
     expect(load({})).toEqual(DEFAULT_CONFIG);
   });
