@@ -1,9 +1,17 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  type DescribeExecutionCommandOutput,
+  type ExecutionStatus,
+  GetExecutionHistoryCommand,
+  paginateListExecutions,
+  SFNClient,
+} from '@aws-sdk/client-sfn';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
-import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import {
   type ExportRequest,
   exportRequestProblems,
@@ -11,50 +19,99 @@ import {
   unmapRequestProblems,
 } from '../../lambda/shared/export-request.js';
 import { type HostState, hostStates } from '../../lambda/shared/host-state.js';
-import type { InstanceInstallResult } from '../../lambda/shared/workflow-state.js';
 import {
   type CertificateMapping,
   getMapping,
   mappingsForCertificate,
 } from '../../lambda/shared/mapping-store.js';
+import type { InstanceInstallResult } from '../../lambda/shared/workflow-state.js';
+import { PROJECT_ROOT } from '../paths.js';
+import { type CommandName, EXIT, UsageError, commandUsage, parseCommandLine } from './arguments.js';
+import { type AskedFor, ExplainedError, explain } from './explain.js';
 import { type SignedResponse, regionOfApiUrl, signedRequest } from './signed-request.js';
 
-export const USAGE = `Usage: npm run cli -- <command> [options]
-
-Commands:
-  export --cert-arn ARN --name NAME --tag KEY=VALUE [--profile NAME] [--dry-run] [--follow]
-                          Export a certificate and install it on the instances with the tag.
-                          --profile names the deployment's install profile those hosts use
-                          (default: "default").
-                          --dry-run only checks the certificate and lists the instances.
-                          --follow prints each step until the end; exits 1 if it failed.
-  unmap --cert-arn ARN --name NAME --tag KEY=VALUE [--remove-files]
-                          Stop distributing a certificate to the instances with the tag: the
-                          mapping and its association go, its secret is scheduled for deletion.
-                          --remove-files also removes the installed files from those instances.
-                          Unmapping what is not mapped says so and exits 0.
-  status EXECUTION_ARN    Show how an export went (state, per-instance result or error), then each
-                          host of its mapping as the association keeps it now.
-  mappings [--cert-arn ARN]
-                          What is installed where: each mapping, then each host with the serial
-                          it holds, when the association last ran and succeeded there, the last error.
-
-Options:
-  --stack NAME            The deployed stack, whose outputs give the API URL and table (default CertLifecycle)
-  --api-url URL           The export-cert URL, instead of reading it from the stack
-  --region REGION         The Region (default: the URL's, or your AWS configuration's)
-  --help                  This text
-
-Credentials come from the standard AWS chain (environment, profile, SSO, instance role).
-Exit codes: 0 done, 1 failed, 2 bad usage, 75 throttled by the API (nothing started; try again).`;
-
+export { EXIT } from './arguments.js';
 /** sysexits' EX_TEMPFAIL: the API throttled the request; the same command may succeed shortly. */
-export const EXIT_TRY_AGAIN = 75;
+export const EXIT_TRY_AGAIN = EXIT.tryAgain;
+
+export const VERSION = (
+  JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string }
+).version;
 
 export interface CliIo {
   readonly out: (line: string) => void;
   readonly err: (line: string) => void;
   readonly sleep: (ms: number) => Promise<void>;
+  /** Milliseconds since the epoch; for --timeout and how long an execution has run. */
+  readonly now?: () => number;
+}
+
+type Flags = Extract<ReturnType<typeof parseCommandLine>, { kind: 'run' }>['flags'];
+
+/** What one run of a command knows: its flags, where it is looking, and how it reports. */
+class Run {
+  readonly json: boolean;
+  readonly stack: string;
+  region: string | undefined;
+  private outputs?: Record<string, string>;
+
+  constructor(
+    readonly command: CommandName,
+    readonly flags: Flags,
+    readonly args: readonly string[],
+    readonly io: CliIo,
+    env: NodeJS.ProcessEnv,
+  ) {
+    this.json = flags.output === 'json';
+    this.stack = flags.stack ?? 'CertLifecycle';
+    this.region = flags.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  }
+
+  /** A text line (standard output), or nothing when the one JSON document is the output. */
+  line(text: string): void {
+    if (!this.json) this.io.out(text);
+  }
+
+  /** Progress: on standard output as text, on standard error beside a JSON document. */
+  progress(text: string): void {
+    if (this.json) this.io.err(text);
+    else this.io.out(text);
+  }
+
+  document(value: unknown): void {
+    if (this.json) this.io.out(JSON.stringify(value, null, 2));
+  }
+
+  now(): number {
+    return this.io.now?.() ?? Date.now();
+  }
+
+  /** An AWS call, whose failure becomes a sentence naming what was asked, where. */
+  async aws<T>(doing: string, call: () => Promise<T>, table?: string): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      const asked: AskedFor = { doing, region: this.region, stack: this.stack, table };
+      throw explain(error, asked);
+    }
+  }
+
+  async output(name: string): Promise<string> {
+    this.outputs ??= await this.aws(`reading the outputs of stack ${this.stack}`, async () => {
+      const { Stacks } = await new CloudFormationClient({ region: this.region }).send(
+        new DescribeStacksCommand({ StackName: this.stack }),
+      );
+      return Object.fromEntries(
+        (Stacks?.[0]?.Outputs ?? []).map((output) => [output.OutputKey ?? '', output.OutputValue ?? '']),
+      );
+    });
+    const value = this.outputs[name];
+    if (!value)
+      throw new ExplainedError(
+        `stack ${this.stack} in ${this.region ?? 'your configured Region'} has no output ${name}: is it this app's stack?`,
+      );
+    return value;
+  }
 }
 
 /** Runs one CLI command; returns the process exit code. */
@@ -63,129 +120,137 @@ export async function runCli(
   io: CliIo,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      'cert-arn': { type: 'string' },
-      name: { type: 'string' },
-      tag: { type: 'string' },
-      'dry-run': { type: 'boolean' },
-      'remove-files': { type: 'boolean' },
-      profile: { type: 'string' },
-      follow: { type: 'boolean' },
-      stack: { type: 'string' },
-      'api-url': { type: 'string' },
-      region: { type: 'string' },
-      help: { type: 'boolean' },
-    },
-  });
-  const [command, ...rest] = positionals;
-  if (values.help || !command) {
-    io.out(USAGE);
-    return values.help ? 0 : 2;
+  let parsed: ReturnType<typeof parseCommandLine>;
+  try {
+    parsed = parseCommandLine(argv, VERSION);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.err(`Usage error: ${error.message}.\n\n${error.usage}`);
+    return EXIT.usage;
   }
-  const region =
-    values.region ??
-    (values['api-url'] ? regionOfApiUrl(values['api-url']) : undefined) ??
-    env.AWS_REGION ??
-    env.AWS_DEFAULT_REGION;
-  const stack = values.stack ?? 'CertLifecycle';
-  const outputs = lazyOutputs(stack, region);
+  if (parsed.kind === 'version') {
+    io.out(VERSION);
+    return EXIT.done;
+  }
+  if (parsed.kind === 'help') {
+    io.out(parsed.text);
+    return EXIT.done;
+  }
+  const run = new Run(parsed.command, parsed.flags, parsed.args, io, env);
+  try {
+    return await COMMANDS[parsed.command](run);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`Usage error: ${error.message}.\n\n${error.usage}`);
+      return EXIT.usage;
+    }
+    const explained = explain(error, {
+      doing: `running ${parsed.command}`,
+      region: run.region,
+      stack: run.stack,
+    });
+    io.err(`Error: ${explained.message}`);
+    return EXIT.failed;
+  }
+}
 
-  switch (command) {
-    case 'export':
-    case 'unmap': {
-      const [key, ...valueParts] = (values.tag ?? '').split('=');
-      const request = {
-        CertificateArn: values['cert-arn'],
-        CertName: values.name,
-        TargetTagKey: key || undefined,
-        TargetTagValue: valueParts.join('=') || undefined,
-        ...(command === 'export' && values.profile !== undefined ? { Profile: values.profile } : {}),
-        ...(command === 'export' && values['dry-run'] ? { DryRun: true } : {}),
-        ...(command === 'unmap' && values['remove-files'] ? { RemoveFiles: true } : {}),
-      };
-      const problems = command === 'export' ? exportRequestProblems(request) : unmapRequestProblems(request);
-      if (problems.length > 0) {
-        io.err(`Not sent: ${problems.join('; ')}`);
-        return 2;
-      }
-      const apiUrl = values['api-url'] ?? (await outputs())['ExportCertUrl'];
-      if (!apiUrl) throw new Error(`stack ${stack} has no ExportCertUrl output; pass --api-url`);
-      const apiRegion = region ?? regionOfApiUrl(apiUrl);
-      if (!apiRegion) throw new Error('cannot tell the Region: pass --region');
-      const response = await signedRequest(command === 'export' ? 'POST' : 'DELETE', apiUrl, request, {
-        region: apiRegion,
-        credentials: fromNodeProviderChain(),
-      });
-      const refused = refusal(response, command === 'export' ? 202 : 200, io);
-      if (refused !== undefined) return refused;
-      if (command === 'unmap') {
-        io.out((response.body as { message: string }).message);
-        return 0;
-      }
-      const { executionArn } = response.body as { executionArn: string };
-      io.out(executionArn);
-      if (!values.follow) return 0;
-      return follow(new SFNClient({ region: apiRegion }), executionArn, io);
-    }
-    case 'status': {
-      const executionArn = rest[0];
-      if (!executionArn) {
-        io.err('status needs an execution ARN');
-        return 2;
-      }
-      const sfn = new SFNClient({ region });
-      const code = await report(sfn, executionArn, io);
-      await convergenceOf(sfn, executionArn, region, outputs, io);
-      return code;
-    }
-    case 'mappings': {
-      const { InventoryTableName: tableName, HostStatesTableName: hostsTable } = await outputs();
-      if (!tableName) throw new Error(`stack ${stack} has no InventoryTableName output`);
-      const db = DynamoDBDocumentClient.from(new DynamoDBClient({ region }));
-      const mappings = values['cert-arn']
-        ? await mappingsForCertificate(db, tableName, values['cert-arn'])
-        : await allMappings(db, tableName);
-      for (const mapping of mappings) {
-        const hosts =
-          hostsTable && mapping.AssociationId ? await hostStates(db, hostsTable, mapping.AssociationId) : [];
-        for (const line of mappingLines(mapping, hosts)) io.out(line);
-      }
-      if (mappings.length === 0) io.out('No mappings.');
-      return 0;
-    }
-    default:
-      io.err(`Unknown command "${command}".\n\n${USAGE}`);
-      return 2;
+const COMMANDS: Record<CommandName, (run: Run) => Promise<number>> = {
+  export: (run) => sendRequest(run, 'export'),
+  unmap: (run) => sendRequest(run, 'unmap'),
+  status,
+  executions,
+  mappings,
+};
+
+/** export (POST) and unmap (DELETE): the request checked by the API's own rules, signed, sent. */
+async function sendRequest(run: Run, command: 'export' | 'unmap'): Promise<number> {
+  const { flags } = run;
+  const [key, ...valueParts] = (flags.tag ?? '').split('=');
+  const request = {
+    CertificateArn: flags['cert-arn'],
+    CertName: flags.name,
+    TargetTagKey: key || undefined,
+    TargetTagValue: valueParts.join('=') || undefined,
+    ...(flags.profile !== undefined ? { Profile: flags.profile } : {}),
+    ...(flags['dry-run'] ? { DryRun: true } : {}),
+    ...(flags['remove-files'] ? { RemoveFiles: true } : {}),
+  };
+  const problems = command === 'export' ? exportRequestProblems(request) : unmapRequestProblems(request);
+  if (problems.length > 0) throw new UsageError(`not sent: ${problems.join('; ')}`, commandUsage(command));
+  const apiUrl = flags['api-url'] ?? (await run.output('ExportCertUrl'));
+  if (!URL.canParse(apiUrl))
+    throw new UsageError(
+      `--api-url "${apiUrl}" is not a URL (https://<id>.execute-api.<region>.amazonaws.com/v1/export-cert)`,
+      commandUsage(command),
+    );
+  run.region = flags.region ?? regionOfApiUrl(apiUrl) ?? run.region;
+  const region = run.region;
+  if (!region)
+    throw new UsageError('cannot tell the Region of that URL: pass --region', commandUsage(command));
+  const response = await run.aws(`sending the ${command} request to ${apiUrl}`, () =>
+    signedRequest(command === 'export' ? 'POST' : 'DELETE', apiUrl, request, {
+      region,
+      credentials: fromNodeProviderChain(),
+    }),
+  );
+  const refused = refusal(response, command === 'export' ? 202 : 200, run);
+  if (refused !== undefined) return refused;
+  if (command === 'unmap') {
+    run.line((response.body as { message: string }).message);
+    run.document(response.body);
+    return EXIT.done;
   }
+  const { executionArn } = response.body as { executionArn: string };
+  if (!flags.follow) {
+    run.line(executionArn);
+    run.document(response.body);
+    return EXIT.done;
+  }
+  run.progress(executionArn);
+  return follow(new SFNClient({ region }), executionArn, run.io, {
+    run,
+    timeoutSeconds: Number(flags.timeout ?? 0),
+  });
 }
 
 /** The exit code for an answer other than `expected` (throttled: try again; anything else: failed). */
-function refusal(response: SignedResponse, expected: number, io: CliIo): number | undefined {
+function refusal(response: SignedResponse, expected: number, run: Run): number | undefined {
+  if (response.status === expected) return undefined;
+  run.document({ status: response.status, body: response.body });
   if (response.status === 429) {
     const { message } = (response.body ?? {}) as { message?: string };
-    io.err(`Throttled (429): ${message ?? 'the API refused the request as too many'}`);
-    return EXIT_TRY_AGAIN;
+    run.io.err(
+      `Throttled (429): ${message ?? 'the API refused the request as too many'}; nothing started, try again`,
+    );
+    return EXIT.tryAgain;
   }
-  if (response.status !== expected) {
-    io.err(`The API answered ${response.status}: ${JSON.stringify(response.body)}`);
-    return 1;
-  }
-  return undefined;
+  const hint =
+    response.status === 403
+      ? ' (your identity may not call this API: the operator policy in the README lists execute-api:Invoke)'
+      : '';
+  run.io.err(`The API answered ${response.status}${hint}: ${JSON.stringify(response.body)}`);
+  return EXIT.failed;
 }
 
-/** Prints each state as the execution enters it, then the outcome. */
+/** The Region of an ARN (arn:aws:states:eu-west-1:…), if it is one. */
+const regionOfArn = (arn: string) => /^arn:aws[a-z-]*:[a-z0-9-]+:([a-z]{2}(-[a-z]+)+-\d+):/.exec(arn)?.[1];
+
+/**
+ * Prints each state as the execution enters it, then its outcome; with a timeout (seconds, 0 for
+ * none) it gives up, exit 3, while the execution still runs.
+ */
 export async function follow(
   sfn: SFNClient,
   executionArn: string,
   io: CliIo,
-  pollMs = 2000,
+  options: { pollMs?: number; timeoutSeconds?: number; run?: Run } = {},
 ): Promise<number> {
+  const { pollMs = 2000, timeoutSeconds = 0 } = options;
+  const now = () => io.now?.() ?? Date.now();
+  const progress = (text: string) => (options.run ? options.run.progress(text) : io.out(text));
+  const started = now();
   const seen = new Set<number>();
   for (;;) {
-    const events: { id?: number; type?: string; stateEnteredEventDetails?: { name?: string } }[] = [];
     let nextToken: string | undefined;
     do {
       const page = await sfn.send(
@@ -196,16 +261,20 @@ export async function follow(
           nextToken,
         }),
       );
-      events.push(...(page.events ?? []));
+      for (const event of page.events ?? []) {
+        if (event.id === undefined || seen.has(event.id)) continue;
+        seen.add(event.id);
+        if (event.stateEnteredEventDetails?.name) progress(`… ${event.stateEnteredEventDetails.name}`);
+      }
       nextToken = page.nextToken;
     } while (nextToken);
-    for (const event of events) {
-      if (event.id === undefined || seen.has(event.id)) continue;
-      seen.add(event.id);
-      if (event.stateEnteredEventDetails?.name) io.out(`… ${event.stateEnteredEventDetails.name}`);
+    const execution = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    if (execution.status !== 'RUNNING') return report(execution, io, options.run);
+    if (timeoutSeconds > 0 && now() - started >= timeoutSeconds * 1000) {
+      io.err(`Still running after ${timeoutSeconds} s (it goes on): ${executionArn}`);
+      options.run?.document({ executionArn, status: 'RUNNING' });
+      return EXIT.stillRunning;
     }
-    const { status } = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-    if (status !== 'RUNNING') return report(sfn, executionArn, io);
     await io.sleep(pollMs);
   }
 }
@@ -227,69 +296,191 @@ function instanceWords(
   return [instance.status, ...detail].filter(Boolean).join('  ');
 }
 
-async function report(sfn: SFNClient, executionArn: string, io: CliIo): Promise<number> {
-  const execution = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-  io.out(`${execution.status}`);
+/**
+ * An execution's outcome: its status, and per instance its result, or the error and cause (on standard
+ * error). `more` joins the JSON document.
+ */
+function report(execution: DescribeExecutionCommandOutput, io: CliIo, run?: Run, more: object = {}): number {
+  const line = (text: string) => (run ? run.line(text) : io.out(text));
+  line(`${execution.status}`);
+  const output = JSON.parse(execution.output ?? '{}') as {
+    instances?: (InstanceInstallResult & { ready?: boolean; notReadyBecause?: string })[];
+  };
+  run?.document({
+    executionArn: execution.executionArn,
+    status: execution.status,
+    ...(execution.status === 'SUCCEEDED' ? { instances: output.instances ?? [] } : {}),
+    ...(execution.error ? { error: execution.error, cause: execution.cause } : {}),
+    ...more,
+  });
   if (execution.status === 'SUCCEEDED') {
-    const output = JSON.parse(execution.output ?? '{}') as {
-      instances?: (InstanceInstallResult & { ready?: boolean; notReadyBecause?: string })[];
-    };
     for (const instance of output.instances ?? [])
-      io.out(`  ${instance.instanceId}  ${instanceWords(instance)}`);
-    io.out(JSON.stringify(output, null, 2));
-    return 0;
+      line(`  ${instance.instanceId}  ${instanceWords(instance)}`);
+    return EXIT.done;
   }
-  if (execution.status === 'RUNNING') return 0;
-  io.err(`${execution.error ?? 'Failed'}: ${execution.cause ?? ''}`);
-  return 1;
+  io.err(`${execution.error ?? execution.status ?? 'Failed'}: ${execution.cause ?? ''}`);
+  return EXIT.failed;
 }
 
-/** The mapping an execution was for, host by host, as its association keeps it now. */
-async function convergenceOf(
-  sfn: SFNClient,
-  executionArn: string,
-  region: string | undefined,
-  outputs: () => Promise<Record<string, string>>,
-  io: CliIo,
-): Promise<void> {
-  const { input } = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-  const request = JSON.parse(input ?? '{}') as Record<string, unknown>;
-  if (exportRequestProblems(request).length > 0) return;
-  const { InventoryTableName: tableName, HostStatesTableName: hostsTable } = await outputs();
-  if (!tableName) return;
-  const db = DynamoDBDocumentClient.from(new DynamoDBClient({ region }));
-  const mapping = await getMapping(db, tableName, requestFieldsOf(request as ExportRequest));
-  if (!mapping) {
-    io.out('Convergence: this mapping is not recorded (never exported, or unmapped).');
-    return;
+/** status: an execution's state (running: where, and for how long), results, and each host now. */
+async function status(run: Run): Promise<number> {
+  const executionArn = run.args[0]!;
+  run.region = run.flags.region ?? regionOfArn(executionArn) ?? run.region;
+  const sfn = new SFNClient({ region: run.region });
+  const execution = await run.aws(`describing execution ${executionArn}`, () =>
+    sfn.send(new DescribeExecutionCommand({ executionArn })),
+  );
+  if (execution.status === 'RUNNING') {
+    if (run.flags.follow)
+      return follow(sfn, executionArn, run.io, { run, timeoutSeconds: Number(run.flags.timeout ?? 0) });
+    const { events } = await run.aws(`reading the history of ${executionArn}`, () =>
+      sfn.send(
+        new GetExecutionHistoryCommand({
+          executionArn,
+          reverseOrder: true,
+          maxResults: 50,
+          includeExecutionData: false,
+        }),
+      ),
+    );
+    const state = events?.find((event) => event.stateEnteredEventDetails?.name)?.stateEnteredEventDetails
+      ?.name;
+    const seconds = Math.round((run.now() - (execution.startDate?.getTime() ?? run.now())) / 1000);
+    run.line(`RUNNING for ${seconds} s${state ? `, now in ${state}` : ''}`);
+    run.document({ executionArn, status: 'RUNNING', runningSeconds: seconds, state });
+    return EXIT.done;
   }
-  const hosts =
-    hostsTable && mapping.AssociationId ? await hostStates(db, hostsTable, mapping.AssociationId) : [];
-  io.out('Convergence (the mapping, then each host its association has run on):');
-  for (const line of mappingLines(mapping, hosts)) io.out(`  ${line}`);
+  const mapping = await mappingOf(run, execution.input);
+  const code = report(execution, run.io, run, mapping ?? {});
+  if (mapping) {
+    run.line('Convergence (the mapping, then each host its association has run on):');
+    for (const line of mappingLines(mapping.mapping, mapping.hosts, run.now())) run.line(`  ${line}`);
+  } else {
+    run.line('Convergence: this mapping is not recorded (never exported, or unmapped).');
+  }
+  return code;
+}
+
+/** The mapping an execution (of this input) was for, with each host as its association keeps it now. */
+async function mappingOf(run: Run, input: string | undefined) {
+  const request = JSON.parse(input ?? '{}') as Record<string, unknown>;
+  if (exportRequestProblems(request).length > 0) return undefined;
+  const { db, tableName, hostsTable } = await inventory(run);
+  const mapping = await run.aws(
+    `reading table ${tableName}`,
+    () => getMapping(db, tableName, requestFieldsOf(request as ExportRequest)),
+    tableName,
+  );
+  if (!mapping) return undefined;
+  return { mapping, hosts: await hostsOf(run, db, hostsTable, mapping) };
+}
+
+async function inventory(run: Run) {
+  const tableName = await run.output('InventoryTableName');
+  const hostsTable = await run.output('HostStatesTableName');
+  return {
+    db: DynamoDBDocumentClient.from(new DynamoDBClient({ region: run.region })),
+    tableName,
+    hostsTable,
+  };
+}
+
+async function hostsOf(
+  run: Run,
+  db: DynamoDBDocumentClient,
+  hostsTable: string,
+  mapping: CertificateMapping,
+) {
+  if (!mapping.AssociationId) return [];
+  const associationId = mapping.AssociationId;
+  return run.aws(`reading table ${hostsTable}`, () => hostStates(db, hostsTable, associationId), hostsTable);
+}
+
+/** executions: the state machine's recent executions, newest first, exports and renewals alike. */
+async function executions(run: Run): Promise<number> {
+  const stateMachineArn = await run.output('StateMachineArn');
+  const max = Number(run.flags.max ?? 20);
+  const statusFilter = run.flags.status?.toUpperCase() as ExecutionStatus | undefined;
+  const sfn = new SFNClient({ region: run.region });
+  const found = await run.aws(`listing the executions of ${stateMachineArn}`, async () => {
+    const listed = [];
+    for await (const page of paginateListExecutions(
+      { client: sfn, pageSize: Math.min(max, 1000) },
+      { stateMachineArn, ...(statusFilter ? { statusFilter } : {}) },
+    )) {
+      listed.push(...(page.executions ?? []));
+      if (listed.length >= max) break;
+    }
+    return listed.slice(0, max);
+  });
+  const rows = found.map((execution) => ({
+    executionArn: execution.executionArn,
+    kind: execution.name?.startsWith('renew-') ? 'renewal' : 'export',
+    status: execution.status,
+    startDate: execution.startDate?.toISOString(),
+    stopDate: execution.stopDate?.toISOString(),
+  }));
+  for (const row of rows)
+    run.line([row.status?.padEnd(9), row.startDate, row.kind.padEnd(7), row.executionArn].join('  '));
+  if (rows.length === 0) run.line('No executions.');
+  run.document({ executions: rows });
+  return EXIT.done;
+}
+
+/** mappings: each mapping and each host its association has run on. */
+async function mappings(run: Run): Promise<number> {
+  const { db, tableName, hostsTable } = await inventory(run);
+  const certificateArn = run.flags['cert-arn'];
+  const found = await run.aws(
+    `reading table ${tableName}`,
+    async () =>
+      certificateArn ? mappingsForCertificate(db, tableName, certificateArn) : allMappings(db, tableName),
+    tableName,
+  );
+  const documents = [];
+  for (const mapping of found) {
+    const hosts = await hostsOf(run, db, hostsTable, mapping);
+    for (const line of mappingLines(mapping, hosts, run.now())) run.line(line);
+    documents.push({ ...mapping, hosts });
+  }
+  if (found.length === 0) run.line('No mappings.');
+  run.document({ mappings: documents });
+  return EXIT.done;
 }
 
 async function allMappings(db: DynamoDBDocumentClient, tableName: string): Promise<CertificateMapping[]> {
-  const mappings: CertificateMapping[] = [];
+  const found: CertificateMapping[] = [];
   for await (const page of paginateScan({ client: db }, { TableName: tableName })) {
-    mappings.push(...((page.Items ?? []) as CertificateMapping[]));
+    found.push(...((page.Items ?? []) as CertificateMapping[]));
   }
-  return mappings;
+  return found;
 }
 
 /**
- * One mapping, then one line per host its association has run on: the serial the host holds (the
- * mapping's serial when the host last succeeded), when the association last ran there and last
- * succeeded, and what went wrong the last time it failed.
+ * One mapping (its profile, the days its certificate has left, its last install and, when that failed,
+ * why), then one line per host its association has run on: the serial it holds (the mapping's serial
+ * when the host last succeeded), when the association last ran there and last succeeded, and what went
+ * wrong the last time it failed.
  */
-export function mappingLines(mapping: CertificateMapping, hosts: readonly HostState[]): string[] {
+export function mappingLines(
+  mapping: CertificateMapping,
+  hosts: readonly HostState[],
+  now = Date.now(),
+): string[] {
+  const daysLeft = mapping.CertExpiryDate
+    ? Math.floor((Date.parse(mapping.CertExpiryDate) - now) / 86_400_000)
+    : undefined;
   const head = [
     mapping.TagKeyValue,
     mapping.CertName,
     mapping.CertificateArn,
+    `profile ${mapping.Profile ?? 'default'}`,
     `serial ${mapping.Serial ?? '?'}`,
-    `expires ${mapping.CertExpiryDate ?? '?'}`,
+    `expires ${mapping.CertExpiryDate ?? '?'}${daysLeft === undefined ? '' : ` (${daysLeft} days left)`}`,
     `${mapping.LastInstallStatus ?? '?'}${mapping.LastInstallDate ? ` ${mapping.LastInstallDate}` : ''}`,
+    ...(mapping.LastInstallStatus && mapping.LastInstallStatus !== 'Success' && mapping.LastInstallSummary
+      ? [`why: ${mapping.LastInstallSummary}`]
+      : []),
     ...(mapping.AssociationName ? [`association ${mapping.AssociationName}`] : []),
   ].join('  ');
   const lines = hosts.map((host) =>
@@ -307,19 +498,4 @@ export function mappingLines(mapping: CertificateMapping, hosts: readonly HostSt
     ].join('  '),
   );
   return [head, ...lines];
-}
-
-function lazyOutputs(stackName: string, region: string | undefined): () => Promise<Record<string, string>> {
-  let cached: Record<string, string> | undefined;
-  return async () => {
-    if (!cached) {
-      const { Stacks } = await new CloudFormationClient({ region }).send(
-        new DescribeStacksCommand({ StackName: stackName }),
-      );
-      cached = Object.fromEntries(
-        (Stacks?.[0]?.Outputs ?? []).map((output) => [output.OutputKey ?? '', output.OutputValue ?? '']),
-      );
-    }
-    return cached;
-  };
 }

@@ -6,7 +6,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { type IncomingMessage, type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { follow, mappingLines, runCli } from '../../../lib/cli/cli.js';
+import { VERSION, follow, mappingLines, runCli } from '../../../lib/cli/cli.js';
 import { REQUEST } from '../../helpers/fixtures.js';
 
 const CREDENTIALS = {
@@ -140,14 +140,14 @@ describe('cli export', () => {
     expect(JSON.parse(received[0]!.body)).toEqual({ ...REQUEST, Profile: 'haproxy' });
     expect(await runCli([...exportArgs(), '--profile', 'HAProxy!'], io, ENV)).toBe(2);
     expect(received).toHaveLength(1);
-    expect(errors[0]).toMatch(/^Not sent: Profile is not valid/);
+    expect(errors[0]).toMatch(/^Usage error: not sent: Profile is not valid/);
   });
 
   it('checks the request with the same rules as the API and sends nothing when it breaks them', async () => {
     const args = exportArgs().map((arg) => (arg === 'web-server' ? '../etc' : arg));
     expect(await runCli(args, io, ENV)).toBe(2);
     expect(received).toEqual([]);
-    expect(errors[0]).toMatch(/^Not sent: CertName is not valid/);
+    expect(errors[0]).toMatch(/^Usage error: not sent: CertName is not valid/);
   });
 
   it('fails with what the API said when it refuses', async () => {
@@ -163,14 +163,42 @@ describe('cli export', () => {
     };
     expect(await runCli(exportArgs(), io, ENV)).toBe(75);
     expect(errors).toEqual([
-      'Throttled (429): Too many export requests: this API accepts 2 per second, 4 at once.',
+      'Throttled (429): Too many export requests: this API accepts 2 per second, 4 at once.; nothing started, try again',
     ]);
     expect(lines).toEqual([]);
   });
 
-  it('prints help', async () => {
+  it('prints help, for all commands and for each', async () => {
     expect(await runCli(['--help'], io, ENV)).toBe(0);
-    expect(lines[0]).toMatch(/^Usage: npm run cli/);
+    expect(lines[0]).toMatch(/^Usage: npx cert-lifecycle <command>/);
+    for (const args of [
+      ['help', 'export'],
+      ['export', '--help'],
+      ['export', '-h'],
+    ]) {
+      lines = [];
+      expect(await runCli(args, io, ENV)).toBe(0);
+      expect(lines[0]).toMatch(
+        /^Usage: npx cert-lifecycle export --cert-arn ARN --name NAME --tag KEY=VALUE \[--profile NAME\]/,
+      );
+      expect(lines[0]).not.toContain('--remove-files');
+    }
+    expect(received).toEqual([]);
+  });
+
+  it('prints its version', async () => {
+    expect(await runCli(['--version'], io, ENV)).toBe(0);
+    expect(lines).toEqual([VERSION]);
+    expect(VERSION).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('prints one JSON document with --output json, and nothing else on standard output', async () => {
+    expect(await runCli([...exportArgs(), '--output', 'json'], io, ENV)).toBe(0);
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toEqual({
+      executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-1',
+      startDate: 1,
+    });
   });
 });
 
@@ -203,10 +231,18 @@ describe('cli unmap', () => {
     expect(JSON.parse(received[0]!.body)).toEqual({ ...REQUEST, RemoveFiles: true });
   });
 
-  it('sends no DryRun with an unmap: it has none', async () => {
-    answer = { status: 200, body: { message: 'x' } };
-    await runCli([...unmapArgs(), '--dry-run'], io, ENV);
-    expect(JSON.parse(received[0]!.body)).toEqual(REQUEST);
+  it('refuses --dry-run, sending nothing: an unmap has no dry run', async () => {
+    expect(await runCli([...unmapArgs(), '--dry-run'], io, ENV)).toBe(2);
+    expect(received).toEqual([]);
+    expect(errors[0]).toMatch(
+      /^Usage error: unmap does not take --dry-run: unmap has no dry run, and does what it says at once; to see what it would remove, run: mappings --cert-arn ARN\./,
+    );
+  });
+
+  it("prints the API's answer as one JSON document with --output json", async () => {
+    answer = { status: 200, body: { unmapped: true, message: 'done' } };
+    expect(await runCli([...unmapArgs(), '--output', 'json'], io, ENV)).toBe(0);
+    expect(lines.map((line) => JSON.parse(line) as unknown)).toEqual([{ unmapped: true, message: 'done' }]);
   });
 });
 
@@ -264,7 +300,7 @@ describe('cli follow', () => {
           ],
         }),
       } as never);
-    const code = await follow(new SFNClient({ region: 'eu-west-1' }), 'arn:execution', io, 0);
+    const code = await follow(new SFNClient({ region: 'eu-west-1' }), 'arn:execution', io, { pollMs: 0 });
     expect(code).toBe(0);
     expect(lines.slice(0, 6)).toEqual([
       '… ExportCertificate',
@@ -283,7 +319,7 @@ describe('cli follow', () => {
       error: 'InstallFailed',
       cause: '1 of 2 instances failed: i-0b Failed',
     } as never);
-    expect(await follow(new SFNClient({ region: 'eu-west-1' }), 'arn:execution', io, 0)).toBe(1);
+    expect(await follow(new SFNClient({ region: 'eu-west-1' }), 'arn:execution', io, { pollMs: 0 })).toBe(1);
     expect(errors).toEqual(['InstallFailed: 1 of 2 instances failed: i-0b Failed']);
   });
 });
@@ -305,26 +341,30 @@ describe('cli mappings, per host', () => {
   };
 
   it('shows each host: the serial it holds, when it was last applied and succeeded, the last error', () => {
-    const lines = mappingLines(mapping, [
-      {
-        AssociationId: 'assoc-1',
-        InstanceId: 'i-0aaa',
-        Status: 'Success',
-        Serial: '0a:1b',
-        LastExecutionDate: '2026-11-25T02:00:00.000Z',
-        LastSuccessfulExecutionDate: '2026-11-25T02:00:00.000Z',
-      },
-      {
-        AssociationId: 'assoc-1',
-        InstanceId: 'i-0bbb',
-        Status: 'Failed',
-        ErrorCode: 'Failed',
-        ExecutionSummary: '1 out of 1 plugin processed, 1 failed',
-        LastExecutionDate: '2026-11-25T02:00:00.000Z',
-      },
-    ]);
+    const lines = mappingLines(
+      mapping,
+      [
+        {
+          AssociationId: 'assoc-1',
+          InstanceId: 'i-0aaa',
+          Status: 'Success',
+          Serial: '0a:1b',
+          LastExecutionDate: '2026-11-25T02:00:00.000Z',
+          LastSuccessfulExecutionDate: '2026-11-25T02:00:00.000Z',
+        },
+        {
+          AssociationId: 'assoc-1',
+          InstanceId: 'i-0bbb',
+          Status: 'Failed',
+          ErrorCode: 'Failed',
+          ExecutionSummary: '1 out of 1 plugin processed, 1 failed',
+          LastExecutionDate: '2026-11-25T02:00:00.000Z',
+        },
+      ],
+      Date.parse('2026-11-27T00:00:00.000Z'),
+    );
     expect(lines).toEqual([
-      `env=dev  web-server  ${REQUEST.CertificateArn}  serial 0a:1b  expires 2027-12-24T23:59:59.000Z  Success 2026-11-24T10:01:00.000Z  association Install-ACMCertificate.web-server.0123456789abcdef`,
+      `env=dev  web-server  ${REQUEST.CertificateArn}  profile default  serial 0a:1b  expires 2027-12-24T23:59:59.000Z (392 days left)  Success 2026-11-24T10:01:00.000Z  association Install-ACMCertificate.web-server.0123456789abcdef`,
       '    i-0aaa  Success  serial 0a:1b  applied 2026-11-25T02:00:00.000Z  last success 2026-11-25T02:00:00.000Z',
       '    i-0bbb  Failed  serial ?  applied 2026-11-25T02:00:00.000Z  last success never  error Failed: 1 out of 1 plugin processed, 1 failed',
     ]);
