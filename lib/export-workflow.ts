@@ -154,7 +154,7 @@ export class ExportWorkflow extends Construct {
       'the install document',
       props.grantedTagKeys,
     );
-    installStep.allowManageAssociations(props.installDocument.documentArn, deploymentTag);
+    installStep.allowManageAssociations(props.installDocument.documentArn, deploymentTag, 'keep');
     installStep.allow({
       actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
       resources: [props.inventory.tableArn],
@@ -175,12 +175,12 @@ export class ExportWorkflow extends Construct {
         { 'Resource::*': 'ListCommands and ListCommandInvocations support no resource-level permissions.' },
       );
       completer.allow({ actions: ['dynamodb:UpdateItem'], resources: [props.inventory.tableArn] });
-      completer.allow({
-        actions: ['dynamodb:PutItem', 'dynamodb:GetItem', 'dynamodb:DeleteItem'],
-        resources: [this.waits.tableArn],
-      });
       completer.allow({ actions: ['states:SendTaskSuccess'], resources: [stateMachineArn] });
     }
+    // The install step registers its wait and, when its command ended at once, completes it itself;
+    // install-finished reads the waits it completes.
+    installStep.allow({ actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'], resources: [this.waits.tableArn] });
+    finishedStep.allow({ actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem'], resources: [this.waits.tableArn] });
 
     this.deadLetters = new AlarmedDeadLetterQueue(this, 'DeadLetters', {
       holds: 'install-command outcomes for waiting executions',
@@ -241,9 +241,7 @@ export class ExportWorkflow extends Construct {
       logRetention: props.logRetention,
     });
     this.unmapper.allowSendCommand(removeDocument.documentArn, 'the Remove document', props.grantedTagKeys);
-    this.unmapper.allowManageAssociations(props.installDocument.documentArn, deploymentTag, {
-      only: 'delete',
-    });
+    this.unmapper.allowManageAssociations(props.installDocument.documentArn, deploymentTag, 'delete');
     this.unmapper.allow({
       actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem'],
       resources: [props.inventory.tableArn],

@@ -146,7 +146,6 @@ export async function recordAndInstall(
         deps.convergence,
       ),
       deps.convergence,
-      existing?.AssociationId,
     );
     // A retry of this step (a lost response, a failed write after the send) must not send the install
     // again: it takes the command an earlier attempt of the same execution sent, if there is one.
@@ -228,7 +227,9 @@ async function earlierCommand(
 ): Promise<SentCommand | undefined> {
   const mark = executionMark(input.executionArn);
   const filters: CommandFilter[] = [{ key: 'DocumentName', value: deps.command.documentName }];
-  if (input.executionStartedAt) filters.push({ key: 'InvokedAfter', value: input.executionStartedAt });
+  // SSM takes whole seconds here (2026-12-01T10:00:00Z): the second the execution started in.
+  if (input.executionStartedAt)
+    filters.push({ key: 'InvokedAfter', value: `${input.executionStartedAt.slice(0, 19)}Z` });
   const recorded = mapping?.LastExecutionArn === input.executionArn ? mapping.LastCommandId : undefined;
   const pages = paginateListCommands(
     { client: deps.ssm, pageSize: 50 },

@@ -104,16 +104,14 @@ export interface EnsuredAssociation {
 /**
  * Makes the mapping's association say what `desired` says, in as few calls as it takes: none changed
  * when it already does (no run is started), an update when anything differs, a creation when there is
- * none. Found by the id the mapping recorded, else by its deterministic name, so a retried step never
- * creates a second one.
+ * none. Found by its deterministic name, so a retried step never creates a second one.
  */
 export async function ensureAssociation(
   ssm: SSMClient,
   desired: DesiredAssociation,
   settings: Pick<ConvergenceSettings, 'deploymentTag'>,
-  recordedId?: string,
 ): Promise<EnsuredAssociation> {
-  const current = await findAssociation(ssm, desired.AssociationName, recordedId);
+  const current = await findAssociation(ssm, desired.AssociationName);
   const named = { associationName: desired.AssociationName };
   if (!current?.AssociationId) {
     const created = await ssm.send(
@@ -136,8 +134,8 @@ export async function ensureAssociation(
 }
 
 /** Removes a mapping's association; true if there was one. */
-export async function deleteAssociation(ssm: SSMClient, name: string, recordedId?: string): Promise<boolean> {
-  const current = await findAssociation(ssm, name, recordedId);
+export async function deleteAssociation(ssm: SSMClient, name: string): Promise<boolean> {
+  const current = await findAssociation(ssm, name);
   if (!current?.AssociationId) return false;
   try {
     await ssm.send(new DeleteAssociationCommand({ AssociationId: current.AssociationId }));
@@ -148,23 +146,25 @@ export async function deleteAssociation(ssm: SSMClient, name: string, recordedId
   return true;
 }
 
-async function findAssociation(
-  ssm: SSMClient,
-  name: string,
-  recordedId?: string,
-): Promise<AssociationDescription | undefined> {
-  const id = recordedId ?? (await associationIdByName(ssm, name));
+/**
+ * The association named `name`, if there is one. It is looked up with ListAssociations, which needs no
+ * tag, before it is described: DescribeAssociation is granted only on associations that carry the
+ * deployment's tag, and one that no longer exists has none, so describing it by a recorded id would be
+ * refused (AccessDeniedException) rather than answered AssociationDoesNotExist.
+ */
+async function findAssociation(ssm: SSMClient, name: string): Promise<AssociationDescription | undefined> {
+  const id = await associationIdByName(ssm, name);
   if (!id) return undefined;
   try {
     const { AssociationDescription: description } = await ssm.send(
       new DescribeAssociationCommand({ AssociationId: id }),
     );
-    // An id recorded for another name (edited by hand) is not this mapping's association.
     if (description?.AssociationName === name) return description;
   } catch (error) {
+    // Deleted since it was listed.
     if ((error as Error).name !== 'AssociationDoesNotExist') throw error;
   }
-  return recordedId ? findAssociation(ssm, name) : undefined;
+  return undefined;
 }
 
 async function associationIdByName(ssm: SSMClient, name: string): Promise<string | undefined> {

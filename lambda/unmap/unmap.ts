@@ -60,7 +60,7 @@ export async function unmap(
 ): Promise<UnmapOutcome> {
   const mapping = await getMapping(deps.db, deps.tableName, request);
   const name = associationName(deps.documentName, request);
-  const associationDeleted = await deleteAssociation(deps.stateManager, name, mapping?.AssociationId);
+  const associationDeleted = await deleteAssociation(deps.stateManager, name);
   const described = `${request.CertName} (${request.CertificateArn}) on instances tagged ${tagKeyValue(request)}`;
   if (!mapping) {
     return {

@@ -237,7 +237,7 @@ describe('recordAndInstall', () => {
     expect(ssm).toHaveReceivedCommandWith(ListCommandsCommand, {
       Filters: [
         { key: 'DocumentName', value: 'Install-ACMCertificate' },
-        { key: 'InvokedAfter', value: '2026-11-24T09:59:00.000Z' },
+        { key: 'InvokedAfter', value: '2026-11-24T09:59:00Z' },
       ],
     });
     expect(await storedMapping()).toMatchObject({ LastCommandId: 'cmd-7' });
@@ -342,6 +342,9 @@ describe("the mapping's association", () => {
   it('is left alone on a renewal when nothing about it changed: no update, so no extra run', async () => {
     await run();
     const name = ssm.commandCalls(CreateAssociationCommand)[0]!.args[0].input.AssociationName!;
+    ssm
+      .on(ListAssociationsCommand)
+      .resolves({ Associations: [{ AssociationId: 'assoc-1', AssociationName: name }] });
     ssm.on(DescribeAssociationCommand, { AssociationId: 'assoc-1' }).resolves({
       AssociationDescription: existingAssociation({ AssociationName: name }),
     });
@@ -357,6 +360,9 @@ describe("the mapping's association", () => {
   it('is updated, every field sent, when the deployment changed how hosts install', async () => {
     await run();
     const name = ssm.commandCalls(CreateAssociationCommand)[0]!.args[0].input.AssociationName!;
+    ssm
+      .on(ListAssociationsCommand)
+      .resolves({ Associations: [{ AssociationId: 'assoc-1', AssociationName: name }] });
     ssm.on(DescribeAssociationCommand, { AssociationId: 'assoc-1' }).resolves({
       AssociationDescription: existingAssociation({
         AssociationName: name,
@@ -373,6 +379,21 @@ describe("the mapping's association", () => {
       AssociationName: name,
       ...ASSOCIATION_FIELDS,
     });
+  });
+
+  it('is made again, never described, when the one the mapping recorded was deleted by hand', async () => {
+    await run();
+    // DescribeAssociation is granted only on tagged associations: asked of one that is gone, AWS refuses.
+    ssm
+      .on(DescribeAssociationCommand)
+      .rejects(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }));
+    ssm.resetHistory();
+    const result = await run({
+      ...INPUT,
+      export: { ...INPUT.export, exportedAt: '2026-12-24T10:00:00.000Z' },
+    });
+    expect(result.associationChange).toBe('created');
+    expect(ssm).not.toHaveReceivedCommand(DescribeAssociationCommand);
   });
 
   it('is found by its name when the mapping never recorded it (a retried step), not created twice', async () => {

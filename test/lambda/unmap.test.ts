@@ -61,6 +61,13 @@ async function mapped(): Promise<void> {
     association: { id: 'assoc-1', name: NAME },
     installStatus: 'Success',
   });
+  // State Manager as it is: the association is listed until it is deleted.
+  let associations = [{ AssociationId: 'assoc-1', AssociationName: NAME }];
+  ssm.on(ListAssociationsCommand).callsFake(() => ({ Associations: associations }));
+  ssm.on(DeleteAssociationCommand).callsFake(() => {
+    associations = [];
+    return {};
+  });
 }
 
 const run = (options: { removeFiles?: boolean } = {}) => {
@@ -167,6 +174,20 @@ describe('unmap', () => {
     const outcome = await run();
     expect(outcome).toMatchObject({ unmapped: true, associationDeleted: false });
     expect(await storedMapping()).toBeUndefined();
+  });
+
+  it('asks nothing of an association that is gone, which IAM would refuse to describe, when unmapped again', async () => {
+    await mapped();
+    await run();
+    ssm.reset();
+    ssm.on(ListAssociationsCommand).resolves({ Associations: [] });
+    ssm
+      .on(DescribeAssociationCommand)
+      .rejects(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }));
+    const again = await run();
+    expect(again).toMatchObject({ unmapped: false, associationDeleted: false });
+    expect(ssm).not.toHaveReceivedCommand(DescribeAssociationCommand);
+    expect(ssm).not.toHaveReceivedCommand(DeleteAssociationCommand);
   });
 
   it('removes a left-over association found by its name even when no mapping was recorded', async () => {
