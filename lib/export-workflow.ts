@@ -179,8 +179,14 @@ export class ExportWorkflow extends Construct {
     }
     // The install step registers its wait and, when its command ended at once, completes it itself;
     // install-finished reads the waits it completes.
-    installStep.allow({ actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'], resources: [this.waits.tableArn] });
-    finishedStep.allow({ actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem'], resources: [this.waits.tableArn] });
+    installStep.allow({
+      actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
+      resources: [this.waits.tableArn],
+    });
+    finishedStep.allow({
+      actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem'],
+      resources: [this.waits.tableArn],
+    });
 
     this.deadLetters = new AlarmedDeadLetterQueue(this, 'DeadLetters', {
       holds: 'install-command outcomes for waiting executions',
