@@ -139,6 +139,7 @@ export class CertLifecycleStack extends Stack {
       unmapFunction: workflow.unmapper.function,
       logRetention,
       throttle: { ratePerSecond: config.apiThrottleRatePerSecond, burst: config.apiThrottleBurst },
+      setAccountLoggingRole: config.apiGatewayAccountLoggingRole,
     });
 
     new CfnOutput(this, 'ExportCertUrl', { value: api.exportUrl, description: 'POST export requests here' });

@@ -87,6 +87,11 @@ export interface AppConfig {
   readonly apiThrottleRatePerSecond: number;
   /** Export requests the API accepts at once before the rate applies (the stage's burst). */
   readonly apiThrottleBurst: number;
+  /**
+   * Set the account's API Gateway CloudWatch logging role (for every API in the Region) to one this stack
+   * creates. Only for accounts that have none yet.
+   */
+  readonly apiGatewayAccountLoggingRole: boolean;
   /** When each mapping's association re-applies the install document: a State Manager schedule. */
   readonly convergenceSchedule: string;
   /** SSM MaxConcurrency for the associations' runs. */
@@ -136,6 +141,7 @@ export const DEFAULT_CONFIG: AppConfig = {
   // Below ACM's ExportCertificate quota (5 requests per second by default), which renewals share.
   apiThrottleRatePerSecond: 2,
   apiThrottleBurst: 4,
+  apiGatewayAccountLoggingRole: false,
   convergenceSchedule: 'rate(1 day)',
   convergenceMaxConcurrency: '10%',
   convergenceMaxErrors: '10%',
@@ -429,6 +435,7 @@ const READERS: Record<keyof AppConfig, Reader> = {
   logRetentionDays: integer(1, 3653, LOG_RETENTION_DAYS),
   apiThrottleRatePerSecond: integer(1, 10_000),
   apiThrottleBurst: integer(1, 5_000),
+  apiGatewayAccountLoggingRole: flag,
   convergenceSchedule: associationSchedule,
   convergenceMaxConcurrency: rateControl.concurrency,
   convergenceMaxErrors: rateControl.errors,

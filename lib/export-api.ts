@@ -18,6 +18,13 @@ export interface ExportApiProps {
    * (The deployment's defaults, in `lib/config.ts`, stay below ACM's ExportCertificate quota.)
    */
   readonly throttle: { readonly ratePerSecond: number; readonly burst: number };
+  /**
+   * Make this stack's role the role API Gateway writes CloudWatch logs with, for the whole account and
+   * Region (AWS::ApiGateway::Account): every other API's logging then depends on this stack. Off, the
+   * stage logs through the role the account already has (API Gateway refuses to deploy a logging stage
+   * in an account without one). @default false
+   */
+  readonly setAccountLoggingRole?: boolean;
 }
 
 /**
@@ -38,7 +45,7 @@ export class ExportApi extends Construct {
     this.api = new apigateway.RestApi(this, 'Api', {
       description: 'Export ACM certificates and install them on tagged instances',
       endpointTypes: [apigateway.EndpointType.REGIONAL],
-      cloudWatchRole: true,
+      cloudWatchRole: props.setAccountLoggingRole ?? false,
       deployOptions: {
         stageName: 'v1',
         accessLogDestination: new apigateway.LogGroupLogDestination(accessLogs),

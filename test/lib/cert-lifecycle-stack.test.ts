@@ -74,6 +74,12 @@ describe('inventory table', () => {
 });
 
 describe('export API', () => {
+  it("changes no account-wide setting by default: the account's own API Gateway logging role is used", () => {
+    template.resourceCountIs('AWS::ApiGateway::Account', 0);
+    const opted = synthesize({ apiGatewayAccountLoggingRole: true }).template;
+    opted.resourceCountIs('AWS::ApiGateway::Account', 1);
+  });
+
   it('requires IAM (SigV4) authorization and validates the body with the shared model for any content type', () => {
     template.hasResourceProperties('AWS::ApiGateway::Method', {
       HttpMethod: 'POST',
