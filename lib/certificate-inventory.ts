@@ -9,7 +9,7 @@ import {
 } from '../lambda/shared/mapping-store.js';
 
 export interface CertificateInventoryProps {
-  /** @default 'CertTagMapping' */
+  /** @default a name CloudFormation makes from the stack's, so two deployments never share one */
   readonly tableName?: string;
 }
 
@@ -24,7 +24,7 @@ export class CertificateInventory extends Construct {
   constructor(scope: Construct, id: string, props: CertificateInventoryProps = {}) {
     super(scope, id);
     this.table = new dynamodb.Table(this, 'Table', {
-      tableName: props.tableName ?? 'CertTagMapping',
+      ...(props.tableName ? { tableName: props.tableName } : {}),
       partitionKey: { name: PARTITION_KEY, type: dynamodb.AttributeType.STRING },
       sortKey: { name: SORT_KEY, type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,

@@ -16,11 +16,11 @@ import {
 export interface AppConfig {
   /** Name of the CloudFormation stack. */
   readonly stackName: string;
-  /** Name of the DynamoDB inventory table. */
+  /** Name of the DynamoDB inventory table; empty for one CloudFormation makes from the stack's name. */
   readonly tableName: string;
   /** Addresses subscribed to the alert topic (each confirms by email). */
   readonly alertEmails: readonly string[];
-  /** Name the install document is deployed under. */
+  /** Name the install document is deployed under; empty for `<stack name>-Install-ACMCertificate`. */
   readonly installDocumentName: string;
   /** SSM MaxConcurrency for install commands: a count or a percentage of the targets. */
   readonly installMaxConcurrency: string;
@@ -106,9 +106,9 @@ export interface AppConfig {
 
 export const DEFAULT_CONFIG: AppConfig = {
   stackName: 'CertLifecycle',
-  tableName: 'CertTagMapping',
+  tableName: '',
   alertEmails: [],
-  installDocumentName: 'Install-ACMCertificate',
+  installDocumentName: '',
   installMaxConcurrency: '25%',
   installMaxErrors: '0',
   installDeliveryTimeoutSeconds: 600,
@@ -395,11 +395,11 @@ const READERS: Record<keyof AppConfig, Reader> = {
     /^[A-Za-z][A-Za-z0-9-]{0,127}$/,
     'a CloudFormation stack name: a letter, then up to 127 letters, digits or "-"',
   ),
-  tableName: text(/^[A-Za-z0-9_.-]{3,255}$/, '3–255 letters, digits, "_", "-" or "."'),
+  tableName: text(/^([A-Za-z0-9_.-]{3,255})?$/, 'empty, or 3–255 letters, digits, "_", "-" or "."'),
   alertEmails: emails,
   installDocumentName: text(
-    /^(?!(aws|amazon))[A-Za-z0-9_.-]{3,128}$/i,
-    '3–128 letters, digits, "_", "-" or ".", not starting with "AWS" or "Amazon"',
+    /^((?!(aws|amazon))[A-Za-z0-9_.-]{3,128})?$/i,
+    'empty, or 3–128 letters, digits, "_", "-" or ".", not starting with "AWS" or "Amazon"',
   ),
   installMaxConcurrency: rateControl.concurrency,
   installMaxErrors: rateControl.errors,

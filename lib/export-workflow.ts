@@ -1,4 +1,4 @@
-import { Aws, Duration, Names, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, Names, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -269,8 +269,12 @@ export class ExportWorkflow extends Construct {
       InstallFinished: finishedStep,
       DryRun: dryRunStep,
     };
+    // Under /aws/vendedlogs/ (no CloudWatch Logs resource policy needed), and with the first part of the
+    // stack's id, new at each creation: the group is kept when the stack is deleted, and a stack of the
+    // same name deployed again must not find its name taken.
+    const stackIdPart = Fn.select(0, Fn.split('-', Fn.select(2, Fn.split('/', Aws.STACK_ID))));
     const logGroup = new logs.LogGroup(this, 'ExecutionLogs', {
-      logGroupName: `/aws/vendedlogs/states/${Aws.STACK_NAME}-export-install`,
+      logGroupName: `/aws/vendedlogs/states/${Aws.STACK_NAME}-export-install-${stackIdPart}`,
       retention: props.logRetention,
     });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {

@@ -1,9 +1,10 @@
+import { Stack } from 'aws-cdk-lib';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { commandDocumentContent } from './command-document.js';
 
 export interface InstallDocumentProps {
-  /** @default 'Install-ACMCertificate' */
+  /** @default '<stack name>-Install-ACMCertificate' */
   readonly documentName?: string;
   /** The document's files in ssm-documents/ (`.yaml` and `.sh`), without the ending. @default 'install-acm-certificate' */
   readonly sourceFile?: string;
@@ -18,7 +19,7 @@ export class InstallDocument extends Construct {
 
   constructor(scope: Construct, id: string, props: InstallDocumentProps = {}) {
     super(scope, id);
-    this.documentName = props.documentName ?? 'Install-ACMCertificate';
+    this.documentName = props.documentName || `${Stack.of(this).stackName}-Install-ACMCertificate`;
     const document = new ssm.CfnDocument(this, 'Document', {
       name: this.documentName,
       documentType: 'Command',

@@ -84,9 +84,9 @@ describe('configuration', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).problems).toEqual([
-      'tableName must be 3–255 letters, digits, "_", "-" or "."; got "x"',
+      'tableName must be empty, or 3–255 letters, digits, "_", "-" or "."; got "x"',
       'alertEmails has an entry that is not an email address: "not-an-address"',
-      'installDocumentName must be 3–128 letters, digits, "_", "-" or ".", not starting with "AWS" or "Amazon"; got "AWS-RunShellScript"',
+      'installDocumentName must be empty, or 3–128 letters, digits, "_", "-" or ".", not starting with "AWS" or "Amazon"; got "AWS-RunShellScript"',
       'installMaxConcurrency must be a count like "10" or a percentage like "25%"; got "0"',
       'installDeliveryTimeoutSeconds must be a whole number from 30 to 2592000; got 5',
     ]);
