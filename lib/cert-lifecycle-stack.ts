@@ -34,7 +34,9 @@ export class CertLifecycleStack extends Stack {
       enableKeyRotation: true,
     });
     const alerts = new AlertTopic(this, 'Alerts', { key, emails: config.alertEmails });
-    const inventory = new CertificateInventory(this, 'Inventory', { tableName: config.tableName || undefined });
+    const inventory = new CertificateInventory(this, 'Inventory', {
+      tableName: config.tableName || undefined,
+    });
     const installDocument = new InstallDocument(this, 'InstallDocument', {
       documentName: config.installDocumentName,
     });
