@@ -38,6 +38,7 @@ const FLAGS = {
     help: 'Only executions in this state (RUNNING, SUCCEEDED, FAILED, …)',
   },
   max: { type: 'string', value: 'N', help: 'At most this many (default 20)' },
+  yes: { type: 'boolean', help: 'Really do it (uninstall does nothing without it but with --dry-run)' },
   output: { type: 'string', value: 'text|json', help: 'json: one JSON document on standard output' },
   stack: {
     type: 'string',
@@ -106,6 +107,12 @@ export const COMMANDS = {
     summary: 'What is installed where: each mapping (profile, days left, last failure), then each host',
     positionals: [],
     flags: ['cert-arn', ...COMMON],
+  },
+  uninstall: {
+    summary:
+      'Unmap every mapping of the deployment (before cdk destroy): associations deleted, secrets scheduled for deletion',
+    positionals: [],
+    flags: ['dry-run', 'yes', 'remove-files', 'api-url', ...COMMON],
   },
 } as const satisfies Record<string, CommandSpec>;
 
@@ -241,6 +248,12 @@ export function parseCommandLine(argv: readonly string[], version: string): Pars
     if (!/^[1-9][0-9]{0,5}$/.test(flags.timeout))
       throw new UsageError(`--timeout is a number of seconds, not "${flags.timeout}"`, usage);
   }
+  if (first === 'uninstall' && !flags.yes && !flags['dry-run'])
+    throw new UsageError(
+      'uninstall unmaps every mapping: add --yes to do it, or --dry-run to see what it would do',
+      usage,
+    );
+  if (flags.yes && flags['dry-run']) throw new UsageError('--yes and --dry-run contradict each other', usage);
   if (flags.max !== undefined && !/^[1-9][0-9]{0,3}$/.test(flags.max))
     throw new UsageError(`--max is a number from 1 to 9999, not "${flags.max}"`, usage);
   return { kind: 'run', command: first, flags, args };

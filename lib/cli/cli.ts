@@ -160,6 +160,7 @@ const COMMANDS: Record<CommandName, (run: Run) => Promise<number>> = {
   status,
   executions,
   mappings,
+  uninstall,
 };
 
 /** export (POST) and unmap (DELETE): the request checked by the API's own rules, signed, sent. */
@@ -446,6 +447,60 @@ async function mappings(run: Run): Promise<number> {
   if (found.length === 0) run.line('No mappings.');
   run.document({ mappings: documents });
   return EXIT.done;
+}
+
+/**
+ * uninstall: every mapping of the deployment unmapped through the API, as `unmap` does one (its
+ * association deleted, its secret scheduled for deletion, with --remove-files its files removed); with
+ * --dry-run, only what that would be, read from the inventory and sending nothing.
+ */
+async function uninstall(run: Run): Promise<number> {
+  const { db, tableName } = await inventory(run);
+  const found = await run.aws(`reading table ${tableName}`, () => allMappings(db, tableName), tableName);
+  const planned = found.map((mapping) => ({
+    CertificateArn: mapping.CertificateArn,
+    CertName: mapping.CertName,
+    TargetTagKey: mapping.TargetTagKey,
+    TargetTagValue: mapping.TargetTagValue,
+    association: mapping.AssociationName,
+    secret: mapping.SecretId,
+  }));
+  if (run.flags['dry-run']) {
+    for (const item of planned)
+      run.line(
+        `would unmap ${item.CertName} (${item.CertificateArn}) on ${item.TargetTagKey}=${item.TargetTagValue}: association ${item.association ?? 'none'}, secret ${item.secret ?? 'none'} scheduled for deletion${run.flags['remove-files'] ? ', files removed from the hosts' : ''}`,
+      );
+    run.line(`${planned.length} mappings; nothing was changed (run again with --yes to unmap them).`);
+    run.document({ dryRun: true, mappings: planned });
+    return EXIT.done;
+  }
+  const apiUrl = run.flags['api-url'] ?? (await run.output('ExportCertUrl'));
+  const region = run.flags.region ?? regionOfApiUrl(apiUrl) ?? run.region;
+  if (!region)
+    throw new UsageError('cannot tell the Region of the API: pass --region', commandUsage('uninstall'));
+  const results = [];
+  let failed = 0;
+  for (const item of planned) {
+    const request = {
+      CertificateArn: item.CertificateArn,
+      CertName: item.CertName,
+      TargetTagKey: item.TargetTagKey,
+      TargetTagValue: item.TargetTagValue,
+      ...(run.flags['remove-files'] ? { RemoveFiles: true } : {}),
+    };
+    const response = await run.aws(`unmapping ${item.CertName} through ${apiUrl}`, () =>
+      signedRequest('DELETE', apiUrl, request, { region, credentials: fromNodeProviderChain() }),
+    );
+    const ok = response.status === 200;
+    if (!ok) failed += 1;
+    const said =
+      (response.body as { message?: string } | undefined)?.message ?? JSON.stringify(response.body);
+    run.line(ok ? said : `not unmapped (${response.status}): ${said}`);
+    results.push({ ...request, status: response.status, body: response.body });
+  }
+  run.line(`${planned.length - failed} of ${planned.length} mappings unmapped.`);
+  run.document({ mappings: results });
+  return failed === 0 ? EXIT.done : EXIT.failed;
 }
 
 async function allMappings(db: DynamoDBDocumentClient, tableName: string): Promise<CertificateMapping[]> {

@@ -1,5 +1,7 @@
 import { Sha256 } from '@aws-crypto/sha256-js';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -368,5 +370,68 @@ describe('cli mappings, per host', () => {
       '    i-0aaa  Success  serial 0a:1b  applied 2026-11-25T02:00:00.000Z  last success 2026-11-25T02:00:00.000Z',
       '    i-0bbb  Failed  serial ?  applied 2026-11-25T02:00:00.000Z  last success never  error Failed: 1 out of 1 plugin processed, 1 failed',
     ]);
+  });
+});
+
+describe('cli uninstall', () => {
+  const cloudFormation = mockClient(CloudFormationClient);
+  const dynamo = mockClient(DynamoDBDocumentClient);
+  const second = { ...REQUEST, CertName: 'api', TargetTagValue: 'prod' };
+  beforeEach(() => {
+    cloudFormation.reset();
+    dynamo.reset();
+    cloudFormation.on(DescribeStacksCommand).resolves({
+      Stacks: [
+        {
+          StackName: 'CertLifecycle',
+          CreationTime: new Date(),
+          StackStatus: 'CREATE_COMPLETE',
+          Outputs: [
+            { OutputKey: 'ExportCertUrl', OutputValue: url },
+            { OutputKey: 'InventoryTableName', OutputValue: 'Mappings' },
+            { OutputKey: 'HostStatesTableName', OutputValue: 'Hosts' },
+          ],
+        },
+      ],
+    });
+    dynamo.on(ScanCommand).resolves({
+      Items: [
+        { ...REQUEST, AssociationName: 'doc.web-server.1', SecretId: 'acm-passphrase/web-server/1' },
+        { ...second, AssociationName: 'doc.api.2', SecretId: 'acm-passphrase/api/2' },
+      ],
+    });
+    answer = { status: 200, body: { unmapped: true, message: 'unmapped' } };
+  });
+  afterAll(() => {
+    cloudFormation.restore();
+    dynamo.restore();
+  });
+
+  it('does nothing without --yes, and says how to see what it would do', async () => {
+    expect(await runCli(['uninstall', '--region', 'eu-west-1'], io, ENV)).toBe(2);
+    expect(errors[0]).toMatch(
+      /^Usage error: uninstall unmaps every mapping: add --yes to do it, or --dry-run/,
+    );
+    expect(received).toEqual([]);
+  });
+
+  it('previews with --dry-run: every association and secret it would remove, sending nothing', async () => {
+    expect(await runCli(['uninstall', '--dry-run', '--region', 'eu-west-1'], io, ENV)).toBe(0);
+    expect(received).toEqual([]);
+    expect(lines).toEqual([
+      `would unmap web-server (${REQUEST.CertificateArn}) on env=dev: association doc.web-server.1, secret acm-passphrase/web-server/1 scheduled for deletion`,
+      `would unmap api (${REQUEST.CertificateArn}) on env=prod: association doc.api.2, secret acm-passphrase/api/2 scheduled for deletion`,
+      '2 mappings; nothing was changed (run again with --yes to unmap them).',
+    ]);
+  });
+
+  it('unmaps every mapping through the API with --yes, as unmap does one', async () => {
+    expect(await runCli(['uninstall', '--yes', '--remove-files', '--region', 'eu-west-1'], io, ENV)).toBe(0);
+    expect(received.map((request) => [request.method, JSON.parse(request.body) as unknown])).toEqual([
+      ['DELETE', { ...REQUEST, RemoveFiles: true }],
+      ['DELETE', { ...second, RemoveFiles: true }],
+    ]);
+    expect(received.every((request) => request.signatureValid)).toBe(true);
+    expect(lines.at(-1)).toBe('2 of 2 mappings unmapped.');
   });
 });
