@@ -28,3 +28,17 @@ export const PROFILES = {
     verifyEndpoint: '127.0.0.1:443',
   },
 } as const satisfies InstallProfiles;
+
+/** DescribeStacks' answer for the deployed stack, with these outputs: what the CLI reads first. */
+export function stackWithOutputs(outputs: Record<string, string>) {
+  return {
+    Stacks: [
+      {
+        StackName: 'CertLifecycle',
+        CreationTime: new Date(),
+        StackStatus: 'CREATE_COMPLETE' as const,
+        Outputs: Object.entries(outputs).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })),
+      },
+    ],
+  };
+}

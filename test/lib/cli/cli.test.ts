@@ -9,7 +9,7 @@ import { type IncomingMessage, type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { VERSION, follow, mappingLines, runCli } from '../../../lib/cli/cli.js';
-import { REQUEST } from '../../helpers/fixtures.js';
+import { REQUEST, stackWithOutputs } from '../../helpers/fixtures.js';
 
 const CREDENTIALS = {
   accessKeyId: 'AKIDEXAMPLE',
@@ -380,20 +380,13 @@ describe('cli uninstall', () => {
   beforeEach(() => {
     cloudFormation.reset();
     dynamo.reset();
-    cloudFormation.on(DescribeStacksCommand).resolves({
-      Stacks: [
-        {
-          StackName: 'CertLifecycle',
-          CreationTime: new Date(),
-          StackStatus: 'CREATE_COMPLETE',
-          Outputs: [
-            { OutputKey: 'ExportCertUrl', OutputValue: url },
-            { OutputKey: 'InventoryTableName', OutputValue: 'Mappings' },
-            { OutputKey: 'HostStatesTableName', OutputValue: 'Hosts' },
-          ],
-        },
-      ],
-    });
+    cloudFormation.on(DescribeStacksCommand).resolves(
+      stackWithOutputs({
+        ExportCertUrl: url,
+        InventoryTableName: 'Mappings',
+        HostStatesTableName: 'Hosts',
+      }),
+    );
     dynamo.on(ScanCommand).resolves({
       Items: [
         { ...REQUEST, AssociationName: 'doc.web-server.1', SecretId: 'acm-passphrase/web-server/1' },

@@ -11,7 +11,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { EXIT, UsageError, parseCommandLine } from '../../../lib/cli/arguments.js';
 import { runCli } from '../../../lib/cli/cli.js';
 import { explain } from '../../../lib/cli/explain.js';
-import { REQUEST } from '../../helpers/fixtures.js';
+import { REQUEST, stackWithOutputs } from '../../helpers/fixtures.js';
 
 /*
  * What the CLI refuses, and how it says what went wrong: parsed per command, a flag that does not apply
@@ -177,23 +177,13 @@ describe('cli status, executions and mappings', () => {
   const dynamo = mockClient(DynamoDBDocumentClient);
   beforeEach(() => {
     for (const mock of [sfn, cloudFormation, dynamo]) mock.reset();
-    cloudFormation.on(DescribeStacksCommand).resolves({
-      Stacks: [
-        {
-          StackName: 'CertLifecycle',
-          CreationTime: new Date(),
-          StackStatus: 'CREATE_COMPLETE',
-          Outputs: [
-            {
-              OutputKey: 'StateMachineArn',
-              OutputValue: 'arn:aws:states:eu-west-1:111122223333:stateMachine:ExportInstall',
-            },
-            { OutputKey: 'InventoryTableName', OutputValue: 'CertTagMapping' },
-            { OutputKey: 'HostStatesTableName', OutputValue: 'HostStates' },
-          ],
-        },
-      ],
-    });
+    cloudFormation.on(DescribeStacksCommand).resolves(
+      stackWithOutputs({
+        StateMachineArn: 'arn:aws:states:eu-west-1:111122223333:stateMachine:ExportInstall',
+        InventoryTableName: 'CertTagMapping',
+        HostStatesTableName: 'HostStates',
+      }),
+    );
   });
 
   it("takes a running execution's Region from its ARN and says where it is and for how long", async () => {
