@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll } from 'vitest';
 import { randomBytes } from 'node:crypto';
 
@@ -37,6 +37,18 @@ export class ServiceUser {
   private asUser(script: string): string[] {
     const ids = ['--reuid', String(this.uid), '--regid', String(this.gid), '--clear-groups'];
     return [...ids, '--', 'bash', '-c', script];
+  }
+
+  /**
+   * Stops every process of this user, and returns once none is left: a script killed between two of its
+   * commands may leave one running (a rename half-way through a swap) that would race what comes next.
+   */
+  async stopAll(): Promise<void> {
+    for (;;) {
+      spawnSync('pkill', ['-KILL', '-u', String(this.uid)]);
+      if (spawnSync('pgrep', ['-u', String(this.uid)]).status !== 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 
   remove(): void {

@@ -95,7 +95,7 @@ describe.skipIf(!isRoot)('install script against a hostile service user, continu
           rmSync(path.join(app, name), { recursive: true, force: true });
       }
     } finally {
-      racer.kill();
+      await user.stopAll();
       await ended(racer);
     }
     expect(outcomes).toHaveLength(20);
@@ -221,7 +221,7 @@ describe.skipIf(!isRoot)('install script against a hostile service user, continu
           serials.add(result(run.stdout)?.serial ?? 'missing');
         }
       } finally {
-        swapper.kill();
+        await user.stopAll();
         await ended(swapper);
       }
       expect(serials).not.toContain(renewed.acmSerial);

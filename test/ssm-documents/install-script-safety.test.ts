@@ -375,8 +375,7 @@ describe.skipIf(!isRoot)(`install script against a hostile service user (${NEEDS
         expect(elsewhere(), `round ${round}`).toEqual(before);
       }
     } finally {
-      racer.kill();
-      swapper.kill();
+      await user.stopAll();
       await Promise.all([racer, swapper].map(ended));
     }
     // Once the racing stops, the directory is put back and the install completes.
