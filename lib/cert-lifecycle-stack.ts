@@ -40,6 +40,10 @@ export class CertLifecycleStack extends Stack {
     const installDocument = new InstallDocument(this, 'InstallDocument', {
       documentName: config.installDocumentName,
     });
+    const instanceAccess = new InstanceCertificateAccess(this, 'InstanceAccess', {
+      key,
+      tagKeys: config.instanceTagKeys,
+    });
     const workflow = new ExportWorkflow(this, 'ExportWorkflow', {
       inventory: inventory.table,
       alerts,
@@ -60,11 +64,8 @@ export class CertLifecycleStack extends Stack {
         complianceSeverity: config.convergenceComplianceSeverity,
       },
       secretRecoveryWindowDays: config.unmapRecoveryWindowDays,
+      instanceAccessPolicyArn: instanceAccess.policy.managedPolicyArn,
       logRetention,
-    });
-    const instanceAccess = new InstanceCertificateAccess(this, 'InstanceAccess', {
-      key,
-      tagKeys: config.instanceTagKeys,
     });
     const renewal = new RenewalTrigger(this, 'Renewal', {
       inventory: inventory.table,

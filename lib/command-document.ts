@@ -56,3 +56,13 @@ export function commandDocumentContent(name: string, script = name): CommandDocu
   const runCommand = [embeddedScript(text)];
   return { ...document, mainSteps: [{ ...step, inputs: { ...step.inputs, runCommand } }] };
 }
+
+/**
+ * The dry run's document: its own Action (Preflight or Rehearse) beside every parameter of the install
+ * document, as the install defines them, so that a dry run is sent exactly what an install would be.
+ */
+export function dryRunDocumentContent(): CommandDocumentContent {
+  const own = commandDocumentContent('dry-run-acm-certificate', 'install-acm-certificate');
+  const install = commandDocumentContent('install-acm-certificate');
+  return { ...own, parameters: { ...own.parameters, ...install.parameters } };
+}

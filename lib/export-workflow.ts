@@ -17,6 +17,7 @@ import {
 import { AlarmedDeadLetterQueue } from './alarmed-dead-letter-queue.js';
 import type { AlertTopic } from './alert-topic.js';
 import { HandlerFunction } from './handler-function.js';
+import { dryRunDocumentContent } from './command-document.js';
 import { InstallDocument } from './install-document.js';
 import { keyUseThrough } from './key-use.js';
 import { stateMachineFile } from './paths.js';
@@ -44,6 +45,8 @@ export interface ExportWorkflowProps {
   readonly convergence: Omit<ConvergenceSettings, 'deploymentTag'>;
   /** Days an unmapped mapping's secret can be restored before Secrets Manager deletes it. */
   readonly secretRecoveryWindowDays: number;
+  /** The hosts' policy: a dry run tells a host whose role lacks it. */
+  readonly instanceAccessPolicyArn: string;
   /** How often the registered waits are looked at, in case SSM's status-change event was lost. @default 5 minutes */
   readonly sweepInterval?: Duration;
   readonly logRetention: logs.RetentionDays;
@@ -212,18 +215,49 @@ export class ExportWorkflow extends Construct {
       targets: [finishedStep.eventTarget(this.deadLetters.queue, { attempts: 2 })],
     });
 
+    const dryRunDocument = new InstallDocument(this, 'DryRunDocument', {
+      documentName: `${Aws.STACK_NAME}-DryRun-ACMCertificate`,
+      content: dryRunDocumentContent(),
+    });
     const dryRunStep = new HandlerFunction(this, 'DryRun', {
       handlerName: 'dry-run',
-      description: 'Reports what an export would do: exportable or not, and the instances the tag selects',
-      environment: { GRANTED_TAG_KEYS: props.grantedTagKeys.join(','), [INSTALL_PROFILES_ENV]: profilesJson },
+      description:
+        "Reports what an export would do: exportable or not, the instances the tag selects, and each host's own check",
+      environment: {
+        GRANTED_TAG_KEYS: props.grantedTagKeys.join(','),
+        [INSTALL_PROFILES_ENV]: profilesJson,
+        TABLE_NAME: props.inventory.tableName,
+        DRY_RUN_DOCUMENT_NAME: dryRunDocument.documentName,
+        INSTANCE_ACCESS_POLICY_ARN: props.instanceAccessPolicyArn,
+      },
+      timeout: Duration.seconds(60),
       logRetention: props.logRetention,
     });
     dryRunStep.allowDescribeCertificates(
       'Any certificate of this account and Region may be named in a request; a dry run only describes it.',
     );
     dryRunStep.allow(
-      { actions: ['ssm:DescribeInstanceInformation'], resources: ['*'] },
-      { 'Resource::*': 'DescribeInstanceInformation supports no resource-level permissions.' },
+      {
+        actions: ['ssm:DescribeInstanceInformation', 'ssm:ListCommandInvocations'],
+        resources: ['*'],
+      },
+      {
+        'Resource::*':
+          'DescribeInstanceInformation and ListCommandInvocations support no resource-level permissions.',
+      },
+    );
+    // A mapping that exists is rehearsed on its hosts against its secret, which the hosts read themselves.
+    dryRunStep.allow({ actions: ['dynamodb:GetItem'], resources: [props.inventory.tableArn] });
+    dryRunStep.allowSendCommand(dryRunDocument.documentArn, "the dry run's document", props.grantedTagKeys);
+    dryRunStep.allow(
+      {
+        actions: ['iam:ListRoleTags', 'iam:ListAttachedRolePolicies'],
+        resources: [`arn:${partition}:iam::${account}:role/*`],
+      },
+      {
+        'Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*':
+          "A host names its role only when it runs the dry run's document; the step reads that role's tags and attached policies, nothing else.",
+      },
     );
 
     const removeDocument = new InstallDocument(this, 'RemoveDocument', {

@@ -1,7 +1,7 @@
 import { Stack } from 'aws-cdk-lib';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
-import { commandDocumentContent } from './command-document.js';
+import { type CommandDocumentContent, commandDocumentContent } from './command-document.js';
 
 export interface InstallDocumentProps {
   /** @default '<stack name>-Install-ACMCertificate' */
@@ -10,6 +10,8 @@ export interface InstallDocumentProps {
   readonly sourceFile?: string;
   /** The `.sh` the document runs, when it is another document's. @default the sourceFile's own */
   readonly scriptFile?: string;
+  /** The document's content, when it is made in code rather than read from sourceFile. */
+  readonly content?: CommandDocumentContent;
 }
 
 /** An SSM Command document of the app, from `ssm-documents/` (the install document by default). */
@@ -24,10 +26,12 @@ export class InstallDocument extends Construct {
       name: this.documentName,
       documentType: 'Command',
       documentFormat: 'JSON',
-      content: commandDocumentContent(
-        props.sourceFile ?? 'install-acm-certificate',
-        props.scriptFile ?? props.sourceFile ?? 'install-acm-certificate',
-      ),
+      content:
+        props.content ??
+        commandDocumentContent(
+          props.sourceFile ?? 'install-acm-certificate',
+          props.scriptFile ?? props.sourceFile ?? 'install-acm-certificate',
+        ),
       // A named document cannot be replaced in place; updates add a version, and commands use $LATEST.
       updateMethod: 'NewVersion',
     });

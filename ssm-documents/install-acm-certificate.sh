@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2030,SC2031 # probe() gives its subshell the path of its own descriptors (fds); nothing else is set in a subshell for later
 # Install-ACMCertificate: installs the bundle in the secret SSM_SecretId in the formats asked for,
 # reloads the service and checks that it serves the new certificate. SSM Agent runs it as root
 # (sh -c <file>), each document parameter in an SSM_* variable. With SSM_Action=Remove (the Remove
@@ -205,9 +206,11 @@ verify_name=${SSM_VerifyServerName:-}
 verify_seconds=${SSM_VerifySeconds:-10}
 certificate_arn=${SSM_CertificateArn:-}
 
-require Action "$action" '^(Install|Remove|Check)$' 7
+require Action "$action" '^(Install|Remove|Check|Preflight|Rehearse)$' 9
 require CertName "$cert_name" '^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$' 64
-if [[ $action == Install ]]; then
+dry_run=0 # Preflight and Rehearse (the dry run's document): report what an install would meet
+if [[ $action == Preflight || $action == Rehearse ]]; then dry_run=1; fi
+if [[ $action == Install ]] || ((dry_run)); then
   require SecretId "$secret_id" '^acm-passphrase/[A-Za-z0-9]+([._-][A-Za-z0-9]+)*/[0-9a-f]{16}$' 100
   require Region "$region" '^[a-z]{2}(-[a-z]+)+-[0-9]+$' 32
 fi
@@ -233,7 +236,9 @@ if [[ ,$formats, == *,pkcs12,* ]]; then want_pkcs12=1; fi
 run_dir=${CERT_LIFECYCLE_RUN_DIRECTORY:-/run/cert-lifecycle}
 state_dir=${CERT_LIFECYCLE_STATE_DIRECTORY:-/var/lib/cert-lifecycle}
 lock_wait=${CERT_LIFECYCLE_LOCK_WAIT_SECONDS:-300}
-execution_timeout=${CERT_LIFECYCLE_EXECUTION_TIMEOUT:-600} # the document's; then SSM kills the group
+execution_timeout=600 # the document's; then SSM kills the group
+if ((dry_run)); then execution_timeout=120; fi
+execution_timeout=${CERT_LIFECYCLE_EXECUTION_TIMEOUT:-$execution_timeout}
 reload_seconds=${CERT_LIFECYCLE_RELOAD_SECONDS:-60}        # a reload taking longer has failed
 require CERT_LIFECYCLE_RUN_DIRECTORY "$run_dir" '^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$' 200
 require CERT_LIFECYCLE_STATE_DIRECTORY "$state_dir" '^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$' 200
@@ -241,16 +246,23 @@ require CERT_LIFECYCLE_LOCK_WAIT_SECONDS "$lock_wait" '^[0-9]+$' 4
 require CERT_LIFECYCLE_EXECUTION_TIMEOUT "$execution_timeout" '^[1-9][0-9]*$' 5
 require CERT_LIFECYCLE_RELOAD_SECONDS "$reload_seconds" '^[1-9][0-9]*$' 4
 
-for tool in openssl timeout dd stat; do
-  command -v "$tool" >/dev/null || fail "$tool is not installed on this host (the install needs bash, coreutils, util-linux, openssl and the AWS CLI)"
-done
-if [[ $action == Install ]] && ! command -v aws >/dev/null; then
-  fail "the AWS CLI (aws) is not installed on this host; install it (docs.aws.amazon.com/cli, Install the AWS CLI) and run again"
-fi
-if [[ $action != Check ]] && ! command -v flock >/dev/null; then fail "flock (util-linux) is not installed on this host"; fi
-owner_uid=$(id -u "$owner" 2>/dev/null) || fail "user $owner does not exist on this host; create it or name another FileOwner"
+# A dry run reports what is missing (below); any other run stops at the first.
+missing=""
+for tool in openssl timeout dd stat flock aws; do command -v "$tool" >/dev/null || missing+=" $tool"; done
+NO_USER="does not exist on this host; create it or name another"
+owner_uid=$(id -u "$owner" 2>/dev/null) || owner_uid=""
 group_gid=$(getent group "$group" | cut -d : -f 3) || group_gid=""
-[[ -n $group_gid ]] || fail "group $group does not exist on this host; create it or name another FileGroup"
+if ((!dry_run)); then
+  for tool in openssl timeout dd stat; do
+    [[ " $missing " != *" $tool "* ]] || fail "$tool is not installed on this host (the install needs bash, coreutils, util-linux, openssl and the AWS CLI)"
+  done
+  if [[ $action == Install && " $missing " == *" aws "* ]]; then
+    fail "the AWS CLI (aws) is not installed on this host; install it (docs.aws.amazon.com/cli, Install the AWS CLI) and run again"
+  fi
+  if [[ $action != Check && " $missing " == *" flock "* ]]; then fail "flock (util-linux) is not installed on this host"; fi
+  [[ -n $owner_uid ]] || fail "user $owner $NO_USER FileOwner"
+  [[ -n $group_gid ]] || fail "group $group $NO_USER FileGroup"
+fi
 [[ -d $fds ]] || fail "/proc is not mounted"
 
 # Seconds from this shell's start (SECONDS). The run ends by `deadline`, before SSM's kill. Once it holds
@@ -259,6 +271,7 @@ group_gid=$(getent group "$group" | cut -d : -f 3) || group_gid=""
 deadline=$((execution_timeout - 30))
 secret_seconds=40
 after_lock=$((secret_seconds + 5 + 15 + 3 * (reload_seconds + 5) + verify_seconds))
+if [[ $action == Rehearse ]]; then after_lock=$((secret_seconds + 5 + 15 + 10)); fi # no reload, one look
 
 # --- Directories ---------------------------------------------------------------------------------------
 
@@ -481,6 +494,146 @@ if [[ $action == Check ]]; then
   exit 0
 fi
 
+# --- Preflight and Rehearse (the dry run): what an install here would meet -----------------------------
+# Each thing an install needs is looked at and reported as a CHECK line (ok, problem or note), all of
+# them, not only the first that fails: the tools, the file owner and group, the secret as this host's
+# role reads it, the directories by the install's own walk, the reload command, the endpoint, an
+# interrupted install. Preflight (no secret yet) ends there. Rehearse then does what the install does up
+# to the first write: the lock, the secret, the key decrypted and checked against the certificate and
+# chain, the files made in the scratch directory and compared with what is installed; it says what the
+# install would do, and writes nothing in the target directories, reloads nothing and recovers nothing.
+
+PROBLEMS=0 VERDICT=""
+report() { # item ok|problem|note words
+  local words
+  words=$(printf '%s' "${*:3}" | tr -cd '[:print:]' | cut -c 1-240)
+  echo "CHECK $1 $2 $words"
+  if [[ $2 == problem ]]; then PROBLEMS=$((PROBLEMS + 1)); fi
+}
+
+# Runs "$@" in a subshell, as the install would run it: prints its VERDICT, or the FAILURE that would
+# stop the install (and returns 1). Whatever it opens is closed with the subshell, whose descriptors are
+# its own.
+probe() { # command...
+  (
+    trap probe_end EXIT
+    printf -v fds /proc/%s/fd "$BASHPID"
+    "$@" 2>/dev/null # standard output stays the caller's: probe_end prints there, even from an exit in "$@"
+  )
+}
+probe_end() {
+  if [[ -n $FAILURE ]]; then
+    printf '%s' "$FAILURE"
+    exit 1
+  fi
+  printf '%s' "$VERDICT"
+}
+
+directory_verdict() { # path parameter
+  walk_directory "$1" existing
+  refuse_trust_store "$RESOLVED" "$2"
+  VERDICT="$RESOLVED does not exist yet; the install makes it, below directories that pass its checks"
+  if [[ -n $OPENED ]]; then VERDICT="$RESOLVED passes the install's checks"; fi
+}
+
+# The secret as this host's role reads it: only whether it can (the value goes to /dev/null). A refusal
+# names the role that asked, which the dry run compares with the instance access policy. Sets IDENTITY.
+secret_verdict() {
+  local status=0 err="" arn='(arn:aws[a-z-]*:sts::[0-9]{12}:assumed-role/[A-Za-z0-9+=,.@_-]+/[A-Za-z0-9+=,.@_-]+)'
+  err=$(timeout --foreground -k 5 "$secret_seconds" aws secretsmanager get-secret-value --region "$region" \
+    --secret-id "$secret_id" --query VersionId --output text 2>&1 >/dev/null) || status=$?
+  IDENTITY=""
+  if [[ $err =~ $arn ]]; then IDENTITY=${BASH_REMATCH[1]}; fi
+  err=$(printf '%s' "$err" | grep -v '^[[:space:]]*$' | tail -n 1 | tr -cd '[:print:]' | cut -c 1-200) || err=""
+  if ((status == 0)); then
+    report secret ok "this host's role reads $secret_id"
+  elif ((status == 124 || status == 137)); then
+    report secret problem "the AWS CLI did not answer within $secret_seconds s; check the host's network and the Secrets Manager endpoint"
+  elif [[ $err == *"Unable to locate credentials"* || $err == *"NoCredentialProviders"* ]]; then
+    report secret problem "this host has no AWS credentials: give the instance a profile with a role (EC2) or register it with a hybrid activation"
+  elif [[ $action == Preflight && ($err == *AccessDenied* || $err == *ResourceNotFound*) ]]; then
+    report secret note "$secret_id does not exist until the first export; Secrets Manager answered as ${IDENTITY:-the role of this host}"
+  else
+    report secret problem "cannot read $secret_id: ${err:-the AWS CLI exited $status}"
+  fi
+}
+
+reload_verdict() {
+  local -a words
+  local unit="" state=""
+  read -r -a words <<<"$reload" || true
+  if ((${#words[@]} == 0)); then
+    report reload ok "no reload command is set"
+    return 0
+  fi
+  if ! command -v -- "${words[0]}" >/dev/null; then
+    report reload problem "'${words[0]}' is not a command on this host, so '$reload' would fail and the install be rolled back"
+    return 0
+  fi
+  if [[ ${words[0]##*/} == systemctl && ${#words[@]} == 3 && ${words[1]} =~ ^(reload|restart|try-restart|reload-or-restart|try-reload-or-restart)$ ]]; then
+    unit=${words[2]}
+    state=$(timeout --foreground -k 1 10 "${words[0]}" show --property=LoadState --value -- "$unit" 2>/dev/null) || state=""
+    if [[ $state != loaded ]]; then
+      report reload problem "systemd has no unit $unit loaded (LoadState ${state:-unknown}), so '$reload' would fail"
+      return 0
+    fi
+  fi
+  report reload ok "'$reload' can run${unit:+ (unit $unit is loaded)}"
+}
+
+if ((dry_run)); then
+  if [[ -z $missing ]]; then
+    report tools ok "$(openssl version 2>/dev/null | cut -d ' ' -f 1-2), $(timeout --foreground -k 1 20 aws --version 2>&1 | head -n 1 | cut -d ' ' -f 1), flock"
+  else
+    report tools problem "missing:$missing; the README (Hosts, what a host needs) says how to install them on each distribution"
+  fi
+  users_known=1
+  if [[ -z $owner_uid ]]; then report owner problem "user $owner $NO_USER FileOwner" && users_known=0; fi
+  if [[ -z $group_gid ]]; then report owner problem "group $group $NO_USER FileGroup" && users_known=0; fi
+  if ((users_known)); then report owner ok "the files would belong to $owner:$group"; fi
+  IDENTITY=""
+  if [[ " $missing " == *" aws "* || " $missing " == *" timeout "* ]]; then
+    report secret problem "not tried: the AWS CLI is needed to read it"
+  else
+    secret_verdict
+  fi
+  if [[ " $missing " =~ \ (openssl|stat|timeout|dd)\  ]] || ((!users_known)); then
+    report directories problem "not checked: the tools and users above are needed first"
+  else
+    OPENSSL_DIR=$(openssl version -v -d 2>/dev/null) || OPENSSL_DIR=""
+    for parameter in CertDirectory KeyDirectory; do
+      if [[ $parameter == CertDirectory ]]; then directory=$cert_dir; else directory=$key_dir; fi
+      if verdict=$(probe directory_verdict "$directory" "$parameter"); then
+        report "$parameter" ok "$verdict"
+      else
+        report "$parameter" problem "${verdict:-cannot check $directory}"
+      fi
+    done
+  fi
+  reload_verdict
+  if [[ -z $verify_endpoint ]]; then
+    report endpoint ok "no endpoint to check is set"
+  elif [[ " $missing " == *" openssl "* || " $missing " == *" timeout "* ]]; then
+    report endpoint problem "not checked: openssl is needed to ask it"
+  elif serves 0 none || [[ -n $SERVED ]]; then
+    report endpoint ok "$verify_endpoint answers with serial $SERVED"
+  else
+    report endpoint problem "no TLS answer on $verify_endpoint; the install's check after the reload would fail there"
+  fi
+  if [[ -e $state_dir/$cert_name.journal || -L $state_dir/$cert_name.journal ]]; then
+    report journal note "an install of $cert_name here was interrupted; the next install first undoes or completes it"
+  fi
+  summary="cert_name=$cert_name mode=${action,,} problems=$PROBLEMS${IDENTITY:+ identity=$IDENTITY}"
+  if ((PROBLEMS > 0)); then
+    echo "RESULT $summary status=not-ready"
+    exit 0
+  fi
+  if [[ $action == Preflight ]]; then
+    echo "RESULT $summary status=ready"
+    exit 0
+  fi
+fi
+
 # --- One run of a CertName at a time ---------------------------------------------------------------
 
 own_directory() { # path what: root-only, made if missing (checked once a run)
@@ -625,7 +778,7 @@ recover_interrupted() {
   targets=() target_dir=() modes=() had_old=() new_inodes=() dir_fd=("" "") dir_real=("" "") stage_inode=("" "")
   echo "an install of $cert_name on this host was interrupted ($phase); it is $done_words"
 }
-recover_interrupted
+if [[ $action != Rehearse ]]; then recover_interrupted; fi
 
 # --- Remove ----------------------------------------------------------------------------------------
 
@@ -855,6 +1008,27 @@ good_end() { # installed|unchanged|reloaded
     "formats=$formats served=${SERVED:-unchecked}"
   exit 0
 }
+
+# A rehearsal ends here: what the install would do, with nothing written or reloaded.
+rehearsed() { # would words
+  echo "rehearsal: $2"
+  echo "RESULT $summary status=ready would=$1 serial=$installed_serial not_after=$not_after sha256=$fingerprint"
+  exit 0
+}
+if [[ $action == Rehearse ]]; then
+  if unchanged_on_disk; then
+    if [[ -z $verify_endpoint ]] || serves 0 "$fingerprint"; then rehearsed unchanged "the files already hold serial $installed_serial; the install would write nothing"; fi
+    [[ -n $reload ]] || fail "the files hold the current certificate (serial $installed_serial) but $(served_words), and no reload command is set"
+    rehearsed reload "the files already hold serial $installed_serial but $(served_words); the install would reload the service"
+  fi
+  made=""
+  for k in 0 1; do if [[ -z ${dir_fd[k]} && " $made " != *" ${dir_real[k]} "* ]]; then made+=" ${dir_real[k]}"; fi; done
+  plan="the install would write ${targets[*]}"
+  if [[ -n $made ]]; then plan+=", making$made"; fi
+  if [[ -n $reload ]]; then plan+=", then run: $reload"; fi
+  if [[ -n $verify_endpoint ]]; then plan+=", then check that $verify_endpoint serves serial $installed_serial"; fi
+  rehearsed install "$plan"
+fi
 
 if unchanged_on_disk; then
   if [[ -n $verify_endpoint ]] && ! serves 0 "$fingerprint"; then

@@ -1,4 +1,5 @@
 import type { ACMClient } from '@aws-sdk/client-acm';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   type InstanceInformation,
   type SSMClient,
@@ -7,7 +8,20 @@ import {
 import { assertTagGranted, exportableCertificate } from '../export-certificate/export-certificate.js';
 import { EXPLAINED_ERROR_NAMES } from '../shared/errors.js';
 import { profileOf, tagKeyValue, validatedRequest } from '../shared/export-request.js';
-import { type InstallProfiles, profileSettings } from '../shared/install-parameters.js';
+import {
+  type HostInstallSettings,
+  type InstallProfiles,
+  profileSettings,
+} from '../shared/install-parameters.js';
+import { type CertificateMapping, getMapping } from '../shared/mapping-store.js';
+import {
+  type CollectDependencies,
+  type HostAnswer,
+  type HostCheckCommand,
+  MOST_HOSTS_CHECKED,
+  collectHostAnswers,
+  sendHostCheck,
+} from './host-check.js';
 
 /** The install document reads its parameters as environment variables, which needs this agent or later. */
 export const MINIMUM_AGENT_VERSION = '3.3.2746.0';
@@ -20,6 +34,12 @@ export interface DryRunDependencies {
   readonly partition: string;
   readonly grantedTagKeys: readonly string[];
   readonly profiles: InstallProfiles;
+  /** Where the dry run finds whether the mapping exists (then its hosts rehearse against its secret). */
+  readonly db: DynamoDBDocumentClient;
+  readonly tableName: string;
+  /** The dry run's document, sent to the ready hosts. */
+  readonly documentName: string;
+  readonly now?: () => Date;
 }
 
 export interface TargetInstance {
@@ -30,6 +50,8 @@ export interface TargetInstance {
   /** Online, Linux, and an agent new enough for the install document. */
   readonly ready: boolean;
   readonly notReadyBecause?: string;
+  /** What the host said of itself when the dry run's document ran there. */
+  readonly host?: HostAnswer;
 }
 
 export interface DryRunReport {
@@ -44,14 +66,17 @@ export interface DryRunReport {
   readonly profile: string;
   readonly unknownProfileBecause?: string;
   readonly instances: TargetInstance[];
+  /** The dry run's document on the ready hosts: sent when the tag and profile allow it. */
+  readonly hostCheck?: HostCheckCommand;
   /** True when a real export would be expected to install on every instance. */
   readonly ready: boolean;
 }
 
 /**
- * What an export would do, without doing it: whether the certificate can be exported, and which managed
- * instances the tag selects (online or not, platform, agent version). Nothing is exported and no secret
- * is created.
+ * What an export would do, without doing it: whether the certificate can be exported, which managed
+ * instances the tag selects (online or not, platform, agent version), and, sent to those that are ready,
+ * the dry run's document (`collectDryRun` reads its answers). Nothing is exported, no secret is created
+ * and nothing is written on a host.
  */
 export async function dryRun(input: unknown, deps: DryRunDependencies): Promise<DryRunReport> {
   const request = validatedRequest(input);
@@ -78,6 +103,13 @@ export async function dryRun(input: unknown, deps: DryRunDependencies): Promise<
   const instances = (await taggedInstances(deps.ssm, request.TargetTagKey, request.TargetTagValue)).map(
     describeInstance,
   );
+  const readyIds = instances.filter((instance) => instance.ready).map((instance) => instance.instanceId);
+  let hostCheck: HostCheckCommand | undefined;
+  if (readyIds.length > 0 && tagNotGrantedBecause === undefined && unknownProfileBecause === undefined) {
+    const mapping: CertificateMapping | undefined = await getMapping(deps.db, deps.tableName, request);
+    const settings: HostInstallSettings = profileSettings(deps.profiles, profile);
+    hostCheck = await sendHostCheck(request, settings, mapping, readyIds, deps);
+  }
   return {
     dryRun: true,
     certificateArn: request.CertificateArn,
@@ -88,12 +120,56 @@ export async function dryRun(input: unknown, deps: DryRunDependencies): Promise<
     profile,
     ...(unknownProfileBecause ? { unknownProfileBecause } : {}),
     instances,
+    ...(hostCheck ? { hostCheck } : {}),
     ready:
       notExportableBecause === undefined &&
       tagNotGrantedBecause === undefined &&
       unknownProfileBecause === undefined &&
       instances.length > 0 &&
       instances.every((instance) => instance.ready),
+  };
+}
+
+/** A dry run whose hosts have been sent the check: `collectDryRun` reads their answers. */
+export function awaitsHosts(input: unknown): input is DryRunReport & { hostCheck: HostCheckCommand } {
+  const report = input as Partial<DryRunReport> | null;
+  return report?.dryRun === true && report.hostCheck?.pending === true;
+}
+
+/**
+ * The report with each checked host's answer, once every host has answered or the wait is over (until
+ * then, the same report, still pending). The dry run is ready only when every host is.
+ */
+export async function collectDryRun(
+  report: DryRunReport & { hostCheck: HostCheckCommand },
+  deps: CollectDependencies,
+): Promise<DryRunReport> {
+  const answers = await collectHostAnswers(report.hostCheck, deps);
+  if (!answers) return report;
+  const instances = report.instances.map((instance) => {
+    const host = answers.get(instance.instanceId);
+    if (!instance.ready) return instance;
+    if (!host) {
+      const notReadyBecause = report.hostCheck.instanceIds.includes(instance.instanceId)
+        ? 'no answer: SSM has no run of the dry run on this host'
+        : `not checked: a dry run looks at the first ${MOST_HOSTS_CHECKED} ready hosts`;
+      return { ...instance, ready: false, notReadyBecause };
+    }
+    const problems = host.checks.filter((check) => check.verdict === 'problem').map((check) => check.words);
+    const because =
+      host.status === 'ready' ? undefined : [host.error, ...problems].filter(Boolean).join('; ');
+    return {
+      ...instance,
+      host,
+      ready: host.status === 'ready',
+      ...(because !== undefined ? { notReadyBecause: because || `the host answered ${host.status}` } : {}),
+    };
+  });
+  return {
+    ...report,
+    instances,
+    hostCheck: { ...report.hostCheck, pending: false },
+    ready: report.ready && instances.every((instance) => instance.ready),
   };
 }
 

@@ -1,33 +1,56 @@
 import { ACMClient } from '@aws-sdk/client-acm';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { IAMClient } from '@aws-sdk/client-iam';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { retryingTransient } from '../shared/errors.js';
 import { accountIdOf, partitionOf, requiredEnv } from '../shared/env.js';
 import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
-import { type DryRunReport, dryRun } from './dry-run.js';
+import { type DryRunReport, awaitsHosts, collectDryRun, dryRun } from './dry-run.js';
 
 const acm = new ACMClient({});
 const ssm = new SSMClient({});
+const iam = new IAMClient({});
+const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 
-/** Step "DryRun" of the export-install workflow: reports what an export would do. */
+/**
+ * Steps "DryRun" and "DryRunHostsAnswered" of the export-install workflow: a request becomes the report
+ * of what an export would do (and the dry run's document is sent to the ready hosts); a report still
+ * waiting for its hosts gets their answers once they are in.
+ */
 export async function handler(event: unknown, context: Context): Promise<DryRunReport> {
   return withLogContext(logKeysOf(event), async () => {
+    const accountId = accountIdOf(context.invokedFunctionArn);
     const report = await retryingTransient(() =>
-      dryRun(event, {
-        acm,
-        ssm,
-        region: requiredEnv('AWS_REGION'),
-        accountId: accountIdOf(context.invokedFunctionArn),
-        partition: partitionOf(context.invokedFunctionArn),
-        grantedTagKeys: requiredEnv('GRANTED_TAG_KEYS').split(','),
-        profiles: installProfilesFromEnv(),
-      }),
+      awaitsHosts(event)
+        ? collectDryRun(event, {
+            ssm,
+            iam,
+            accountId,
+            instanceAccessPolicyArn: requiredEnv('INSTANCE_ACCESS_POLICY_ARN'),
+          })
+        : dryRun(event, {
+            acm,
+            ssm,
+            db,
+            region: requiredEnv('AWS_REGION'),
+            accountId,
+            partition: partitionOf(context.invokedFunctionArn),
+            grantedTagKeys: requiredEnv('GRANTED_TAG_KEYS').split(','),
+            profiles: installProfilesFromEnv(),
+            tableName: requiredEnv('TABLE_NAME'),
+            documentName: requiredEnv('DRY_RUN_DOCUMENT_NAME'),
+          }),
     );
     logger.info('dry run', {
       certificateArn: report.certificateArn,
       target: report.target,
       ready: report.ready,
+      ...(report.hostCheck
+        ? { commandId: report.hostCheck.commandId, awaitingHosts: report.hostCheck.pending }
+        : {}),
     });
     return report;
   });

@@ -6,6 +6,8 @@ export const REGION = 'eu-west-1';
 export const FUNCTION_ARN = `arn:aws:lambda:${REGION}:${ACCOUNT_ID}:function:export-certificate`;
 export const CERTIFICATE_ARN = `arn:aws:acm:${REGION}:${ACCOUNT_ID}:certificate/12345678-90ab-cdef-1234-567890abcdef`;
 export const KMS_KEY_ARN = `arn:aws:kms:${REGION}:${ACCOUNT_ID}:key/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0`;
+/** The instance access policy the stack makes, which the hosts' roles must have. */
+export const INSTANCE_ACCESS_POLICY_ARN = `arn:aws:iam::${ACCOUNT_ID}:policy/CertLifecycle-InstanceAccessPolicy`;
 
 export const REQUEST: ExportRequest = {
   CertificateArn: CERTIFICATE_ARN,

@@ -73,6 +73,9 @@ export interface HostRun {
  * test setup removes.
  */
 export class FakeHost {
+  /** The role the fake AWS side says asked, when it refuses: as Secrets Manager words a refusal. */
+  static readonly ROLE_ARN = 'arn:aws:sts::111122223333:assumed-role/web-hosts/i-0123456789abcdef0';
+  static readonly ACCESS_DENIED = `An error occurred (AccessDeniedException) when calling the GetSecretValue operation: User: ${FakeHost.ROLE_ARN} is not authorized to perform: secretsmanager:GetSecretValue on resource: acm-passphrase/web-server/0123456789abcdef because no identity-based policy allows the secretsmanager:GetSecretValue action`;
   readonly root = mkdtempSync(path.join(tmpdir(), 'host-'));
   readonly bin = path.join(this.root, 'bin');
   readonly tmp = path.join(this.root, 'tmp');
@@ -97,8 +100,11 @@ export class FakeHost {
       [
         '#!/bin/bash',
         `printf '%s\\n' "$*" >>'${this.awsLog}'`,
+        'if [[ $1 == --version ]]; then echo "aws-cli/2.22.35 Python/3.12.6 Linux/6.1.0 exe/x86_64.amzn.2023"; exit 0; fi',
         'if [[ "$1 $2" != "secretsmanager get-secret-value" ]]; then echo "unexpected aws call: $*" >&2; exit 2; fi',
-        `if [[ ! -f '${this.secretFile}' ]]; then echo "An error occurred (AccessDeniedException) when calling the GetSecretValue operation: not authorized" >&2; exit 254; fi`,
+        `if [[ ! -f '${this.secretFile}' ]]; then echo "${FakeHost.ACCESS_DENIED}" >&2; exit 254; fi`,
+        // What the real CLI prints for --query VersionId: the version, not the secret.
+        `if [[ " $* " == *" --query VersionId "* ]]; then echo 7c2e9f1a-0000-4000-8000-000000000001; exit 0; fi`,
         `cat '${this.secretFile}'`,
       ].join('\n'),
     );

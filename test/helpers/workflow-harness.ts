@@ -9,6 +9,7 @@
  * writes anywhere (state, logs, items, commands, associations, messages) is kept for assertions.
  */
 import { ACMClient, type CertificateDetail } from '@aws-sdk/client-acm';
+import { IAMClient, ListAttachedRolePoliciesCommand, ListRoleTagsCommand } from '@aws-sdk/client-iam';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
   type CommandInvocation,
@@ -40,10 +41,17 @@ import { stateMachineFile } from '../../lib/paths.js';
 import { certificateDetail, fakeAcmAndSecrets } from './acm-fake.js';
 import type { TestCertificate } from './certificates.js';
 import { type LocalDynamo, startLocalDynamo } from './dynalite.js';
-import type { FakeHost } from './install-script.js';
+import { FakeHost } from './install-script.js';
 import { type FaultCounts, type FaultPlan, injectFaults, seededRandom } from './faults.js';
 import { invocation } from './ssm-fake.js';
-import { ACCOUNT_ID, FUNCTION_ARN, KMS_KEY_ARN, PROFILES, REGION } from './fixtures.js';
+import {
+  ACCOUNT_ID,
+  FUNCTION_ARN,
+  INSTANCE_ACCESS_POLICY_ARN,
+  KMS_KEY_ARN,
+  PROFILES,
+  REGION,
+} from './fixtures.js';
 import { DEFAULT_HOST_INSTALL } from '../../lambda/shared/install-parameters.js';
 
 /** The part of aws-local-stepfunctions' execution events the tests read (as in a real execution history). */
@@ -54,7 +62,13 @@ export interface EventLog {
   readonly Cause?: unknown;
 }
 
-export const TASK_STATES = ['ExportCertificate', 'RecordAndInstall', 'DryRun', 'NotifyFailure'] as const;
+export const TASK_STATES = [
+  'ExportCertificate',
+  'RecordAndInstall',
+  'DryRun',
+  'DryRunHostsAnswered',
+  'NotifyFailure',
+] as const;
 type TaskState = (typeof TASK_STATES)[number];
 
 /** The definition exactly as the stack deploys it, with placeholders filled the way CloudFormation does. */
@@ -115,8 +129,13 @@ export interface WorkflowScenario {
    * `commandProgress` and `invocations` script SSM's answers instead.
    */
   readonly hosts?: readonly FakeHost[];
-  /** What SSM DescribeInstanceInformation knows of the tagged instances (for dry runs). */
+  /**
+   * What SSM DescribeInstanceInformation knows of the tagged instances (for dry runs). @default with
+   * `hosts`: each of them online, Linux, with a current agent
+   */
   readonly instanceInformation?: readonly InstanceInformation[];
+  /** What IAM says of the role the hosts run as (FakeHost.ROLE_ARN's): its tags and attached policies. */
+  readonly hostRole?: { readonly tags: Record<string, string>; readonly policyArns: readonly string[] };
   /** ACM answers ExportCertificate with ThrottlingException this many times before it exports. */
   readonly exportThrottles?: number;
   /** Keep the inventory in this table (made with `harness.dynamo`) rather than a fresh one. */
@@ -203,11 +222,14 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
     CONVERGENCE_MAX_ERRORS: '10%',
     CONVERGENCE_COMPLIANCE_SEVERITY: 'HIGH',
     DEPLOYMENT_TAG_VALUE: 'CertLifecycle',
+    DRY_RUN_DOCUMENT_NAME: 'CertLifecycle-DryRun-ACMCertificate',
+    INSTANCE_ACCESS_POLICY_ARN: INSTANCE_ACCESS_POLICY_ARN,
   });
   const handlers: Record<Exclude<TaskState, 'NotifyFailure'>, Handler> = {
     ExportCertificate: (await import('../../lambda/export-certificate/handler.js')).handler as Handler,
     RecordAndInstall: (await import('../../lambda/record-and-install/handler.js')).handler as Handler,
     DryRun: (await import('../../lambda/dry-run/handler.js')).handler as Handler,
+    DryRunHostsAnswered: (await import('../../lambda/dry-run/handler.js')).handler as Handler,
   };
   const installFinished = (await import('../../lambda/install-finished/handler.js')).handler as Handler;
   const definition = deployedDefinition();
@@ -237,7 +259,10 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
         certificateDetail(scenario.certificate, scenario.detail),
         { exportThrottles: scenario.exportThrottles },
       );
-      const ssm = scenario.hosts ? agentsOn(scenario.hosts, fakes.stored) : fakeSsm(scenario);
+      const ssm = scenario.hosts
+        ? agentsOn(scenario.hosts, fakes.stored, scenario.instanceInformation)
+        : fakeSsm(scenario);
+      const iam = fakeIam(scenario.hostRole);
       const stateManager = fakeStateManager(ssm, associations);
       const stepFunctions = mockClient(SFNClient);
       const tokenOutputs = new Map<string, string>();
@@ -337,6 +362,7 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
             ExportCertificate: asLambda('ExportCertificate'),
             RecordAndInstall: awaitingToken,
             DryRun: asLambda('DryRun'),
+            DryRunHostsAnswered: asLambda('DryRunHostsAnswered'),
             NotifyFailure: publish,
             // The service integration runs against the run's own inventory table in the local engine.
             RecordFailure: async (parameters: UpdateItemCommandInput) => {
@@ -347,6 +373,7 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
             },
           } as never,
           retryIntervalOverrides: Object.fromEntries(TASK_STATES.map((state) => [state, 0])),
+          waitTimeOverrides: { WaitForDryRunHosts: 0 },
         },
         context: {
           Execution: {
@@ -399,6 +426,7 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
       fakes.acm.restore();
       fakes.secrets.restore();
       ssm.restore();
+      iam.restore();
       stepFunctions.restore();
       return run;
     },
@@ -497,18 +525,27 @@ function fakeStateManager(ssm: ReturnType<typeof fakeSsm>, byId: Map<string, Cre
 }
 
 /** SSM with real hosts behind it: SendCommand runs the document's script on each, with the secret. */
-function agentsOn(hosts: readonly FakeHost[], secrets: Map<string, { value: string }>) {
+/** The instance id SSM knows the harness's host `index` by. */
+export const hostInstanceId = (index: number) => `i-${String(index).padStart(17, '0')}`;
+
+function agentsOn(
+  hosts: readonly FakeHost[],
+  secrets: Map<string, { value: string }>,
+  instanceInformation?: readonly InstanceInformation[],
+) {
   const ssm = mockClient(SSMClient);
   let invocations: CommandInvocation[] = [];
   ssm.on(SendCommandCommand).callsFake((input: SendCommandCommandInput) => {
     const parameters = input.Parameters ?? {};
     const secret = secrets.get(parameters.SecretId?.[0] ?? '');
-    invocations = hosts.map((host, index) => {
+    const named = (index: number) => !input.InstanceIds || input.InstanceIds.includes(hostInstanceId(index));
+    invocations = hosts.flatMap((host, index) => {
+      if (!named(index)) return [];
       if (secret) host.serveSecret(secret.value);
       const run = host.runAsAgent(parameters);
       const status = run.status === 0 ? 'Success' : 'Failed';
       const output = run.stderr ? `${run.stdout}\n----------ERROR-------\n${run.stderr}` : run.stdout;
-      return invocation(`i-${String(index).padStart(17, '0')}`, status, status, output);
+      return [invocation(hostInstanceId(index), status, status, output)];
     });
     return { Command: { CommandId: 'cmd-0001', RequestedDateTime: new Date() } };
   });
@@ -528,7 +565,45 @@ function agentsOn(hosts: readonly FakeHost[], secrets: Map<string, { value: stri
     };
   });
   ssm.on(ListCommandInvocationsCommand).callsFake(() => ({ CommandInvocations: invocations }));
+  ssm.on(DescribeInstanceInformationCommand).resolves({
+    InstanceInformationList: [
+      ...(instanceInformation ??
+        hosts.map((_, index) => ({
+          InstanceId: hostInstanceId(index),
+          PingStatus: 'Online' as const,
+          PlatformType: 'Linux' as const,
+          PlatformName: 'Amazon Linux',
+          AgentVersion: '3.3.3050.0',
+        }))),
+    ],
+  });
   return ssm;
+}
+
+/** IAM as the dry run reads it: the hosts' role, with the tags and policies the scenario gives it. */
+function fakeIam(role: WorkflowScenario['hostRole']) {
+  const iam = mockClient(IAMClient);
+  const roleName = FakeHost.ROLE_ARN.split('/')[1];
+  const known = (input: { RoleName?: string }) => {
+    if (!role || input.RoleName !== roleName) {
+      throw Object.assign(new Error(`The role with name ${input.RoleName} cannot be found.`), {
+        name: 'NoSuchEntityException',
+      });
+    }
+    return role;
+  };
+  iam.on(ListRoleTagsCommand).callsFake((input: { RoleName?: string }) => ({
+    Tags: Object.entries(known(input).tags).map(([Key, Value]) => ({ Key, Value })),
+    IsTruncated: false,
+  }));
+  iam.on(ListAttachedRolePoliciesCommand).callsFake((input: { RoleName?: string }) => ({
+    AttachedPolicies: known(input).policyArns.map((PolicyArn) => ({
+      PolicyArn,
+      PolicyName: PolicyArn.split('/').pop(),
+    })),
+    IsTruncated: false,
+  }));
+  return iam;
 }
 
 /** Collects everything written to the console and stdout/stderr while a run is under way. */

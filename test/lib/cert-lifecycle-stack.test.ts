@@ -365,15 +365,16 @@ describe('least privilege', () => {
     expect(new Set(services)).toEqual(new Set(['secretsmanager', 'sns']));
   });
 
-  it('allows SendCommand only with the install document, the read-only check document or the Remove document', () => {
+  it('allows SendCommand only with the install, read-only check, dry-run or Remove document', () => {
     const documents = statementsAllowing('ssm:SendCommand')
       .map((send) => JSON.stringify(send.Resource))
       .filter((resources) => resources.includes(':document/'));
-    expect(documents).toHaveLength(3);
+    expect(documents).toHaveLength(4);
     expect(
       documents.filter((resources) => resources.includes(':document/CertLifecycle-Install-ACMCertificate')),
     ).toHaveLength(1);
     expect(documents.filter((resources) => resources.includes('-Check-ACMCertificate'))).toHaveLength(1);
+    expect(documents.filter((resources) => resources.includes('-DryRun-ACMCertificate'))).toHaveLength(1);
     expect(documents.filter((resources) => resources.includes('-Remove-ACMCertificate'))).toHaveLength(1);
     for (const resources of documents) {
       expect(resources).not.toContain('document/*');
@@ -389,9 +390,9 @@ describe('least privilege', () => {
       .flatMap((policy) => policy.Properties.PolicyDocument.Statement as Statement[])
       .filter((statement) => actionsOf(statement).includes('ssm:SendCommand'))
       .filter((statement) => JSON.stringify(statement.Resource).includes('instance/*'));
-    // Three senders (install step, drift check, unmap), one statement per tag key each: the keys of one
-    // condition must all match, so a node with either key needs a statement of its own.
-    expect(sends).toHaveLength(3 * tagKeys.length);
+    // Four senders (install step, drift check, dry run, unmap), one statement per tag key each: the keys of
+    // one condition must all match, so a node with either key needs a statement of its own.
+    expect(sends).toHaveLength(4 * tagKeys.length);
     for (const send of sends) {
       const resources = JSON.stringify(send.Resource);
       expect(resources).toContain(':instance/*');
@@ -402,12 +403,8 @@ describe('least privilege', () => {
     expect(
       sends.map((send) => send.Condition).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
     ).toEqual([
-      { StringLike: { 'ssm:resourceTag/env': '*' } },
-      { StringLike: { 'ssm:resourceTag/env': '*' } },
-      { StringLike: { 'ssm:resourceTag/env': '*' } },
-      { StringLike: { 'ssm:resourceTag/team:cert-target': '*' } },
-      { StringLike: { 'ssm:resourceTag/team:cert-target': '*' } },
-      { StringLike: { 'ssm:resourceTag/team:cert-target': '*' } },
+      ...Array(4).fill({ StringLike: { 'ssm:resourceTag/env': '*' } }),
+      ...Array(4).fill({ StringLike: { 'ssm:resourceTag/team:cert-target': '*' } }),
     ]);
   });
 

@@ -9,11 +9,11 @@ beforeAll(() => {
 const rules = () => Object.values(template.findResources('AWS::Events::Rule')).map((rule) => rule.Properties);
 
 describe('drift monitor', () => {
-  it('deploys the read-only check document beside the install and Remove documents', () => {
+  it('deploys the read-only check document beside the install, dry-run and Remove documents', () => {
     const documents = Object.values(template.findResources('AWS::SSM::Document')).map((document) =>
       JSON.stringify(document.Properties),
     );
-    expect(documents).toHaveLength(3);
+    expect(documents).toHaveLength(4);
     expect(
       documents.some(
         (document) => document.includes('-Check-ACMCertificate') && document.includes('status=missing'),

@@ -3,6 +3,7 @@ import { existsSync, lstatSync, readFileSync, readdirSync, rmSync } from 'node:f
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resultLine } from '../../lambda/shared/command-invocations.js';
+import { dryRunDocumentContent } from '../../lib/command-document.js';
 import { makeCertificate } from '../helpers/certificates.js';
 import { ended } from '../helpers/service-user.js';
 import {
@@ -214,13 +215,16 @@ describe('install script deadline: it stops and rolls back by itself before SSM 
 
   it("keeps its deadline inside the documents' own executionTimeout", () => {
     const script = readFileSync(INSTALL_SCRIPT, 'utf8');
-    const timeout = Number(
-      /execution_timeout=\$\{CERT_LIFECYCLE_EXECUTION_TIMEOUT:-(\d+)\}/.exec(script)![1],
-    );
+    const timeout = Number(/^execution_timeout=(\d+) /m.exec(script)![1]);
     expect(installDocument().mainSteps[0]!.inputs.timeoutSeconds).toBe(String(timeout));
     // The longest run a profile can ask for (VerifySeconds 300) still leaves time to wait for the lock.
     const afterLock = 40 + 5 + 15 + 3 * (60 + 5) + 300;
     expect(timeout - 30 - afterLock).toBeGreaterThan(0);
+
+    const dryRunTimeout = Number(/if \(\(dry_run\)\); then execution_timeout=(\d+); fi/.exec(script)![1]);
+    expect(dryRunDocumentContent().mainSteps[0]!.inputs.timeoutSeconds).toBe(String(dryRunTimeout));
+    // A rehearsal reads the secret and the files, and reloads nothing.
+    expect(dryRunTimeout - 30 - (40 + 5 + 15 + 10)).toBeGreaterThan(0);
   });
 });
 

@@ -5,11 +5,16 @@ import { EXPLAINED_ERROR_NAMES } from '../../lambda/shared/errors.js';
 import { DEFAULT_HOST_INSTALL } from '../../lambda/shared/install-parameters.js';
 import { stateMachineFile } from '../../lib/paths.js';
 import { type TestCertificate, makeCertificate } from '../helpers/certificates.js';
-import { REQUEST } from '../helpers/fixtures.js';
+import { INSTANCE_ACCESS_POLICY_ARN, REQUEST } from '../helpers/fixtures.js';
 import { FakeHost } from '../helpers/install-script.js';
 import { invocation } from '../helpers/ssm-fake.js';
 import { startTlsServer } from '../helpers/tls-server.js';
-import { type WorkflowHarness, type WorkflowRun, startWorkflowHarness } from '../helpers/workflow-harness.js';
+import {
+  type WorkflowHarness,
+  type WorkflowRun,
+  hostInstanceId,
+  startWorkflowHarness,
+} from '../helpers/workflow-harness.js';
 
 let harness: WorkflowHarness;
 let certificate: TestCertificate;
@@ -180,13 +185,17 @@ describe('export-install workflow', () => {
     }
   });
 
-  it('only reports on a dry run: the certificate, the instances the tag selects, nothing exported', async () => {
+  it('only reports on a dry run: the certificate, the instances the tag selects and what each ready host says of itself', async () => {
+    const host = new FakeHost();
+    const before = host.state();
     const result = await run(
       { ...REQUEST, DryRun: true },
       {
+        hosts: [host],
+        hostRole: { tags: { env: 'dev' }, policyArns: [INSTANCE_ACCESS_POLICY_ARN] },
         instanceInformation: [
           {
-            InstanceId: 'i-0aaa',
+            InstanceId: hostInstanceId(0),
             PingStatus: 'Online',
             PlatformType: 'Linux',
             PlatformName: 'Amazon Linux',
@@ -207,8 +216,9 @@ describe('export-install workflow', () => {
       exportable: true,
       target: 'env=dev',
       ready: false,
+      hostCheck: { mode: 'preflight', pending: false, instanceIds: [hostInstanceId(0)] },
       instances: [
-        { instanceId: 'i-0aaa', ready: true },
+        { instanceId: hostInstanceId(0), ready: true, host: { status: 'ready' } },
         {
           instanceId: 'mi-0bbb',
           ready: false,
@@ -216,10 +226,79 @@ describe('export-install workflow', () => {
         },
       ],
     });
+    const checks = (
+      result.output!.instances as { host?: { checks: { item: string; verdict: string }[] } }[]
+    )[0]!.host!.checks;
+    expect(checks.map((check) => `${check.item} ${check.verdict}`)).toEqual([
+      'tools ok',
+      'owner ok',
+      'secret note',
+      'CertDirectory ok',
+      'KeyDirectory ok',
+      'reload ok',
+      'endpoint ok',
+      'role-tag ok',
+      'role-policy ok',
+    ]);
+    // Only the dry run's document went out, to the ready host alone, with names and settings only.
+    expect(result.sendCommands).toEqual([
+      expect.objectContaining({
+        DocumentName: 'CertLifecycle-DryRun-ACMCertificate',
+        InstanceIds: [hostInstanceId(0)],
+        Parameters: expect.objectContaining({ Action: ['Preflight'], CertName: ['web-server'] }),
+      }),
+    ]);
     expect(result.secrets.size).toBe(0);
-    expect(result.sendCommands).toEqual([]);
     expect(result.inventoryItems).toEqual([]);
-    expect(result.transitions).toEqual(['Route', 'DryRun']);
+    expect(host.state()).toEqual(before);
+    expect(result.transitions).toEqual([
+      'Route',
+      'DryRun',
+      'DryRunHostsAsked',
+      'WaitForDryRunHosts',
+      'DryRunHostsAnswered',
+      'DryRunHostsAsked',
+      'DryRunReported',
+    ]);
+  });
+
+  it("says on a dry run that a host's role lacks the target tag, so it could not read the secret", async () => {
+    const result = await run(
+      { ...REQUEST, DryRun: true },
+      { hosts: [new FakeHost()], hostRole: { tags: { env: 'prod' }, policyArns: [] } },
+    );
+    expect(result.output).toMatchObject({
+      ready: false,
+      instances: [
+        {
+          ready: false,
+          notReadyBecause:
+            `role web-hosts carries env=prod; tag it env=dev so it may read the secret; ` +
+            `role web-hosts does not have the instance access policy ${INSTANCE_ACCESS_POLICY_ARN} attached; attach it`,
+        },
+      ],
+    });
+  });
+
+  it('rehearses an existing mapping on its hosts against the current secret: nothing written, nothing reloaded', async () => {
+    const tableName = await harness.dynamo.createInventoryTable();
+    const host = new FakeHost();
+    const exported = await run(REQUEST, { hosts: [host], tableName });
+    expect(exported.status).toBe('SUCCEEDED');
+    const before = host.state();
+    const result = await run({ ...REQUEST, DryRun: true }, { hosts: [host], tableName });
+    expect(result.output).toMatchObject({
+      ready: true,
+      hostCheck: { mode: 'rehearsal' },
+      instances: [{ ready: true, host: { status: 'ready', would: 'unchanged' } }],
+    });
+    expect(result.sendCommands[0]!.Parameters).toMatchObject({
+      Action: ['Rehearse'],
+      SecretId: [exported.inventoryItems[0]!.SecretId],
+    });
+    expect(
+      Object.fromEntries(Object.entries(host.state()).filter(([file]) => !file.includes('/run/'))),
+    ).toEqual(Object.fromEntries(Object.entries(before).filter(([file]) => !file.includes('/run/'))));
   });
 
   it('says on a dry run that hosts could not read the secret by that tag key', async () => {
@@ -496,7 +575,12 @@ describe('the definition', () => {
   );
 
   it("retries every Lambda task on Lambda's own faults and on TransientAwsError, with bounded backoff and jitter", () => {
-    expect(lambdaTasks.map(([name]) => name)).toEqual(['DryRun', 'ExportCertificate', 'RecordAndInstall']);
+    expect(lambdaTasks.map(([name]) => name)).toEqual([
+      'DryRun',
+      'DryRunHostsAnswered',
+      'ExportCertificate',
+      'RecordAndInstall',
+    ]);
     for (const [, state] of lambdaTasks) {
       const [retry] = state.Retry!;
       expect(retry!.ErrorEquals).toEqual(
@@ -518,8 +602,8 @@ describe('the definition', () => {
   it('catches by name exactly the errors the handlers raise for humans to read', () => {
     for (const [name, state] of lambdaTasks) {
       const named = state.Catch?.find((catcher) => !catcher.ErrorEquals.includes('States.ALL'));
-      // The dry run reports outcomes instead of raising them.
-      if (name === 'DryRun') continue;
+      // The dry run reports outcomes instead of raising them; reading the hosts' answers raises nothing for humans.
+      if (name.startsWith('DryRun')) continue;
       expect(named?.ErrorEquals).toEqual([...EXPLAINED_ERROR_NAMES]);
     }
   });
