@@ -1,7 +1,7 @@
 import { type IAMClient, ListRoleTagsCommand, paginateListAttachedRolePolicies } from '@aws-sdk/client-iam';
 import { type CommandInvocation, SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { mappingSecretName } from '../shared/certificate-secret.js';
-import { errorLine, listInvocations, resultLine } from '../shared/command-invocations.js';
+import { errorLine, listInvocations, pluginOutput, resultLine } from '../shared/command-invocations.js';
 import type { ExportRequest } from '../shared/export-request.js';
 import { type HostCheck, hostCheckLines } from '../shared/host-check.js';
 import { type HostInstallSettings, hostParameters } from '../shared/install-parameters.js';
@@ -136,8 +136,7 @@ export async function collectHostAnswers(
 }
 
 function answerOf(invocation: CommandInvocation): HostAnswer {
-  const output = (invocation.CommandPlugins ?? []).map((plugin) => plugin.Output ?? '').join('\n');
-  const checks = hostCheckLines(output);
+  const checks = hostCheckLines(pluginOutput(invocation));
   const result = resultLine(invocation);
   if (STILL_RUNNING.has(invocation.Status ?? '')) {
     return { status: 'no answer', checks, error: `still ${invocation.Status} after ${HOST_CHECK_SECONDS} s` };
