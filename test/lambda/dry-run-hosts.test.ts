@@ -6,6 +6,8 @@ import {
 } from '@aws-sdk/client-iam';
 import {
   type CommandInvocation,
+  type CommandInvocationStatus,
+  type CommandPluginStatus,
   ListCommandInvocationsCommand,
   SendCommandCommand,
   SSMClient,
@@ -61,7 +63,11 @@ const command = (instanceIds: string[], mode: HostCheckCommand['mode'] = 'prefli
   instanceIds,
 });
 
-function invocation(instanceId: string, status: string, lines: string[]): CommandInvocation {
+function invocation(
+  instanceId: string,
+  status: CommandInvocationStatus & CommandPluginStatus,
+  lines: string[],
+): CommandInvocation {
   return {
     CommandId: COMMAND_ID,
     InstanceId: instanceId,
