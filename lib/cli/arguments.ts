@@ -24,7 +24,10 @@ const FLAGS = {
   name: { type: 'string', value: 'NAME', help: 'CertName: the file name stem on the hosts' },
   tag: { type: 'string', value: 'KEY=VALUE', help: 'The target tag of the instances' },
   profile: { type: 'string', value: 'NAME', help: 'The install profile those hosts use (default "default")' },
-  'dry-run': { type: 'boolean', help: 'Only check the certificate and list the instances; export nothing' },
+  'dry-run': {
+    type: 'boolean',
+    help: 'Export nothing: check the certificate, the tag and the profile, and ask each ready host (up to 50) whether it could install; with --follow, exit 1 when it could not',
+  },
   'remove-files': { type: 'boolean', help: 'Also remove the installed files from the instances' },
   follow: { type: 'boolean', help: 'Print each step until the execution ends' },
   timeout: {

@@ -27,6 +27,7 @@ import {
 import type { InstanceInstallResult } from '../../lambda/shared/workflow-state.js';
 import { PROJECT_ROOT } from '../paths.js';
 import { type CommandName, EXIT, UsageError, commandUsage, parseCommandLine } from './arguments.js';
+import { dryRunLines, isDryRunReport } from './dry-run-report.js';
 import { type AskedFor, ExplainedError, explain } from './explain.js';
 import { type SignedResponse, regionOfApiUrl, signedRequest } from './signed-request.js';
 
@@ -280,12 +281,8 @@ export async function follow(
   }
 }
 
-/** One host's line: its install status and what it holds and serves now, or whether a dry run found it ready. */
-function instanceWords(
-  instance: Partial<InstanceInstallResult> & { ready?: boolean; notReadyBecause?: string },
-) {
-  if (instance.status === undefined)
-    return instance.ready ? 'ready' : `not ready: ${instance.notReadyBecause}`;
+/** One host's line: its install status and what it holds and serves now. */
+function instanceWords(instance: InstanceInstallResult) {
   const result = instance.result;
   const detail = result
     ? [
@@ -303,10 +300,20 @@ function instanceWords(
  */
 function report(execution: DescribeExecutionCommandOutput, io: CliIo, run?: Run, more: object = {}): number {
   const line = (text: string) => (run ? run.line(text) : io.out(text));
-  line(`${execution.status}`);
   const output = JSON.parse(execution.output ?? '{}') as {
-    instances?: (InstanceInstallResult & { ready?: boolean; notReadyBecause?: string })[];
+    instances?: InstanceInstallResult[];
   };
+  if (execution.status === 'SUCCEEDED' && isDryRunReport(output)) {
+    run?.document({
+      executionArn: execution.executionArn,
+      status: execution.status,
+      dryRun: output,
+      ...more,
+    });
+    for (const text of dryRunLines(output)) line(text);
+    return output.ready ? EXIT.done : EXIT.failed;
+  }
+  line(`${execution.status}`);
   run?.document({
     executionArn: execution.executionArn,
     status: execution.status,

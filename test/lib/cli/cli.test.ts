@@ -314,6 +314,48 @@ describe('cli follow', () => {
     ]);
   });
 
+  it("prints a dry run's verdict, what blocks it and each host's findings; exit 1 when not ready", async () => {
+    const dryRun = {
+      dryRun: true,
+      certificateArn: REQUEST.CertificateArn,
+      target: 'env=prod',
+      exportable: true,
+      profile: 'default',
+      instances: [
+        { instanceId: 'i-0aaa', ready: true, platform: 'Amazon Linux 2023', agentVersion: '3.3.1142.0' },
+        {
+          instanceId: 'i-0bbb',
+          ready: false,
+          notReadyBecause: 'role web-hosts has no tag env',
+          host: {
+            status: 'not ready',
+            checks: [
+              { item: 'tools', verdict: 'ok', words: 'OpenSSL 3.0.13, aws-cli/2.22.0, flock' },
+              { item: 'role-tag', verdict: 'problem', words: 'role web-hosts has no tag env' },
+              { item: 'journal', verdict: 'note', words: 'an install of web was interrupted' },
+            ],
+          },
+        },
+        { instanceId: 'i-0ccc', ready: false, notReadyBecause: 'agent is ConnectionLost' },
+      ],
+      hostCheck: { mode: 'preflight', instanceIds: ['i-0aaa', 'i-0bbb'], pending: false },
+      ready: false,
+    };
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [] });
+    sfn
+      .on(DescribeExecutionCommand)
+      .resolves({ status: 'SUCCEEDED', output: JSON.stringify(dryRun) } as never);
+    expect(await follow(new SFNClient({ region: 'eu-west-1' }), 'arn:execution', io, { pollMs: 0 })).toBe(1);
+    expect(lines).toEqual([
+      'NOT READY  env=prod  profile default  (preflight on 2 host(s))',
+      '  i-0aaa  ready  (Amazon Linux 2023, agent 3.3.1142.0)',
+      '  i-0bbb  not ready',
+      '      problem role-tag: role web-hosts has no tag env',
+      '      note journal: an install of web was interrupted',
+      '  i-0ccc  not ready: agent is ConnectionLost',
+    ]);
+  });
+
   it('exits 1 with the error and cause of a failed execution', async () => {
     sfn.on(GetExecutionHistoryCommand).resolves({ events: [] });
     sfn.on(DescribeExecutionCommand).resolves({
