@@ -1,7 +1,13 @@
 import { type IAMClient, ListRoleTagsCommand, paginateListAttachedRolePolicies } from '@aws-sdk/client-iam';
 import { type CommandInvocation, SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { mappingSecretName } from '../shared/certificate-secret.js';
-import { errorLine, listInvocations, pluginOutput, resultLine } from '../shared/command-invocations.js';
+import {
+  errorLine,
+  lastLineStartingWith,
+  listInvocations,
+  pluginOutput,
+  resultLine,
+} from '../shared/command-invocations.js';
 import type { ExportRequest } from '../shared/export-request.js';
 import { type HostCheck, hostCheckLines } from '../shared/host-check.js';
 import { type HostInstallSettings, hostParameters } from '../shared/install-parameters.js';
@@ -36,6 +42,8 @@ export interface HostAnswer {
   readonly checks: HostCheck[];
   /** A rehearsal's finding: what the install would do (install, unchanged, reload). */
   readonly would?: string;
+  /** The rehearsal's own sentence: which serial it would install in place of which, or why it would not. */
+  readonly rehearsal?: string;
   /** The host's own ERROR line, or why there is no answer. */
   readonly error?: string;
 }
@@ -93,6 +101,9 @@ export async function sendHostCheck(
   };
 }
 
+/** The line a rehearsal prints before its RESULT: what the install would do, in words. */
+const REHEARSAL_LINE = 'rehearsal: ';
+
 const STILL_RUNNING = new Set(['Pending', 'InProgress', 'Delayed']);
 
 export interface CollectDependencies {
@@ -138,6 +149,7 @@ export async function collectHostAnswers(
 function answerOf(invocation: CommandInvocation): HostAnswer {
   const checks = hostCheckLines(pluginOutput(invocation));
   const result = resultLine(invocation);
+  const rehearsal = lastLineStartingWith(invocation, REHEARSAL_LINE);
   if (STILL_RUNNING.has(invocation.Status ?? '')) {
     return { status: 'no answer', checks, error: `still ${invocation.Status} after ${HOST_CHECK_SECONDS} s` };
   }
@@ -146,6 +158,7 @@ function answerOf(invocation: CommandInvocation): HostAnswer {
       status: result.status === 'ready' ? 'ready' : 'not ready',
       checks,
       ...(result.would ? { would: result.would } : {}),
+      ...(rehearsal ? { rehearsal: rehearsal.slice(REHEARSAL_LINE.length) } : {}),
     };
   }
   const error = errorLine(invocation) ?? `the check ended ${invocation.Status ?? 'without a status'}`;

@@ -20,7 +20,7 @@ export function pluginOutput(invocation: CommandInvocation): string {
 }
 
 /** The last line of a document's output (its error output included) that starts with `prefix`. */
-function lastLineStartingWith(invocation: CommandInvocation, prefix: string): string | undefined {
+export function lastLineStartingWith(invocation: CommandInvocation, prefix: string): string | undefined {
   return pluginOutput(invocation)
     .split('\n')
     .map((text) => text.trim())

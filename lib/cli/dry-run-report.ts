@@ -36,7 +36,7 @@ function instanceLines(instance: TargetInstance): string[] {
   const verdict = instance.ready ? 'ready' : `not ready${because ? `: ${because}` : ''}`;
   return [
     `  ${instance.instanceId}  ${verdict}${about ? `  (${about})` : ''}`,
-    ...(host?.would ? [`      would ${host.would}`] : []),
+    ...(host?.would ? [`      rehearsal: ${host.rehearsal ?? `would ${host.would}`}`] : []),
     ...(host?.checks ?? [])
       .filter((check) => check.verdict !== 'ok')
       .map((check) => `      ${check.verdict} ${check.item}: ${check.words}`),

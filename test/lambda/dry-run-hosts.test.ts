@@ -207,7 +207,11 @@ describe("reading the hosts' answers", () => {
       CommandInvocations: [invocation(ids(1)[0]!, 'Success', rehearsed)],
     });
     const answer = (await collectHostAnswers(command(ids(1), 'rehearsal'), collectDeps()))!.get(ids(1)[0]!)!;
-    expect(answer).toMatchObject({ status: 'ready', would: 'install' });
+    expect(answer).toMatchObject({
+      status: 'ready',
+      would: 'install',
+      rehearsal: 'would install serial 0a1b, replacing 09ff',
+    });
     expect(iam.calls()).toHaveLength(0);
   });
 
