@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 export const EXIT = {
   /** Done (an export started, or followed to success; an unmap done or nothing to unmap). */
   done: 0,
-  /** Failed: the export or install failed, the API refused the request, or an AWS call failed. */
+  /** Failed: the export or install failed, a dry run found it not ready, the API refused, or an AWS call failed. */
   failed: 1,
   /** Bad usage: nothing was sent. */
   usage: 2,
@@ -149,7 +149,7 @@ function flagLine(name: FlagName): string {
   return `${left.padEnd(26)}${flag.help}`;
 }
 
-const EXIT_CODES = `Exit codes: ${EXIT.done} done, ${EXIT.failed} failed, ${EXIT.usage} bad usage (nothing sent), ${EXIT.stillRunning} still running at --timeout, ${EXIT.tryAgain} throttled by the API (nothing started; try again).`;
+const EXIT_CODES = `Exit codes: ${EXIT.done} done, ${EXIT.failed} failed (or a dry run found it not ready), ${EXIT.usage} bad usage (nothing sent), ${EXIT.stillRunning} still running at --timeout, ${EXIT.tryAgain} throttled by the API (nothing started; try again).`;
 
 export function commandUsage(command: CommandName): string {
   const spec: CommandSpec = COMMANDS[command];

@@ -95,7 +95,7 @@ describe('cli usage errors: exit 2, naming what is wrong, nothing sent', () => {
       lines = [];
       await runCli(argv, io, {});
       expect(lines.join('\n')).toContain(
-        'Exit codes: 0 done, 1 failed, 2 bad usage (nothing sent), 3 still running at --timeout, 75 throttled',
+        'Exit codes: 0 done, 1 failed (or a dry run found it not ready), 2 bad usage (nothing sent), 3 still running at --timeout, 75 throttled',
       );
     }
   });
