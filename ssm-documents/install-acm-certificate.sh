@@ -53,6 +53,91 @@ set -Eeuo pipefail
 umask 077
 export LC_ALL=C
 
+# --- A target's certificates: each installed by its own run of this file, in turn ------------------
+# SSM_Certificates (the target's association, and the export's own command) lists secrets. Each is
+# installed by a run of this file of its own, so one that fails stops no other: each has its own lock,
+# journal, files, RESULT or ERROR line, and deadline (what is left of the document's, 600 s at most).
+# After each, the host records the outcome as its own Systems Manager compliance item (type
+# Custom:CertLifecycle_<mapping id>), which the workflow and the convergence results read: SSM cuts a
+# run's output, a compliance item it keeps whole. A failed record is said, and changes no outcome.
+if [[ -n ${SSM_Certificates:-} ]]; then
+  list_fail() {
+    echo "ERROR: $*" >&2
+    exit 1
+  }
+  [[ ${SSM_Action:-Install} == Install ]] || list_fail "parameter Certificates is for Action=Install only"
+  listed_text=$SSM_Certificates
+  [[ ${#listed_text} -le 10099 && $listed_text =~ ^[^\ ]+(\ [^\ ]+)*$ ]] || list_fail "parameter Certificates is not valid"
+  read -r -a listed <<<"$listed_text"
+  ((${#listed[@]} <= 100)) || list_fail "parameter Certificates is not valid"
+  listed_names=" "
+  for id in "${listed[@]}"; do
+    if ((${#id} > 100)) || [[ ! $id =~ ^acm-passphrase/([A-Za-z0-9]+([._-][A-Za-z0-9]+)*)/[0-9a-f]{16}$ ]]; then
+      list_fail "parameter Certificates is not valid"
+    fi
+    [[ $listed_names != *" ${BASH_REMATCH[1]} "* ]] || list_fail "parameter Certificates names ${BASH_REMATCH[1]} twice: two certificates would share its files"
+    listed_names+="${BASH_REMATCH[1]} "
+  done
+  run_seconds=${CERT_LIFECYCLE_EXECUTION_TIMEOUT:-3600} # the document's; then SSM kills the group
+  [[ $run_seconds =~ ^[1-9][0-9]{0,4}$ ]] || list_fail "parameter CERT_LIFECYCLE_EXECUTION_TIMEOUT is not valid"
+  # Where SSM Agent manages this node: its compliance is recorded there. Elsewhere (not under the agent)
+  # nothing is recorded.
+  node_id=${AWS_SSM_INSTANCE_ID:-} node_region=${AWS_SSM_REGION_NAME:-}
+  [[ $node_id =~ ^(i-[0-9a-f]{8,17}|mi-[0-9a-f]{17})$ && $node_region =~ ^[a-z]{2}(-[a-z]+)+-[0-9]+$ ]] || node_id=""
+  json_text() { # words: printable ASCII without quotes or backslashes, at most 300 characters
+    printf '%s' "$1" | tr -cd '[:print:]' | tr -d '\042\134' | cut -c 1-300
+  }
+  record_compliance() { # secret-id name COMPLIANT|NON_COMPLIANT RESULT-fields|ERROR-words
+    local kind="Custom:CertLifecycle_${1##*/}" field fields details="" said=""
+    if [[ $3 == COMPLIANT ]]; then
+      read -r -a fields <<<"$4"
+      for field in "${fields[@]}"; do
+        case $field in
+          status=* | serial=* | not_after=* | sha256=* | served=*) details+="\"${field%%=*}\":\"$(json_text "${field#*=}")\"," ;;
+        esac
+      done
+    else
+      details="\"status\":\"failed\",\"error\":\"$(json_text "$4")\","
+    fi
+    details+="\"secret_id\":\"$1\""
+    said=$(timeout 30 aws ssm put-compliance-items --region "$node_region" --resource-id "$node_id" \
+      --resource-type ManagedInstance --compliance-type "$kind" --output text \
+      --items "[{\"Id\":\"$2\",\"Title\":\"$2\",\"Severity\":\"HIGH\",\"Status\":\"$3\",\"Details\":{$details}}]" \
+      --execution-summary "{\"ExecutionTime\":\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\",\"ExecutionType\":\"Command\"}" 2>&1 >/dev/null) ||
+      echo "note: $2: its outcome is not recorded in Systems Manager compliance ($(json_text "${said##*$'\n'}")); the node's role needs ssm:PutComplianceItems (in AmazonSSMManagedInstanceCore)"
+  }
+  failed=0
+  for id in "${listed[@]}"; do
+    name=${id#acm-passphrase/} name=${name%/*}
+    left=$((run_seconds - SECONDS - 15))
+    ((left <= 600)) || left=600
+    if ((left < 120)); then
+      output="ERROR: not installed: the run's time is up; the next run installs it" status=1
+    else
+      status=0
+      output=$(SSM_Certificates='' SSM_CertName=$name SSM_SecretId=$id CERT_LIFECYCLE_EXECUTION_TIMEOUT=$left "$BASH" -- "$0" 2>&1) || status=$?
+    fi
+    ((${#listed[@]} == 1)) || echo "--- $name"
+    result="" error=""
+    while IFS= read -r line; do
+      case $line in
+        '') ;;
+        'ERROR: '*) echo "$line" >&2 && error=${line#ERROR: } ;;
+        'RESULT '*) echo "$line" && result=${line#RESULT } ;;
+        *) echo "$line" ;;
+      esac
+    done <<<"$output"
+    if ((status == 0)) && [[ -n $result ]]; then
+      [[ -z $node_id ]] || record_compliance "$id" "$name" COMPLIANT "$result"
+    else
+      failed=$((failed + 1))
+      [[ -z $node_id ]] || record_compliance "$id" "$name" NON_COMPLIANT "${error:-the run stopped (exit $status)}"
+    fi
+  done
+  if ((${#listed[@]} > 1)); then echo "RESULTS certificates=${#listed[@]} failed=$failed"; fi
+  exit $((failed > 0 ? 1 : 0))
+fi
+
 # --- Ending: one ERROR: line, and nothing left half done ----------------------------------------------
 
 FAILURE=""      # what went wrong, said once by finish()
@@ -207,11 +292,14 @@ verify_seconds=${SSM_VerifySeconds:-10}
 certificate_arn=${SSM_CertificateArn:-}
 
 require Action "$action" '^(Install|Remove|Check|Preflight|Rehearse)$' 9
-require CertName "$cert_name" '^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$' 64
+require Certificates "${SSM_Certificates:-}" '^(acm-passphrase/[A-Za-z0-9]+([._-][A-Za-z0-9]+)*/[0-9a-f]{16}( acm-passphrase/[A-Za-z0-9]+([._-][A-Za-z0-9]+)*/[0-9a-f]{16}){0,99})?$' 10099
+require CertName "$cert_name" '^([A-Za-z0-9]+([._-][A-Za-z0-9]+)*)?$' 64
+[[ -n $cert_name ]] || fail "parameter CertName is not valid: name one certificate (CertName, SecretId) or list them (Certificates)"
 dry_run=0 # Preflight and Rehearse (the dry run's document): report what an install would meet
 if [[ $action == Preflight || $action == Rehearse ]]; then dry_run=1; fi
 if [[ $action == Install ]] || ((dry_run)); then
-  require SecretId "$secret_id" '^acm-passphrase/[A-Za-z0-9]+([._-][A-Za-z0-9]+)*/[0-9a-f]{16}$' 100
+  require SecretId "$secret_id" '^(acm-passphrase/[A-Za-z0-9]+([._-][A-Za-z0-9]+)*/[0-9a-f]{16})?$' 100
+  [[ -n $secret_id ]] || fail "parameter SecretId is not valid: name the secret of CertName"
   require Region "$region" '^[a-z]{2}(-[a-z]+)+-[0-9]+$' 32
 fi
 require CertDirectory "$cert_dir" '^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$' 200

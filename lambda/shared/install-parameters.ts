@@ -18,17 +18,33 @@ const DIRECTORY = '^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$';
 /** A POSIX user or group name. */
 const ACCOUNT_NAME = '^[a-z_][a-z0-9_-]*$';
 
+/** A mapping's secret: `acm-passphrase/<CertName>/<mapping id>`. */
+const SECRET_ID = `${SECRET_PREFIX}[A-Za-z0-9]+([._-][A-Za-z0-9]+)*/[0-9a-f]{16}`;
+const SECRET_ID_LENGTH = 100;
+/**
+ * How many certificates one target's association may carry: its Certificates parameter, with the
+ * embedded script, stays inside SSM's 64 KB document quota (which counts the parameters sent).
+ */
+export const MAX_CERTIFICATES_PER_TARGET = 100;
+
 export const INSTALL_PARAMETER_RULES = {
+  Certificates: {
+    pattern: `^(${SECRET_ID}( ${SECRET_ID}){0,${MAX_CERTIFICATES_PER_TARGET - 1}})?$`,
+    maxChars: MAX_CERTIFICATES_PER_TARGET * (SECRET_ID_LENGTH + 1) - 1,
+    description:
+      'The secrets of every certificate to install, space-separated (a target association lists all of its own): each is installed on its own, one failing stops no other. Empty when CertName and SecretId name one.',
+  },
   CertName: {
-    pattern: EXPORT_REQUEST_FIELDS.CertName.pattern,
+    // Optional in the install document, where Certificates may list the certificates instead.
+    pattern: `^(${EXPORT_REQUEST_FIELDS.CertName.pattern.slice(1, -1)})?$`,
     maxChars: EXPORT_REQUEST_FIELDS.CertName.maxLength,
     description:
       'File name stem: the files are <CertName>-cert.pem, -chain.pem, -fullchain.pem and -privkey.pem.',
   },
   SecretId: {
-    pattern: `^${SECRET_PREFIX}[A-Za-z0-9]+([._-][A-Za-z0-9]+)*/[0-9a-f]{16}$`,
-    maxChars: 100,
-    description: 'Name of the secret that holds the exported certificate bundle.',
+    pattern: `^(${SECRET_ID})?$`,
+    maxChars: SECRET_ID_LENGTH,
+    description: 'Name of the secret that holds the exported certificate bundle (with CertName, instead of Certificates).',
   },
   Region: {
     pattern: '^[a-z]{2}(-[a-z]+)+-[0-9]+$',

@@ -57,6 +57,22 @@ export function bundleFor(
   });
 }
 
+/** One PutComplianceItems call, as the node made it with the AWS CLI. */
+export interface ComplianceReport {
+  readonly region?: string;
+  readonly 'resource-id'?: string;
+  readonly 'resource-type'?: string;
+  readonly 'compliance-type'?: string;
+  readonly 'execution-summary'?: string;
+  readonly items: {
+    Id: string;
+    Title: string;
+    Severity: string;
+    Status: 'COMPLIANT' | 'NON_COMPLIANT';
+    Details: Record<string, string>;
+  }[];
+}
+
 export interface HostRun {
   readonly status: number;
   readonly stdout: string;
@@ -89,23 +105,38 @@ export class FakeHost {
   readonly group = spawnSync('id', ['-gn'], { encoding: 'utf8' }).stdout.trim();
   private readonly secretFile = path.join(this.root, 'secret.txt');
   private readonly awsLog = path.join(this.root, 'aws-calls.log');
+  /** Secrets served by id (several certificates on one host); the one above serves any id. */
+  private readonly secretsDirectory = path.join(this.root, 'secrets');
+  private readonly complianceLog = path.join(this.root, 'compliance.log');
+  private readonly complianceRefusal = path.join(this.root, 'compliance-refusal.txt');
 
   constructor() {
     mkdirSync(this.bin);
     mkdirSync(this.tmp);
     mkdirSync(path.dirname(this.runDirectory));
     mkdirSync(path.dirname(this.stateDirectory), { recursive: true });
+    mkdirSync(this.secretsDirectory);
     this.addCommand(
       'aws',
       [
         '#!/bin/bash',
         `printf '%s\\n' "$*" >>'${this.awsLog}'`,
         'if [[ $1 == --version ]]; then echo "aws-cli/2.22.35 Python/3.12.6 Linux/6.1.0 exe/x86_64.amzn.2023"; exit 0; fi',
+        // A node reporting its compliance: kept, one JSON line per call, for the tests to read.
+        'if [[ "$1 $2" == "ssm put-compliance-items" ]]; then',
+        `  if [[ -f '${this.complianceRefusal}' ]]; then cat '${this.complianceRefusal}' >&2; exit 254; fi`,
+        `  node -e 'const a=process.argv.slice(1);const o={};for(let i=0;i<a.length;i+=2)o[a[i].slice(2)]=a[i+1];console.log(JSON.stringify(o))' -- "\${@:3}" >>'${this.complianceLog}'`,
+        '  exit 0',
+        'fi',
         'if [[ "$1 $2" != "secretsmanager get-secret-value" ]]; then echo "unexpected aws call: $*" >&2; exit 2; fi',
-        `if [[ ! -f '${this.secretFile}' ]]; then echo "${FakeHost.ACCESS_DENIED}" >&2; exit 254; fi`,
+        // The secret asked for: its own file when the test serves several, else the one served.
+        'secret=""; previous=""; for word in "$@"; do if [[ $previous == --secret-id ]]; then secret=$word; fi; previous=$word; done',
+        `file='${this.secretFile}'; own='${this.secretsDirectory}/'$(printf '%s' "$secret" | tr / _)`,
+        'if [[ -f $own ]]; then file=$own; fi',
+        `if [[ ! -f $file ]]; then echo "${FakeHost.ACCESS_DENIED}" >&2; exit 254; fi`,
         // What the real CLI prints for --query VersionId: the version, not the secret.
         `if [[ " $* " == *" --query VersionId "* ]]; then echo 7c2e9f1a-0000-4000-8000-000000000001; exit 0; fi`,
-        `cat '${this.secretFile}'`,
+        'cat "$file"',
       ].join('\n'),
     );
   }
@@ -122,6 +153,24 @@ export class FakeHost {
     writeFileSync(this.secretFile, secretString);
   }
 
+  /** Serves `secretString` for `secretId` only (the others keep what serveSecret serves). */
+  serveSecretFor(secretId: string, secretString: string): void {
+    writeFileSync(path.join(this.secretsDirectory, secretId.replaceAll('/', '_')), secretString);
+  }
+
+  /** Makes the node's PutComplianceItems calls fail with `message`, as the CLI prints a refusal. */
+  refuseCompliance(message: string): void {
+    writeFileSync(this.complianceRefusal, message);
+  }
+
+  /** Every PutComplianceItems call the node made, its flags as given (items parsed). */
+  complianceReports(): ComplianceReport[] {
+    return readLog(this.complianceLog).map((line) => {
+      const flags = JSON.parse(line) as Record<string, string>;
+      return { ...flags, items: JSON.parse(flags.items ?? '[]') as ComplianceReport['items'] };
+    });
+  }
+
   /**
    * Everything on this host (each entry's type, mode, owner and content) but the fake AWS side (the
    * secret served and the calls logged) and `ignored`: what a failed install must leave as it was.
@@ -129,7 +178,12 @@ export class FakeHost {
   state(...ignored: string[]): Record<string, string> {
     return treeSnapshot(
       this.root,
-      (file) => file === this.secretFile || file === this.awsLog || ignored.includes(file),
+      (file) =>
+        file === this.secretFile ||
+        file === this.awsLog ||
+        file.startsWith(this.secretsDirectory) ||
+        file === this.complianceLog ||
+        ignored.includes(file),
     );
   }
 
@@ -257,7 +311,7 @@ export function hostOwnedBy(user: ServiceUser) {
       host.root,
       (file) =>
         [app, host.tmp, host.runDirectory, host.stateDirectory].some((own) => file.startsWith(own)) ||
-        /(aws-calls\.log|secret\.txt)$/.test(file),
+        /(aws-calls\.log|secret\.txt|compliance\.log)$/.test(file) || file.includes(`${host.root}/secrets`),
     );
   return { host, app, tls, victims, parameters, elsewhere };
 }

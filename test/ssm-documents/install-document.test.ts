@@ -5,6 +5,7 @@ import {
   DEFAULT_HOST_INSTALL,
   INSTALL_PARAMETER_RULES,
   type InstallParameterName,
+  MAX_CERTIFICATES_PER_TARGET,
 } from '../../lambda/shared/install-parameters.js';
 import { installDocument, installScript } from '../helpers/install-script.js';
 import { REGION, REQUEST } from '../helpers/fixtures.js';
@@ -88,6 +89,7 @@ describe('install document', () => {
   );
 
   it.each([
+    ['Certificates', [mappingSecretName(REQUEST), `${mappingSecretName(REQUEST)} acm-passphrase/a.b/0123456789abcdef`]],
     ['CertName', ['web-server', 'api.example.com', 'a_b-c.d9', 'x']],
     ['SecretId', [mappingSecretName(REQUEST), 'acm-passphrase/a.b/0123456789abcdef']],
     ['Region', ['eu-west-1', 'us-gov-west-1', 'ap-southeast-4']],
@@ -115,9 +117,33 @@ describe('install document', () => {
   });
 
   it('refuses an empty value where the parameter has no default', () => {
-    for (const name of ['CertName', 'SecretId', 'Region', 'CertDirectory', 'FileOwner']) {
+    for (const name of ['Region', 'CertDirectory', 'FileOwner']) {
       expect(accepts(name, ''), name).toBe(false);
     }
+  });
+
+  it('takes the certificates either listed in Certificates or named by CertName and SecretId', () => {
+    for (const name of ['Certificates', 'CertName', 'SecretId']) {
+      expect(document.parameters[name]!.default, name).toBe('');
+      expect(accepts(name, ''), name).toBe(true);
+    }
+    const id = (n: number) => `acm-passphrase/site-${n}.example.com/${n.toString(16).padStart(16, '0')}`;
+    const most = Array.from({ length: MAX_CERTIFICATES_PER_TARGET }, (_, n) => id(n)).join(' ');
+    expect(accepts('Certificates', most)).toBe(true);
+    expect(accepts('Certificates', `${most} ${id(MAX_CERTIFICATES_PER_TARGET)}`)).toBe(false);
+    for (const bad of [` ${id(1)}`, `${id(1)}  ${id(2)}`, `${id(1)},${id(2)}`, `${id(1)} ../x/0000000000000000`]) {
+      expect(accepts('Certificates', bad), bad).toBe(false);
+    }
+  });
+
+  it('stays inside SSM\'s 64 KB document quota with the longest list of certificates a target may carry', () => {
+    const longest = Array.from(
+      { length: MAX_CERTIFICATES_PER_TARGET },
+      (_, n) => `acm-passphrase/${'c'.repeat(62)}${String(n).padStart(2, '0')}/${'0'.repeat(16)}`.slice(0, 100),
+    ).join(' ');
+    expect(longest.length).toBeLessThanOrEqual(document.parameters.Certificates!.maxChars);
+    const size = Buffer.byteLength(JSON.stringify(document)) + Buffer.byteLength(longest);
+    expect(size).toBeLessThan(64 * 1024);
   });
 
   it('gets from the workflow only parameters it declares, each of which it accepts', () => {
@@ -139,7 +165,12 @@ describe('install document', () => {
         },
       },
     );
-    expect(Object.keys(sent).sort()).toEqual(Object.keys(document.parameters).sort());
+    // Certificates lists the one secret; CertName and SecretId are for runs of one named certificate.
+    expect(Object.keys(sent).sort()).toEqual(
+      Object.keys(document.parameters)
+        .filter((name) => name !== 'CertName' && name !== 'SecretId')
+        .sort(),
+    );
     for (const [name, [value]] of Object.entries(sent)) expect(accepts(name, value!), name).toBe(true);
   });
 });
