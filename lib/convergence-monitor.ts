@@ -38,13 +38,14 @@ export class ConvergenceMonitor extends Construct {
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      // Rebuilt by the next scheduled run of every association.
+      // One item per mapping and node; rebuilt by the next scheduled run of every association.
       removalPolicy: RemovalPolicy.DESTROY,
     });
 
     this.handler = new HandlerFunction(this, 'Result', {
       handlerName: 'convergence-result',
-      description: "Records a mapping association's run on a host; failures become findings and an alert",
+      description:
+        "Records a target association's run on a host, per certificate; failures become findings and an alert",
       environment: {
         TABLE_NAME: props.inventory.tableName,
         HOSTS_TABLE_NAME: this.hosts.tableName,
@@ -58,6 +59,7 @@ export class ConvergenceMonitor extends Construct {
       resources: [`${props.inventory.tableArn}/index/${ASSOCIATION_INDEX}`],
     });
     this.handler.allow({ actions: ['dynamodb:PutItem'], resources: [this.hosts.tableArn] });
+    this.handler.allowReadHostReports();
     this.handler.allowFindings(securityHubRegion, { read: true });
     props.alerts.grantPublish(this.handler.role);
 
@@ -66,7 +68,8 @@ export class ConvergenceMonitor extends Construct {
       alertTopic: props.alerts.topic,
     });
     new events.Rule(this, 'AssociationRan', {
-      description: "A mapping's association ran on a host: record it, raise or resolve the host's finding",
+      description:
+        "A target's association ran on a host: record each certificate, raise or resolve the host's findings",
       eventPattern: {
         source: ['aws.ssm'],
         detailType: ['EC2 State Manager Instance Association State Change'],

@@ -13,7 +13,7 @@ import {
   CONVERGENCE_ENV,
   type ConvergenceSettings,
   DEPLOYMENT_TAG_KEY,
-} from '../lambda/shared/mapping-association.js';
+} from '../lambda/shared/target-association.js';
 import { AlarmedDeadLetterQueue } from './alarmed-dead-letter-queue.js';
 import type { AlertTopic } from './alert-topic.js';
 import { HandlerFunction } from './handler-function.js';
@@ -132,22 +132,27 @@ export class ExportWorkflow extends Construct {
       WAITS_TABLE_NAME: this.waits.tableName,
     };
 
+    // What the functions that keep targets' associations in step need to know to write them.
+    const associationEnvironment = {
+      INSTALL_DOCUMENT_NAME: props.installDocument.documentName,
+      [INSTALL_PROFILES_ENV]: profilesJson,
+      [CONVERGENCE_ENV.schedule]: props.convergence.schedule,
+      [CONVERGENCE_ENV.maxConcurrency]: props.convergence.maxConcurrency,
+      [CONVERGENCE_ENV.maxErrors]: props.convergence.maxErrors,
+      [CONVERGENCE_ENV.complianceSeverity]: props.convergence.complianceSeverity,
+      [CONVERGENCE_ENV.deploymentTagValue]: deploymentTag.value,
+    };
+
     const installStep = new HandlerFunction(this, 'RecordAndInstall', {
       handlerName: 'record-and-install',
-      description: "Keeps the mapping's association in step, sends the install command and waits for its end",
+      description: "Keeps the target's association in step, sends the install command and waits for its end",
       environment: {
         ...waitsEnvironment,
-        INSTALL_DOCUMENT_NAME: props.installDocument.documentName,
+        ...associationEnvironment,
         INSTALL_MAX_CONCURRENCY: props.install.maxConcurrency,
         INSTALL_MAX_ERRORS: props.install.maxErrors,
         INSTALL_DELIVERY_TIMEOUT_SECONDS: String(props.install.deliveryTimeoutSeconds),
         INSTALL_MAX_WAIT_SECONDS: String(props.install.maxWaitSeconds),
-        [INSTALL_PROFILES_ENV]: profilesJson,
-        [CONVERGENCE_ENV.schedule]: props.convergence.schedule,
-        [CONVERGENCE_ENV.maxConcurrency]: props.convergence.maxConcurrency,
-        [CONVERGENCE_ENV.maxErrors]: props.convergence.maxErrors,
-        [CONVERGENCE_ENV.complianceSeverity]: props.convergence.complianceSeverity,
-        [CONVERGENCE_ENV.deploymentTagValue]: deploymentTag.value,
       },
       timeout: Duration.seconds(60),
       logRetention: props.logRetention,
@@ -157,9 +162,9 @@ export class ExportWorkflow extends Construct {
       'the install document',
       props.grantedTagKeys,
     );
-    installStep.allowManageAssociations(props.installDocument.documentArn, deploymentTag, 'keep');
+    installStep.allowManageAssociations(props.installDocument.documentArn, deploymentTag);
     installStep.allow({
-      actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+      actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
       resources: [props.inventory.tableArn],
     });
 
@@ -267,23 +272,23 @@ export class ExportWorkflow extends Construct {
     });
     this.unmapper = new HandlerFunction(this, 'Unmap', {
       handlerName: 'unmap',
-      description: "Stops distributing a certificate to a tag: the mapping's association, secret and record",
+      description:
+        "Stops distributing a certificate to a tag: its place in the target's association, its secret and record",
       environment: {
+        ...associationEnvironment,
         TABLE_NAME: props.inventory.tableName,
-        INSTALL_DOCUMENT_NAME: props.installDocument.documentName,
         REMOVE_DOCUMENT_NAME: removeDocument.documentName,
         SECRET_RECOVERY_WINDOW_DAYS: String(props.secretRecoveryWindowDays),
         INSTALL_MAX_CONCURRENCY: props.install.maxConcurrency,
         INSTALL_MAX_ERRORS: props.install.maxErrors,
         INSTALL_DELIVERY_TIMEOUT_SECONDS: String(props.install.deliveryTimeoutSeconds),
-        [INSTALL_PROFILES_ENV]: profilesJson,
       },
       logRetention: props.logRetention,
     });
     this.unmapper.allowSendCommand(removeDocument.documentArn, 'the Remove document', props.grantedTagKeys);
-    this.unmapper.allowManageAssociations(props.installDocument.documentArn, deploymentTag, 'delete');
+    this.unmapper.allowManageAssociations(props.installDocument.documentArn, deploymentTag);
     this.unmapper.allow({
-      actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem'],
+      actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
       resources: [props.inventory.tableArn],
     });
     this.unmapper.allow(

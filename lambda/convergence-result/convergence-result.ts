@@ -1,5 +1,6 @@
 import type { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { driftMessage } from '../shared/alert-message.js';
 import {
@@ -8,9 +9,10 @@ import {
   driftFinding,
   driftFindingId,
 } from '../shared/certificate-finding.js';
-import { type HostState, recordHostState } from '../shared/host-state.js';
+import { complianceTypeOf, hostReports } from '../shared/host-compliance.js';
+import { type HostState, hostStatePartition, recordHostState } from '../shared/host-state.js';
 import { logger } from '../shared/logger.js';
-import { mappingByAssociation } from '../shared/mapping-store.js';
+import { type CertificateMapping, mappingsByAssociation } from '../shared/mapping-store.js';
 import { activeFindings, importFindings } from '../shared/security-hub.js';
 
 /** State Manager's "EC2 State Manager Instance Association State Change" event (detail fields as sent). */
@@ -31,6 +33,8 @@ export interface ConvergenceResultDependencies {
   readonly db: DynamoDBDocumentClient;
   readonly tableName: string;
   readonly hostsTableName: string;
+  /** Reads what the node recorded for each certificate (ListComplianceItems). */
+  readonly ssm: SSMClient;
   readonly securityHub: SecurityHubClient;
   readonly sns: SNSClient;
   readonly topicArn: string;
@@ -38,14 +42,27 @@ export interface ConvergenceResultDependencies {
   readonly now: () => Date;
 }
 
+export type CertificateOnHost = {
+  readonly certName: string;
+  readonly action: 'recorded' | 'raised' | 'updated' | 'resolved';
+  readonly host: HostState;
+};
+
 export type ConvergenceOutcome =
   | { readonly action: 'ignored'; readonly why: string }
-  | { readonly action: 'recorded' | 'raised' | 'updated' | 'resolved'; readonly host: HostState };
+  | { readonly action: 'recorded'; readonly certificates: CertificateOnHost[] };
 
 /**
- * Records what a mapping's association last did on one host. A failed run becomes the host's drift
- * finding (the same id the drift check uses) and, the first time, one alert naming the host and why;
- * later failures update the finding without alerting again. A successful run archives it.
+ * A node's report older than the run by more than this is not the run's own (clocks differ a little).
+ */
+const REPORT_SKEW_MS = 5 * 60_000;
+
+/**
+ * Records what a target's association last did on one host, certificate by certificate: each
+ * certificate's outcome is the one the node recorded for it in this run (its compliance item), or the
+ * run's as a whole where it recorded none. A certificate that failed becomes the host's drift finding
+ * for it (the same id the drift check uses) and, the first time, one alert naming the host and why;
+ * later failures update the finding without alerting again. A success archives it.
  */
 export async function handleConvergenceResult(
   event: InstanceAssociationEvent,
@@ -55,38 +72,63 @@ export async function handleConvergenceResult(
   const associationId = detail['association-id'];
   const instanceId = detail['instance-id'];
   if (!associationId || !instanceId) return { action: 'ignored', why: 'no association or instance id' };
-  const mapping = await mappingByAssociation(deps.db, deps.tableName, associationId);
-  if (!mapping) return { action: 'ignored', why: 'the association belongs to no mapping (unmapped?)' };
+  const mappings = await mappingsByAssociation(deps.db, deps.tableName, associationId);
+  if (mappings.length === 0) {
+    return { action: 'ignored', why: 'the association belongs to no mapping (unmapped?)' };
+  }
 
   const status = detail.status ?? 'Unknown';
-  const host: HostState = {
-    AssociationId: associationId,
-    InstanceId: instanceId,
-    Status: status,
-    DetailedStatus: detail['detailed-status'],
-    ErrorCode: detail['error-code'] || undefined,
-    ExecutionSummary: detail['execution-summary'],
-    LastExecutionDate: detail['last-execution-date'],
-    LastSuccessfulExecutionDate: detail['last-successful-execution-date'] || undefined,
-    ...(status === 'Success' && mapping.Serial ? { Serial: mapping.Serial } : {}),
-  };
-  await recordHostState(deps.db, deps.hostsTableName, host);
-  if (status !== 'Success' && status !== 'Failed') return { action: 'recorded', host };
+  const finished = status === 'Success' || status === 'Failed';
+  const ranAt = Date.parse(detail['last-execution-date'] ?? '') || deps.now().getTime();
+  const reports = finished ? ((await hostReports(deps.ssm, [instanceId])).get(instanceId) ?? []) : [];
+  const certificates: CertificateOnHost[] = [];
+  for (const mapping of mappings) {
+    const report = reports.find(
+      (candidate) =>
+        mapping.SecretId &&
+        candidate.complianceType === complianceTypeOf(mapping.SecretId) &&
+        Date.parse(candidate.at ?? '') >= ranAt - REPORT_SKEW_MS,
+    );
+    const own = report ? (report.installed ? 'Success' : 'Failed') : status;
+    const host: HostState = {
+      AssociationId: hostStatePartition(mapping) ?? associationId,
+      InstanceId: instanceId,
+      Status: own,
+      DetailedStatus: detail['detailed-status'],
+      ErrorCode: detail['error-code'] || undefined,
+      ExecutionSummary: detail['execution-summary'],
+      LastExecutionDate: detail['last-execution-date'],
+      LastSuccessfulExecutionDate: detail['last-successful-execution-date'] || undefined,
+      Serial: report?.serial ?? (own === 'Success' ? mapping.Serial : undefined),
+      Error: report?.error,
+    };
+    await recordHostState(deps.db, deps.hostsTableName, host);
+    const action = finished ? await reportDrift(mapping, host, deps) : 'recorded';
+    certificates.push({ certName: mapping.CertName, action, host });
+  }
+  return { action: 'recorded', certificates };
+}
 
+/** The host's drift finding for one certificate: raised, updated or archived as the host now stands. */
+async function reportDrift(
+  mapping: CertificateMapping,
+  host: HostState,
+  deps: ConvergenceResultDependencies,
+): Promise<CertificateOnHost['action']> {
   const now = deps.now();
   const active = await activeFindings(deps.securityHub, [DRIFT_GENERATOR_ID], mapping.CertificateArn);
   if (active.skippedBecause) {
     logger.warn('findings not read; host state recorded only', { reason: active.skippedBecause });
-    return { action: 'recorded', host };
+    return 'recorded';
   }
   const existing = active.findings.find(
-    (finding) => finding.Id === driftFindingId(mapping.CertificateArn, instanceId),
+    (finding) => finding.Id === driftFindingId(mapping.CertificateArn, host.InstanceId),
   );
 
-  if (status === 'Success') {
-    if (!existing) return { action: 'recorded', host };
+  if (host.Status === 'Success') {
+    if (!existing) return 'recorded';
     await importFindings(deps.securityHub, [archivedFinding(existing, now)]);
-    return { action: 'resolved', host };
+    return 'resolved';
   }
 
   const failure = failureOf(host);
@@ -98,23 +140,24 @@ export async function handleConvergenceResult(
   await importFindings(deps.securityHub, [
     driftFinding(
       facts,
-      { instanceId, failure },
+      { instanceId: host.InstanceId, failure },
       { securityHubRegion: deps.securityHubRegion, now, createdAt: existing?.CreatedAt },
     ),
   ]);
-  if (existing) return { action: 'updated', host };
+  if (existing) return 'updated';
   await deps.sns.send(
     new PublishCommand({
       ...driftMessage(mapping.CertName, mapping.CertificateArn, facts.currentSerial, [
-        { instanceId, failure },
+        { instanceId: host.InstanceId, failure },
       ]),
       TopicArn: deps.topicArn,
     }),
   );
-  return { action: 'raised', host };
+  return 'raised';
 }
 
 function failureOf(host: HostState): string {
+  if (host.Error) return host.Error;
   return (
     [
       host.DetailedStatus && host.DetailedStatus !== host.Status ? host.DetailedStatus : undefined,

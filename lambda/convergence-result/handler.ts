@@ -1,6 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { requiredEnv } from '../shared/env.js';
 import { logger } from '../shared/logger.js';
@@ -13,15 +14,17 @@ import {
 
 const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 const sns = new SNSClient({});
+const ssm = new SSMClient({});
 const securityHubRegion = findingsRegion();
 const securityHub = new SecurityHubClient({ region: securityHubRegion });
 
-/** EventBridge target: a mapping association ran on one host. */
+/** EventBridge target: a target's association ran on one host. */
 export async function handler(event: InstanceAssociationEvent): Promise<ConvergenceOutcome> {
   const outcome = await handleConvergenceResult(event, {
     db,
     tableName: requiredEnv('TABLE_NAME'),
     hostsTableName: requiredEnv('HOSTS_TABLE_NAME'),
+    ssm,
     securityHub,
     sns,
     topicArn: requiredEnv('ALERT_TOPIC_ARN'),

@@ -6,7 +6,7 @@ import { retryingTransient } from '../shared/errors.js';
 import { requiredEnv, requiredIntegerEnv } from '../shared/env.js';
 import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
-import { convergenceSettingsFromEnv } from '../shared/mapping-association.js';
+import { convergenceSettingsFromEnv } from '../shared/target-association.js';
 import type { InstallCommand } from '../shared/workflow-state.js';
 import { type RecordAndInstallInput, recordAndInstall } from './record-and-install.js';
 

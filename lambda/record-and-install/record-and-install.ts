@@ -28,9 +28,10 @@ import { logger } from '../shared/logger.js';
 import {
   type ConvergenceSettings,
   type EnsuredAssociation,
-  desiredAssociation,
-  ensureAssociation,
-} from '../shared/mapping-association.js';
+  type TargetSyncDependencies,
+  syncTargetAssociation,
+  targetOf,
+} from '../shared/target-association.js';
 import {
   type CertificateMapping,
   FINAL_INSTALL_STATUSES,
@@ -88,35 +89,37 @@ const REJECTED_COMMAND_ERRORS = new Set([
   'DuplicateInstanceId',
   // The association's own: a quota reached or a schedule SSM does not accept.
   'AssociationLimitExceeded',
+  'InstallCommandRejectedError',
   'InvalidSchedule',
   'InvalidTarget',
 ]);
 
 /**
- * The parameters the install document receives: names and settings only. The host reads the key
- * material from the secret itself, with its own role; nothing secret is ever a command parameter (SSM
- * echoes parameters into events and the console).
+ * The parameters the install command receives: names and settings only (the list of one secret, as a
+ * target's association lists all of its own). The host reads the key material from the secret itself,
+ * with its own role; nothing secret is ever a command parameter (SSM echoes parameters into events and
+ * the console).
  */
 export function installParameters(
-  input: Pick<RecordAndInstallInput, 'CertName'> & {
+  input: {
     readonly export: Pick<ExportedCertificate, 'secretId'> & Partial<Pick<ExportedCertificate, 'profile'>>;
   },
   settings: InstallCommandSettings,
 ): Record<string, string[]> & Partial<Record<InstallParameterName, string[]>> {
   return {
-    CertName: [input.CertName],
-    SecretId: [input.export.secretId],
+    Certificates: [input.export.secretId],
     Region: [settings.region],
     ...hostParameters(profileSettings(settings.profiles, input.export.profile)),
   };
 }
 
 /**
- * Keeps the mapping's association in step (created on the first export, updated when anything about it
- * changed), sends the install document to every managed instance carrying the target tag now, and records
- * the mapping with both ids. The command is what this export reports on, host by host; the association
- * brings every other node the tag selects, now or later, to the same certificate. The mapping is recorded
- * even when SSM rejects either, so renewals still reach this target once the cause is fixed.
+ * Adds the certificate to its target's association (created with a target's first certificate, updated
+ * when its list or settings change), sends the install document to every managed instance carrying the
+ * target tag now, and records the mapping with both ids. The command is what this export reports on,
+ * host by host; the association brings every other node the tag selects, now or later, to the same
+ * certificate. The mapping is recorded even when SSM rejects either, so renewals still reach this target
+ * once the cause is fixed.
  */
 export async function recordAndInstall(
   input: RecordAndInstallInput,
@@ -131,22 +134,17 @@ export async function recordAndInstall(
     serial: input.export.serial,
     executionArn: input.executionArn,
   };
+  const target = targetOf({ ...request, profile: input.export.profile });
+  const targets = targetSyncDependencies(deps);
 
   let association: EnsuredAssociation;
   let existing: CertificateMapping | undefined;
   let command: SentCommand;
   try {
     existing = await getMapping(deps.db, deps.tableName, request);
-    association = await ensureAssociation(
-      deps.stateManager,
-      desiredAssociation(
-        request,
-        deps.command.documentName,
-        installParameters(input, deps.command),
-        deps.convergence,
-      ),
-      deps.convergence,
-    );
+    const synced = await syncTargetAssociation(targets, target, { include: input.export.secretId });
+    if (!('associationId' in synced)) throw new Error('the target association lists no certificate');
+    association = synced;
     // A retry of this step (a lost response, a failed write after the send) must not send the install
     // again: it takes the command an earlier attempt of the same execution sent, if there is one.
     command =
@@ -156,7 +154,9 @@ export async function recordAndInstall(
     if (!REJECTED_COMMAND_ERRORS.has((error as Error).name)) throw error;
     await recordExport(deps.db, deps.tableName, request, { ...record, installStatus: 'CommandRejected' });
     throw new InstallCommandRejectedError(
-      `SSM rejected the install (${(error as Error).name}): ${(error as Error).message}`,
+      error instanceof InstallCommandRejectedError
+        ? error.message
+        : `SSM rejected the install (${(error as Error).name}): ${(error as Error).message}`,
     );
   }
 
@@ -180,6 +180,12 @@ export async function recordAndInstall(
     });
   }
   logger.info('association in step', { ...association });
+  // Now that the table holds this mapping, the target's association is read against it again: an export
+  // to the same target that synced at the same moment cannot have left this certificate out. A mapping
+  // that moved to another profile leaves its former target's association too.
+  await syncTargetAssociation(targets, target);
+  const former = existing && targetOf(existing);
+  if (former && former.profile !== target.profile) await syncTargetAssociation(targets, former);
 
   const sentAt = new Date(command.requestedAt);
   const deadline = new Date(sentAt.getTime() + deps.maxWaitSeconds * 1000);
@@ -190,6 +196,7 @@ export async function recordAndInstall(
     ExecutionArn: input.executionArn,
     AssociationId: association.associationId,
     AssociationChange: association.change,
+    SecretId: input.export.secretId,
     SentAt: sentAt.toISOString(),
     Deadline: deadline.toISOString(),
     ExpiresAt: Math.ceil(deadline.getTime() / 1000) + WAIT_RETENTION_SECONDS,
@@ -210,6 +217,20 @@ export async function recordAndInstall(
 }
 
 type SentCommand = Omit<InstallCommand, 'associationId' | 'associationChange'>;
+
+function targetSyncDependencies(deps: RecordAndInstallDependencies): TargetSyncDependencies {
+  return {
+    stateManager: deps.stateManager,
+    db: deps.db,
+    tableName: deps.tableName,
+    settings: {
+      ...deps.convergence,
+      documentName: deps.command.documentName,
+      region: deps.command.region,
+      profiles: deps.command.profiles,
+    },
+  };
+}
 
 /** The mark an install command's comment carries of the execution that sent it. */
 export function executionMark(executionArn: string): string {

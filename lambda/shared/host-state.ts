@@ -1,14 +1,29 @@
 import { type DynamoDBDocumentClient, PutCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
 
 /**
- * What each host of a mapping last did with the mapping's association, one item per association and
- * node, written when State Manager reports a run. Holds ids, dates, statuses and SSM's own error words,
- * never key material.
+ * What each host last did with each certificate its target's association lists: one item per mapping
+ * and node, written when State Manager reports a run, from what the node itself recorded for that
+ * certificate (its compliance item) or, where it recorded nothing, from the run as a whole. Holds ids,
+ * dates, statuses and error words, never key material.
  */
 export const HOST_PARTITION_KEY = 'AssociationId';
 export const HOST_SORT_KEY = 'InstanceId';
 
+/**
+ * The partition of one mapping's hosts: its association and the mapping id (the end of its secret's
+ * name), since one association lists every certificate of its target.
+ */
+export function hostStatePartition(mapping: {
+  readonly AssociationId?: string;
+  readonly SecretId?: string;
+}): string | undefined {
+  if (!mapping.AssociationId) return undefined;
+  const secretId = mapping.SecretId ?? '';
+  return `${mapping.AssociationId}/${secretId.slice(secretId.lastIndexOf('/') + 1)}`;
+}
+
 export interface HostState {
+  /** The mapping's partition (hostStatePartition). */
   readonly AssociationId: string;
   readonly InstanceId: string;
   /** Success, Failed, Pending, … as State Manager reports the node's association. */
@@ -20,8 +35,10 @@ export interface HostState {
   /** When the association last ran on the node, and last succeeded there. */
   readonly LastExecutionDate?: string;
   readonly LastSuccessfulExecutionDate?: string;
-  /** The mapping's serial when the node last succeeded: what it holds since. */
+  /** The serial the node says it holds (else the mapping's, when the node last succeeded). */
   readonly Serial?: string;
+  /** The node's own words on why this certificate failed. */
+  readonly Error?: string;
 }
 
 export async function recordHostState(
@@ -37,11 +54,11 @@ export async function recordHostState(
   );
 }
 
-/** Every host of one association, all pages. */
+/** Every host of one mapping (its hostStatePartition), all pages. */
 export async function hostStates(
   db: DynamoDBDocumentClient,
   tableName: string,
-  associationId: string,
+  partition: string,
 ): Promise<HostState[]> {
   const hosts: HostState[] = [];
   for await (const page of paginateQuery(
@@ -49,7 +66,7 @@ export async function hostStates(
     {
       TableName: tableName,
       KeyConditionExpression: 'AssociationId = :id',
-      ExpressionAttributeValues: { ':id': associationId },
+      ExpressionAttributeValues: { ':id': partition },
     },
   )) {
     hosts.push(...((page.Items ?? []) as HostState[]));

@@ -44,7 +44,8 @@ export const INSTALL_PARAMETER_RULES = {
   SecretId: {
     pattern: `^(${SECRET_ID})?$`,
     maxChars: SECRET_ID_LENGTH,
-    description: 'Name of the secret that holds the exported certificate bundle (with CertName, instead of Certificates).',
+    description:
+      'Name of the secret that holds the exported certificate bundle (with CertName, instead of Certificates).',
   },
   Region: {
     pattern: '^[a-z]{2}(-[a-z]+)+-[0-9]+$',

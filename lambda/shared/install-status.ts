@@ -6,6 +6,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import { type ExportRequest, tagKeyValue } from './export-request.js';
 import { errorLine, listInvocations, pluginOutput, resultLine } from './command-invocations.js';
+import { type HostCertificateReport, hostReports } from './host-compliance.js';
 import type { InstallOutcome, InstallStatusReport, InstanceInstallResult } from './workflow-state.js';
 
 /** Keeps the state (256 KB ceiling) small however many instances a tag selects. */
@@ -17,6 +18,8 @@ const FINISHED_COMMAND_STATUSES = new Set(['Success', 'Failed', 'TimedOut', 'Can
 
 export interface InstallCheck {
   readonly commandId: string;
+  /** The mapping's secret: the hosts' own reports of this certificate are read by it. */
+  readonly secretId?: string;
   /** When the command was sent, and how long it may run before it is reported as TimedOut. */
   readonly sentAt: Date;
   readonly deadline: Date;
@@ -67,7 +70,11 @@ export async function assessInstall(
     });
   }
 
-  const instances = (await listInvocations(ssm, commandId)).map(instanceResult);
+  const invocations = await listInvocations(ssm, commandId);
+  const reports = await reportsWhereOutputIsCut(ssm, invocations, check);
+  const instances = invocations.map((invocation) =>
+    instanceResult(invocation, reports.get(invocation.InstanceId ?? '')),
+  );
   const failed = instances.filter((instance) => instance.status !== 'Success');
   const summary = {
     targets: Math.max(targets, instances.length),
@@ -114,11 +121,56 @@ async function describeCommand(ssm: SSMClient, commandId: string): Promise<Comma
 const SKIPPED_STEP = 'Step execution skipped due to unsatisfied preconditions';
 
 /**
- * One host's outcome. A host counts as installed only when its run printed the install's RESULT line:
- * SSM reports a step skipped by its precondition (a Windows node carrying the tag) as Success.
+ * What the hosts whose output lacks the line that says how the install ended (SSM returns the first
+ * 2,500 characters of it here) recorded themselves for this certificate in this command: read only for
+ * those, one call per 100 of them.
  */
-function instanceResult(invocation: CommandInvocation): InstanceInstallResult {
-  const result = resultLine(invocation);
+async function reportsWhereOutputIsCut(
+  ssm: SSMClient,
+  invocations: readonly CommandInvocation[],
+  check: InstallCheck,
+): Promise<Map<string, HostCertificateReport>> {
+  const cut = invocations
+    .filter((invocation) =>
+      invocation.Status === 'Success'
+        ? !resultLine(invocation) && !pluginOutput(invocation).includes(SKIPPED_STEP)
+        : !errorLine(invocation),
+    )
+    .map((invocation) => invocation.InstanceId)
+    .filter((id): id is string => Boolean(id));
+  if (!check.secretId || cut.length === 0) return new Map();
+  const since = check.sentAt.getTime() - REPORT_SKEW_MS;
+  const reports = new Map<string, HostCertificateReport>();
+  for (const [instanceId, own] of await hostReports(ssm, cut, check.secretId)) {
+    const report = own.find((candidate) => Date.parse(candidate.at ?? '') >= since);
+    if (report) reports.set(instanceId, report);
+  }
+  return reports;
+}
+
+/** A host's report older than the command by more than this is not the command's (clocks differ a little). */
+const REPORT_SKEW_MS = 5 * 60_000;
+
+/**
+ * One host's outcome. A host counts as installed only when its run printed the install's RESULT line,
+ * or recorded the certificate as installed itself (when SSM cut the output): SSM reports a step skipped
+ * by its precondition (a Windows node carrying the tag) as Success.
+ */
+function instanceResult(
+  invocation: CommandInvocation,
+  report: HostCertificateReport | undefined,
+): InstanceInstallResult {
+  const result =
+    resultLine(invocation) ??
+    (report?.installed
+      ? {
+          cert_name: report.certName,
+          status: report.status,
+          ...(report.serial ? { serial: report.serial } : {}),
+          ...(report.notAfter ? { not_after: report.notAfter } : {}),
+          ...(report.served ? { served: report.served } : {}),
+        }
+      : undefined);
   const status =
     invocation.Status !== 'Success'
       ? invocation.StatusDetails || invocation.Status || 'Unknown'
@@ -127,7 +179,7 @@ function instanceResult(invocation: CommandInvocation): InstanceInstallResult {
         : pluginOutput(invocation).includes(SKIPPED_STEP)
           ? 'Skipped: not a Linux node'
           : 'Success without the install RESULT line';
-  const error = status === 'Success' ? undefined : errorLine(invocation);
+  const error = status === 'Success' ? undefined : (errorLine(invocation) ?? report?.error);
   return {
     instanceId: invocation.InstanceId ?? 'unknown-instance',
     status,

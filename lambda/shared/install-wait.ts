@@ -28,6 +28,8 @@ export interface InstallWait extends ExportRequest {
   readonly ExecutionArn: string;
   readonly AssociationId: string;
   readonly AssociationChange: InstallReport['associationChange'];
+  /** The mapping's secret (absent in waits registered before the hosts reported per certificate). */
+  readonly SecretId?: string;
   readonly SentAt: string;
   /** Past this, a command still running is reported as TimedOut. */
   readonly Deadline: string;
@@ -81,6 +83,7 @@ export async function completeIfFinished(
   const request = requestFieldsOf(wait);
   const report = await assessInstall(deps.ssm, request, {
     commandId,
+    ...(wait.SecretId ? { secretId: wait.SecretId } : {}),
     sentAt: new Date(wait.SentAt),
     deadline: new Date(wait.Deadline),
     now: deps.now(),

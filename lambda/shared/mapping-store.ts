@@ -220,20 +220,42 @@ async function conditionalUpdate(update: Promise<unknown>): Promise<boolean> {
   }
 }
 
-/** The mapping whose association this is, through the AssociationId index; undefined once unmapped. */
-export async function mappingByAssociation(
+/** Every mapping a target association lists, through the AssociationId index, all pages. */
+export async function mappingsByAssociation(
   db: DynamoDBDocumentClient,
   tableName: string,
   associationId: string,
-): Promise<CertificateMapping | undefined> {
-  const { Items } = await db.send(
-    new QueryCommand({
-      TableName: tableName,
-      IndexName: ASSOCIATION_INDEX,
-      KeyConditionExpression: 'AssociationId = :id',
-      ExpressionAttributeValues: { ':id': associationId },
-      Limit: 1,
-    }),
-  );
-  return Items?.[0] as CertificateMapping | undefined;
+): Promise<CertificateMapping[]> {
+  return allPages(db, {
+    TableName: tableName,
+    IndexName: ASSOCIATION_INDEX,
+    KeyConditionExpression: 'AssociationId = :id',
+    ExpressionAttributeValues: { ':id': associationId },
+  });
+}
+
+/** Every mapping to one tag (`key=value`), read consistently, all pages. */
+export async function mappingsOfTag(
+  db: DynamoDBDocumentClient,
+  tableName: string,
+  tag: string,
+): Promise<CertificateMapping[]> {
+  return allPages(db, {
+    TableName: tableName,
+    KeyConditionExpression: '#tag = :tag',
+    ExpressionAttributeNames: { '#tag': PARTITION_KEY },
+    ExpressionAttributeValues: { ':tag': tag },
+    ConsistentRead: true,
+  });
+}
+
+async function allPages(
+  db: DynamoDBDocumentClient,
+  query: ConstructorParameters<typeof QueryCommand>[0],
+): Promise<CertificateMapping[]> {
+  const mappings: CertificateMapping[] = [];
+  for await (const page of paginateQuery({ client: db }, query)) {
+    mappings.push(...((page.Items ?? []) as CertificateMapping[]));
+  }
+  return mappings;
 }

@@ -7,6 +7,7 @@ import { REMOVE_FILES_FIELD, requestFieldsOf, unmapRequestProblems } from '../sh
 import type { ExportRequest } from '../shared/export-request.js';
 import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
+import { targetAssociationSettingsFromEnv } from '../shared/target-association.js';
 import { unmap } from './unmap.js';
 
 const ssm = new SSMClient({});
@@ -52,7 +53,7 @@ export async function handler(event: ApiEvent): Promise<ApiResponse> {
         secrets,
         db,
         tableName: requiredEnv('TABLE_NAME'),
-        documentName: requiredEnv('INSTALL_DOCUMENT_NAME'),
+        associations: targetAssociationSettingsFromEnv(),
         recoveryWindowDays: requiredIntegerEnv('SECRET_RECOVERY_WINDOW_DAYS'),
         removal: {
           documentName: requiredEnv('REMOVE_DOCUMENT_NAME'),

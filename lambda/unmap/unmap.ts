@@ -5,7 +5,11 @@ import { isScheduledForDeletion, mappingSecretName } from '../shared/certificate
 import { type ExportRequest, tagKeyValue } from '../shared/export-request.js';
 import { type InstallProfiles, profileSettings } from '../shared/install-parameters.js';
 import type { CertificateMapping } from '../shared/mapping-store.js';
-import { associationName, deleteAssociation } from '../shared/mapping-association.js';
+import {
+  type TargetAssociationSettings,
+  syncTargetAssociation,
+  targetOf,
+} from '../shared/target-association.js';
 import { getMapping, mappingKey } from '../shared/mapping-store.js';
 
 export interface UnmapDependencies {
@@ -15,8 +19,8 @@ export interface UnmapDependencies {
   readonly secrets: SecretsManagerClient;
   readonly db: DynamoDBDocumentClient;
   readonly tableName: string;
-  /** The install document: the association's name starts with it. */
-  readonly documentName: string;
+  /** How the targets' associations are written (this certificate leaves its target's). */
+  readonly associations: TargetAssociationSettings;
   /** Days the mapping's secret can still be restored (7–30). */
   readonly recoveryWindowDays: number;
   /** How the files are removed from the hosts when asked: the Remove document and the install settings. */
@@ -39,6 +43,7 @@ export interface UnmapOutcome {
   /** False when there was nothing to unmap: a repeated unmap is a no-op, not an error. */
   readonly unmapped: boolean;
   readonly message: string;
+  /** True when the certificate was the target's last, so its association went with it. */
   readonly associationDeleted: boolean;
   /** When Secrets Manager deletes the mapping's secret for good (restorable until then). */
   readonly secretDeletionDate?: string;
@@ -47,11 +52,12 @@ export interface UnmapOutcome {
 }
 
 /**
- * Stops distributing a certificate to a tag. The association goes first (nothing re-installs the
- * certificate after that), then the secret is scheduled for deletion with a recovery window, and the
- * mapping goes last, so an unmap that fails half-way can be repeated and finishes the job; renewals,
- * which follow the mappings, start nothing for it from then on. The hosts keep the files they have,
- * unless asked: then, once the association is gone, the Remove document is sent to the tag.
+ * Stops distributing a certificate to a tag. It leaves its target's association first (nothing
+ * re-installs it after that; the association goes with the target's last certificate), then the secret
+ * is scheduled for deletion with a recovery window, and the mapping goes last, so an unmap that fails
+ * half-way can be repeated and finishes the job; renewals, which follow the mappings, start nothing for
+ * it from then on. The hosts keep the files they have, unless asked: then, once the certificate has
+ * left the association, the Remove document is sent to the tag.
  */
 export async function unmap(
   request: ExportRequest,
@@ -59,24 +65,31 @@ export async function unmap(
   options: UnmapOptions = {},
 ): Promise<UnmapOutcome> {
   const mapping = await getMapping(deps.db, deps.tableName, request);
-  const name = associationName(deps.documentName, request);
-  const associationDeleted = await deleteAssociation(deps.stateManager, name);
+  const targets = {
+    stateManager: deps.stateManager,
+    db: deps.db,
+    tableName: deps.tableName,
+    settings: deps.associations,
+  };
+  const target = targetOf(mapping ?? request);
+  const secretId = mapping?.SecretId ?? mappingSecretName(request);
+  const left = await syncTargetAssociation(targets, target, { exclude: secretId });
   const described = `${request.CertName} (${request.CertificateArn}) on instances tagged ${tagKeyValue(request)}`;
   if (!mapping) {
     return {
       unmapped: false,
-      associationDeleted,
+      associationDeleted: left.change === 'deleted',
       message: `${described} was not mapped: nothing to do`,
     };
   }
 
   const removeCommandId = options.removeFiles ? await sendRemoval(deps, request, mapping) : undefined;
-  const secretDeletionDate = await scheduleSecretDeletion(
-    deps.secrets,
-    mapping.SecretId ?? mappingSecretName(request),
-    deps.recoveryWindowDays,
-  );
+  const secretDeletionDate = await scheduleSecretDeletion(deps.secrets, secretId, deps.recoveryWindowDays);
   await deps.db.send(new DeleteCommand({ TableName: deps.tableName, Key: mappingKey(request) }));
+  // Read against the table again now that the mapping is gone: an export to the same target that synced
+  // at the same moment cannot have put this certificate back.
+  const after = await syncTargetAssociation(targets, target);
+  const associationDeleted = left.change === 'deleted' || after.change === 'deleted';
   return {
     unmapped: true,
     associationDeleted,

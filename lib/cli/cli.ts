@@ -18,7 +18,7 @@ import {
   requestFieldsOf,
   unmapRequestProblems,
 } from '../../lambda/shared/export-request.js';
-import { type HostState, hostStates } from '../../lambda/shared/host-state.js';
+import { type HostState, hostStatePartition, hostStates } from '../../lambda/shared/host-state.js';
 import {
   type CertificateMapping,
   getMapping,
@@ -399,9 +399,9 @@ async function hostsOf(
   hostsTable: string,
   mapping: CertificateMapping,
 ) {
-  if (!mapping.AssociationId) return [];
-  const associationId = mapping.AssociationId;
-  return run.aws(`reading table ${hostsTable}`, () => hostStates(db, hostsTable, associationId), hostsTable);
+  const partition = hostStatePartition(mapping);
+  if (!partition) return [];
+  return run.aws(`reading table ${hostsTable}`, () => hostStates(db, hostsTable, partition), hostsTable);
 }
 
 /** executions: the state machine's recent executions, newest first, exports and renewals alike. */
@@ -554,7 +554,7 @@ export function mappingLines(
       `last success ${host.LastSuccessfulExecutionDate ?? 'never'}`,
       ...(host.Status !== 'Success'
         ? [
-            `error ${[host.ErrorCode, host.ExecutionSummary].filter(Boolean).join(': ') || host.DetailedStatus || '?'}`,
+            `error ${host.Error ?? ([host.ErrorCode, host.ExecutionSummary].filter(Boolean).join(': ') || host.DetailedStatus || '?')}`,
           ]
         : []),
     ].join('  '),

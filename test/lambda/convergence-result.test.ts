@@ -1,5 +1,6 @@
 import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { ListComplianceItemsCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
@@ -7,7 +8,7 @@ import {
   handleConvergenceResult,
 } from '../../lambda/convergence-result/convergence-result.js';
 import { driftFindingId } from '../../lambda/shared/certificate-finding.js';
-import { hostStates } from '../../lambda/shared/host-state.js';
+import { hostStatePartition, hostStates } from '../../lambda/shared/host-state.js';
 import { recordExport } from '../../lambda/shared/mapping-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
 import { CERTIFICATE_ARN, REGION, REQUEST } from '../helpers/fixtures.js';
@@ -22,6 +23,16 @@ import { fakeSecurityHub } from '../helpers/security-hub-fake.js';
  */
 
 const sns = mockClient(SNSClient);
+const ssm = mockClient(SSMClient);
+const SECRET_ID = 'acm-passphrase/web-server/0123456789abcdef';
+const OTHER = {
+  ...REQUEST,
+  CertificateArn: CERTIFICATE_ARN.replace('12345678', '87654321'),
+  CertName: 'api-server',
+};
+const OTHER_SECRET = 'acm-passphrase/api-server/fedcba9876543210';
+const partition = (secretId = SECRET_ID) =>
+  hostStatePartition({ AssociationId: 'assoc-1', SecretId: secretId })!;
 let hub: ReturnType<typeof fakeSecurityHub>;
 let dynamo: LocalDynamo;
 let tableName: string;
@@ -33,6 +44,9 @@ afterAll(async () => dynamo.stop());
 beforeEach(async () => {
   sns.reset();
   sns.on(PublishCommand).resolves({ MessageId: 'm' });
+  ssm.reset();
+  // A node that recorded nothing of its own (an agent or role without PutComplianceItems).
+  ssm.on(ListComplianceItemsCommand).resolves({ ComplianceItems: [] });
   hub = fakeSecurityHub();
   tableName = await dynamo.createInventoryTable();
   hostsTable = await dynamo.createHostStatesTable();
@@ -43,7 +57,7 @@ beforeEach(async () => {
     serial: '0a:1b:2c',
     executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-1',
     commandId: 'cmd-1',
-    association: { id: 'assoc-1', name: 'Install-ACMCertificate.web-server.0123456789abcdef' },
+    association: { id: 'assoc-1', name: 'Install-ACMCertificate.default.0123456789abcdef' },
     installStatus: 'Success',
   });
 });
@@ -72,6 +86,7 @@ const handle = (event: InstanceAssociationEvent) =>
     db: dynamo.db,
     tableName,
     hostsTableName: hostsTable,
+    ssm: new SSMClient({ region: REGION }),
     securityHub: new SecurityHubClient({ region: REGION }),
     sns: new SNSClient({ region: REGION }),
     topicArn: 'arn:aws:sns:eu-west-1:111122223333:alerts',
@@ -79,10 +94,25 @@ const handle = (event: InstanceAssociationEvent) =>
     now: () => new Date('2026-11-25T02:00:05.000Z'),
   });
 
-describe('a mapping association run on a host', () => {
+/** What the node recorded for one certificate, as ListComplianceItems returns it. */
+const item = (secretId: string, certName: string, compliant: boolean, details: Record<string, string>) => ({
+  ComplianceType: `Custom:CertLifecycle_${secretId.slice(-16)}`,
+  ResourceType: 'ManagedInstance',
+  ResourceId: 'i-0abc',
+  Id: certName,
+  Title: certName,
+  Status: compliant ? ('COMPLIANT' as const) : ('NON_COMPLIANT' as const),
+  Severity: 'HIGH' as const,
+  ExecutionSummary: { ExecutionTime: new Date('2026-11-25T02:00:03.000Z'), ExecutionType: 'Command' },
+  Details: { ...details, secret_id: secretId },
+});
+const certificates = (outcome: Awaited<ReturnType<typeof handle>>) =>
+  'certificates' in outcome ? outcome.certificates.map((c) => [c.certName, c.action, c.host.Status]) : [];
+
+describe("a target's association run on a host", () => {
   it('is recorded per host: status, when it last ran and succeeded, the serial it holds', async () => {
-    expect(await handle(ran('Success'))).toMatchObject({ action: 'recorded' });
-    expect(await hostStates(dynamo.db, hostsTable, 'assoc-1')).toEqual([
+    expect(certificates(await handle(ran('Success')))).toEqual([['web-server', 'recorded', 'Success']]);
+    expect(await hostStates(dynamo.db, hostsTable, partition())).toEqual([
       expect.objectContaining({
         InstanceId: 'i-0abc',
         Status: 'Success',
@@ -96,7 +126,7 @@ describe('a mapping association run on a host', () => {
 
   it('failing, raises the host drift finding and one alert that say which host and why', async () => {
     const outcome = await handle(ran('Failed', { 'error-code': 'Failed' }));
-    expect(outcome).toMatchObject({ action: 'raised' });
+    expect(certificates(outcome)).toEqual([['web-server', 'raised', 'Failed']]);
     const finding = hub.stored.get(driftFindingId(CERTIFICATE_ARN, 'i-0abc'))!;
     expect(finding.Title).toBe('Host i-0abc cannot install the certificate web-server');
     expect(finding.Description).toMatch(
@@ -110,15 +140,15 @@ describe('a mapping association run on a host', () => {
 
   it('failing again, updates the finding and sends no second alert', async () => {
     await handle(ran('Failed'));
-    expect(await handle(ran('Failed', { 'last-execution-date': '2026-11-26T02:00:00.000Z' }))).toMatchObject({
-      action: 'updated',
-    });
+    expect(
+      certificates(await handle(ran('Failed', { 'last-execution-date': '2026-11-26T02:00:00.000Z' }))),
+    ).toEqual([['web-server', 'updated', 'Failed']]);
     expect(sns).toHaveReceivedCommandTimes(PublishCommand, 1);
   });
 
   it('converging, archives the finding', async () => {
     await handle(ran('Failed'));
-    expect(await handle(ran('Success'))).toMatchObject({ action: 'resolved' });
+    expect(certificates(await handle(ran('Success')))).toEqual([['web-server', 'resolved', 'Success']]);
     expect(hub.stored.get(driftFindingId(CERTIFICATE_ARN, 'i-0abc'))!.RecordState).toBe('ARCHIVED');
   });
 
@@ -127,5 +157,63 @@ describe('a mapping association run on a host', () => {
       action: 'ignored',
       why: 'the association belongs to no mapping (unmapped?)',
     });
+  });
+
+  it("takes each certificate's outcome from what the node recorded for it: one failing among two", async () => {
+    await recordExport(dynamo.db, tableName, OTHER, {
+      expiresAt: '2027-12-24T23:59:59.000Z',
+      exportedAt: '2026-11-24T10:00:00.000Z',
+      secretId: OTHER_SECRET,
+      serial: '0d:0e',
+      executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-2',
+      commandId: 'cmd-2',
+      association: { id: 'assoc-1', name: 'Install-ACMCertificate.default.0123456789abcdef' },
+      installStatus: 'Success',
+    });
+    ssm.on(ListComplianceItemsCommand).resolves({
+      ComplianceItems: [
+        item(SECRET_ID, 'web-server', true, { status: 'unchanged', serial: '0a:1b:2c' }),
+        item(OTHER_SECRET, 'api-server', false, {
+          status: 'failed',
+          error:
+            'systemctl reload nginx failed: Job for nginx.service failed; the previous files are restored',
+        }),
+      ],
+    });
+    const outcome = await handle(ran('Failed'));
+
+    expect(certificates(outcome).sort()).toEqual([
+      ['api-server', 'raised', 'Failed'],
+      ['web-server', 'recorded', 'Success'],
+    ]);
+    expect(ssm).toHaveReceivedCommandWith(ListComplianceItemsCommand, {
+      ResourceIds: ['i-0abc'],
+      ResourceTypes: ['ManagedInstance'],
+      Filters: [{ Key: 'ComplianceType', Values: ['Custom:CertLifecycle_'], Type: 'BEGIN_WITH' }],
+    });
+    expect(await hostStates(dynamo.db, hostsTable, partition(OTHER_SECRET))).toEqual([
+      expect.objectContaining({
+        InstanceId: 'i-0abc',
+        Status: 'Failed',
+        Error: 'systemctl reload nginx failed: Job for nginx.service failed; the previous files are restored',
+      }),
+    ]);
+    expect(hub.stored.get(driftFindingId(OTHER.CertificateArn, 'i-0abc'))!.Description).toMatch(
+      /systemctl reload nginx failed/,
+    );
+    expect(hub.stored.has(driftFindingId(CERTIFICATE_ARN, 'i-0abc'))).toBe(false);
+    expect(sns).toHaveReceivedCommandTimes(PublishCommand, 1);
+  });
+
+  it("does not take a node's report from an earlier run for this run's", async () => {
+    ssm.on(ListComplianceItemsCommand).resolves({
+      ComplianceItems: [
+        {
+          ...item(SECRET_ID, 'web-server', true, { status: 'installed', serial: '0a:1b:2c' }),
+          ExecutionSummary: { ExecutionTime: new Date('2026-11-20T02:00:00.000Z') },
+        },
+      ],
+    });
+    expect(certificates(await handle(ran('Failed')))).toEqual([['web-server', 'raised', 'Failed']]);
   });
 });

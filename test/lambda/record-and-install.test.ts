@@ -17,7 +17,7 @@ import {
   executionMark,
   recordAndInstall,
 } from '../../lambda/record-and-install/record-and-install.js';
-import type { ConvergenceSettings } from '../../lambda/shared/mapping-association.js';
+import type { ConvergenceSettings } from '../../lambda/shared/target-association.js';
 import { mappingKey } from '../../lambda/shared/mapping-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
 import { PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';

@@ -9,27 +9,52 @@ import {
   ListAssociationsCommand,
   SendCommandCommand,
   SSMClient,
+  UpdateAssociationCommand,
 } from '@aws-sdk/client-ssm';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { associationName } from '../../lambda/shared/mapping-association.js';
+import type { ExportRequest } from '../../lambda/shared/export-request.js';
 import { mappingKey, recordExport } from '../../lambda/shared/mapping-store.js';
+import {
+  type TargetAssociationSettings,
+  desiredTargetAssociation,
+  targetAssociationName,
+  targetOf,
+} from '../../lambda/shared/target-association.js';
 import { unmap } from '../../lambda/unmap/unmap.js';
+import { AssociationStore } from '../helpers/association-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
 import { PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
 
 /*
- * The inventory is a real DynamoDB engine (dynalite). State Manager (ListAssociations,
- * DescribeAssociation, DeleteAssociation), SendCommand and Secrets Manager's DeleteSecret are mocked
- * with the shapes their API references document: no local engine implements associations.
+ * The inventory is a real DynamoDB engine (dynalite). State Manager's associations are the store in
+ * test/helpers/association-store.ts behind the mocked client; SendCommand and Secrets Manager's
+ * DeleteSecret are mocked with the shapes their API references document.
  */
 
-const NAME = associationName('Install-ACMCertificate', REQUEST);
+const ASSOCIATIONS: TargetAssociationSettings = {
+  documentName: 'Install-ACMCertificate',
+  region: REGION,
+  profiles: PROFILES,
+  schedule: 'rate(1 day)',
+  maxConcurrency: '10%',
+  maxErrors: '10%',
+  complianceSeverity: 'HIGH',
+  deploymentTag: { key: 'cert-lifecycle:deployment', value: 'CertLifecycle' },
+};
+const NAME = targetAssociationName('Install-ACMCertificate', targetOf(REQUEST));
 const SECRET_ID = 'acm-passphrase/web-server/0123456789abcdef';
+const OTHER: ExportRequest = {
+  ...REQUEST,
+  CertificateArn: REQUEST.CertificateArn.replace('12345678', '87654321'),
+  CertName: 'api-server',
+};
+const OTHER_SECRET = 'acm-passphrase/api-server/fedcba9876543210';
 
 const ssm = mockClient(SSMClient);
 const secrets = mockClient(SecretsManagerClient);
+let store: AssociationStore;
 let dynamo: LocalDynamo;
 let tableName: string;
 beforeAll(async () => {
@@ -40,34 +65,33 @@ beforeEach(async () => {
   ssm.reset();
   secrets.reset();
   tableName = await dynamo.createInventoryTable();
-  ssm.on(DescribeAssociationCommand, { AssociationId: 'assoc-1' }).resolves({
-    AssociationDescription: { AssociationId: 'assoc-1', AssociationName: NAME },
-  });
-  ssm.on(ListAssociationsCommand).resolves({ Associations: [] });
-  ssm.on(DeleteAssociationCommand).resolves({});
+  store = new AssociationStore().serve(ssm);
   secrets
     .on(DeleteSecretCommand)
     .resolves({ Name: SECRET_ID, DeletionDate: new Date('2026-12-25T10:00:00.000Z') });
 });
 
-async function mapped(): Promise<void> {
-  await recordExport(dynamo.db, tableName, REQUEST, {
-    expiresAt: '2027-12-24T23:59:59.000Z',
-    exportedAt: '2026-11-24T10:00:00.000Z',
-    secretId: SECRET_ID,
-    serial: '0a:1b',
-    executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-1',
-    commandId: 'cmd-1',
-    association: { id: 'assoc-1', name: NAME },
-    installStatus: 'Success',
-  });
-  // State Manager as it is: the association is listed until it is deleted.
-  let associations = [{ AssociationId: 'assoc-1', AssociationName: NAME }];
-  ssm.on(ListAssociationsCommand).callsFake(() => ({ Associations: associations }));
-  ssm.on(DeleteAssociationCommand).callsFake(() => {
-    associations = [];
-    return {};
-  });
+/** The mappings recorded, and their target's association listing their secrets, as an export leaves them. */
+async function mapped(mappings: [ExportRequest, string][] = [[REQUEST, SECRET_ID]]): Promise<string> {
+  for (const [request, secretId] of mappings) {
+    await recordExport(dynamo.db, tableName, request, {
+      expiresAt: '2027-12-24T23:59:59.000Z',
+      exportedAt: '2026-11-24T10:00:00.000Z',
+      secretId,
+      serial: '0a:1b',
+      executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-1',
+      commandId: 'cmd-1',
+      association: { id: 'assoc-0001', name: NAME },
+      installStatus: 'Success',
+      profile: 'default',
+    });
+  }
+  const { AssociationName, ...fields } = desiredTargetAssociation(
+    targetOf(REQUEST),
+    mappings.map(([, secretId]) => secretId),
+    ASSOCIATIONS,
+  );
+  return store.add({ AssociationName, ...fields });
 }
 
 const run = (options: { removeFiles?: boolean } = {}) => {
@@ -80,7 +104,7 @@ const run = (options: { removeFiles?: boolean } = {}) => {
       secrets: new SecretsManagerClient({ region: REGION }),
       db: dynamo.db,
       tableName,
-      documentName: 'Install-ACMCertificate',
+      associations: ASSOCIATIONS,
       recoveryWindowDays: 30,
       removal: {
         documentName: 'CertLifecycle-Remove-ACMCertificate',
@@ -98,10 +122,11 @@ const storedMapping = async () =>
   (await dynamo.db.send(new GetCommand({ TableName: tableName, Key: mappingKey(REQUEST) }))).Item;
 
 describe('unmap', () => {
-  it('deletes the association, schedules the secret for deletion with the window, then the mapping', async () => {
-    await mapped();
+  it("with the target's last certificate, deletes its association, schedules the secret for deletion with the window, then the mapping", async () => {
+    const id = await mapped();
     const outcome = await run();
-    expect(ssm).toHaveReceivedCommandWith(DeleteAssociationCommand, { AssociationId: 'assoc-1' });
+    expect(ssm).toHaveReceivedCommandWith(DeleteAssociationCommand, { AssociationId: id });
+    expect(store.associations.size).toBe(0);
     expect(secrets).toHaveReceivedCommandWith(DeleteSecretCommand, {
       SecretId: SECRET_ID,
       RecoveryWindowInDays: 30,
@@ -117,13 +142,29 @@ describe('unmap', () => {
     });
   });
 
+  it("takes the certificate out of its target's association and leaves the target's others listed", async () => {
+    await mapped([
+      [REQUEST, SECRET_ID],
+      [OTHER, OTHER_SECRET],
+    ]);
+    const outcome = await run();
+    expect(outcome).toMatchObject({ unmapped: true, associationDeleted: false });
+    expect(store.certificatesOf(store.named(NAME))).toEqual([OTHER_SECRET]);
+    expect(ssm).toHaveReceivedCommandWith(UpdateAssociationCommand, {
+      AssociationId: 'assoc-0001',
+      AssociationVersion: '1',
+      Parameters: expect.objectContaining({ Certificates: [OTHER_SECRET] }),
+    });
+    expect(ssm).not.toHaveReceivedCommand(DeleteAssociationCommand);
+  });
+
   it('leaves the files on the hosts unless asked', async () => {
     await mapped();
     await run();
     expect(ssm).not.toHaveReceivedCommand(SendCommandCommand);
   });
 
-  it('asked to, sends the Remove document to the tag after the association is gone, names only', async () => {
+  it('asked to, sends the Remove document to the tag after the certificate left the association, names only', async () => {
     await mapped();
     ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-remove' } });
     const outcome = await run({ removeFiles: true });
@@ -162,9 +203,7 @@ describe('unmap', () => {
 
   it('finishes an unmap that stopped half-way: association gone, secret already scheduled', async () => {
     await mapped();
-    ssm
-      .on(DescribeAssociationCommand)
-      .rejects(Object.assign(new Error('association not found'), { name: 'AssociationDoesNotExist' }));
+    store.associations.clear();
     secrets.on(DeleteSecretCommand).rejects(
       new InvalidRequestException({
         message: "You can't perform this operation on the secret because it was marked for deletion.",
@@ -191,9 +230,12 @@ describe('unmap', () => {
   });
 
   it('removes a left-over association found by its name even when no mapping was recorded', async () => {
-    ssm
-      .on(ListAssociationsCommand)
-      .resolves({ Associations: [{ AssociationId: 'assoc-1', AssociationName: NAME }] });
+    const { AssociationName, ...fields } = desiredTargetAssociation(
+      targetOf(REQUEST),
+      [SECRET_ID],
+      ASSOCIATIONS,
+    );
+    store.add({ AssociationName, ...fields });
     const outcome = await run();
     expect(outcome).toMatchObject({ unmapped: false, associationDeleted: true });
   });

@@ -15,8 +15,7 @@ const secretOf = (name: string, n: number) => `acm-passphrase/${name}/${n.toStri
 const installedPem = (host: FakeHost, name: string) =>
   readFileSync(path.join(host.certDirectory, `${name}-cert.pem`), 'utf8');
 /** As ACM writes a serial, and the RESULT line repeats it: colon-separated lowercase hex. */
-const serialOf = (pem: string) =>
-  new X509Certificate(pem).serialNumber.toLowerCase().match(/../g)!.join(':');
+const serialOf = (pem: string) => new X509Certificate(pem).serialNumber.toLowerCase().match(/../g)!.join(':');
 
 function edgeProxy(count: number) {
   const host = new FakeHost();
@@ -34,7 +33,10 @@ describe('install script with a list of certificates', () => {
   it('installs each listed certificate, one failing stopping none of the others, and records each outcome', () => {
     const { host, sites, Certificates } = edgeProxy(3);
     const denied = secretOf('denied.example.com', 99);
-    const run = host.run({ Certificates: `${sites[0]!.secretId} ${denied} ${sites[1]!.secretId} ${sites[2]!.secretId}` }, NODE);
+    const run = host.run(
+      { Certificates: `${sites[0]!.secretId} ${denied} ${sites[1]!.secretId} ${sites[2]!.secretId}` },
+      NODE,
+    );
 
     expect(run.status).toBe(1);
     for (const site of sites) {
@@ -42,7 +44,9 @@ describe('install script with a list of certificates', () => {
     }
     expect(existsSync(path.join(host.certDirectory, 'denied.example.com-cert.pem'))).toBe(false);
     expect(run.stderr.trim().split('\n')).toEqual([
-      expect.stringMatching(/^ERROR: cannot read secret acm-passphrase\/denied\.example\.com\/0000000000000063: .*AccessDeniedException/),
+      expect.stringMatching(
+        /^ERROR: cannot read secret acm-passphrase\/denied\.example\.com\/0000000000000063: .*AccessDeniedException/,
+      ),
     ]);
     expect(run.stdout).toMatch(/^RESULT cert_name=site2\.example\.com status=installed /m);
     expect(run.stdout.trim().split('\n').at(-1)).toBe('RESULTS certificates=4 failed=1');
@@ -116,7 +120,7 @@ describe('install script with a list of certificates', () => {
     expect(host.complianceReports()).toEqual([]);
   });
 
-  it.each([
+  it.each<[string, string, Record<string, string>?]>([
     ['a relative path', 'acm-passphrase/../0000000000000001'],
     ['a doubled space', `${secretOf('a', 1)}  ${secretOf('b', 2)}`],
     ['a shell word', `${secretOf('a', 1)} $(id)`],
@@ -144,7 +148,10 @@ describe('install script with a list of certificates', () => {
 
   it('records nothing where no SSM Agent gave it a valid node id', () => {
     const { host, Certificates } = edgeProxy(1);
-    const run = host.run({ Certificates }, { AWS_SSM_INSTANCE_ID: 'i-1;reboot', AWS_SSM_REGION_NAME: 'eu-west-1' });
+    const run = host.run(
+      { Certificates },
+      { AWS_SSM_INSTANCE_ID: 'i-1;reboot', AWS_SSM_REGION_NAME: 'eu-west-1' },
+    );
     expect(run.status).toBe(0);
     expect(run.awsCalls.filter((call) => call.startsWith('ssm '))).toEqual([]);
   });
