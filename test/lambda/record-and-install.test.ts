@@ -8,7 +8,7 @@ import {
   SSMClient,
   UpdateAssociationCommand,
 } from '@aws-sdk/client-ssm';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -18,7 +18,9 @@ import {
   recordAndInstall,
 } from '../../lambda/record-and-install/record-and-install.js';
 import type { ConvergenceSettings } from '../../lambda/shared/target-association.js';
-import { mappingKey } from '../../lambda/shared/mapping-store.js';
+import { mappingKey, recordExport } from '../../lambda/shared/mapping-store.js';
+import { MAX_CERTIFICATES_PER_TARGET } from '../../lambda/shared/install-parameters.js';
+import { AssociationStore } from '../helpers/association-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
 import { PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
 
@@ -63,8 +65,7 @@ const INPUT: RecordAndInstallInput = {
 };
 
 const PARAMETERS = {
-  CertName: ['web-server'],
-  SecretId: ['acm-passphrase/web-server/0123456789abcdef'],
+  Certificates: ['acm-passphrase/web-server/0123456789abcdef'],
   Region: [REGION],
   CertDirectory: ['/etc/cert-lifecycle/certs'],
   KeyDirectory: ['/etc/cert-lifecycle/private'],
@@ -76,9 +77,9 @@ const PARAMETERS = {
   VerifySeconds: ['10'],
 };
 
-const ASSOCIATION_NAME = /^Install-ACMCertificate\.web-server\.[0-9a-f]{16}$/;
+const ASSOCIATION_NAME = /^Install-ACMCertificate\.default\.[0-9a-f]{16}$/;
 
-/** Every field of the mapping's association, as CreateAssociation and UpdateAssociation get them. */
+/** Every field of the target's association, as CreateAssociation and UpdateAssociation get them. */
 const ASSOCIATION_FIELDS = {
   Name: 'Install-ACMCertificate',
   DocumentVersion: '$LATEST',
@@ -92,16 +93,9 @@ const ASSOCIATION_FIELDS = {
   ApplyOnlyAtCronInterval: false,
 };
 
-/** The association as DescribeAssociation answers it once the first export created it. */
-const existingAssociation = (overrides: Record<string, unknown> = {}) => ({
-  AssociationId: 'assoc-1',
-  AssociationName: 'Install-ACMCertificate.web-server.' + 'x'.repeat(16),
-  ...ASSOCIATION_FIELDS,
-  ...overrides,
-});
-
 const ssm = mockClient(SSMClient);
 const sfn = mockClient(SFNClient);
+let store: AssociationStore;
 let dynamo: LocalDynamo;
 let tableName: string;
 let waitsTable: string;
@@ -114,8 +108,7 @@ beforeEach(async () => {
   waitsTable = await dynamo.createWaitsTable();
   ssm.reset();
   sfn.reset();
-  ssm.on(ListAssociationsCommand).resolves({ Associations: [] });
-  ssm.on(CreateAssociationCommand).resolves({ AssociationDescription: { AssociationId: 'assoc-1' } });
+  store = new AssociationStore().serve(ssm);
   ssm
     .on(ListCommandsCommand)
     .resolves({ Commands: [{ CommandId: 'cmd-1', Status: 'InProgress', TargetCount: 1 }] });
@@ -162,7 +155,7 @@ describe('recordAndInstall', () => {
       commandId: 'cmd-1',
       documentName: 'Install-ACMCertificate',
       requestedAt: '2026-11-24T10:00:01.000Z',
-      associationId: 'assoc-1',
+      associationId: 'assoc-0001',
       associationChange: 'created',
     });
   });
@@ -179,7 +172,7 @@ describe('recordAndInstall', () => {
       LastExecutionArn: INPUT.executionArn,
       LastCommandId: 'cmd-1',
       LastInstallStatus: 'CommandSent',
-      AssociationId: 'assoc-1',
+      AssociationId: 'assoc-0001',
       AssociationName: expect.stringMatching(ASSOCIATION_NAME),
     });
   });
@@ -203,7 +196,6 @@ describe('recordAndInstall', () => {
     ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
     await run();
     // The response was lost; Step Functions runs the step again (a new task token).
-    ssm.on(DescribeAssociationCommand).resolves({ AssociationDescription: existingAssociation() });
     ssm.on(ListCommandsCommand, { CommandId: 'cmd-1' }).resolves({
       Commands: [
         { CommandId: 'cmd-1', Status: 'InProgress', RequestedDateTime: new Date('2026-11-24T10:00:01Z') },
@@ -292,8 +284,9 @@ describe('recordAndInstall', () => {
       CommandId: 'cmd-1',
       TaskToken: 'token-1',
       ExecutionArn: INPUT.executionArn,
-      AssociationId: 'assoc-1',
+      AssociationId: 'assoc-0001',
       AssociationChange: 'created',
+      SecretId: INPUT.export.secretId,
       SentAt: '2026-11-24T10:00:01.000Z',
       Deadline: '2026-11-24T10:15:01.000Z',
       ExpiresAt: Date.parse('2026-11-25T10:15:01Z') / 1000,
@@ -315,19 +308,38 @@ describe('recordAndInstall', () => {
       outcome: 'Failed',
       reason: expect.stringMatching(/^no managed instance has tag env=dev/),
       commandId: 'cmd-1',
-      associationId: 'assoc-1',
+      associationId: 'assoc-0001',
     });
     expect(await storedWait('cmd-1')).toBeUndefined();
     expect(await storedMapping()).toMatchObject({ LastInstallStatus: 'Failed' });
   });
 });
 
-describe("the mapping's association", () => {
+/** Another certificate for the same target (tag and profile), with its own secret. */
+const another = (n: number): RecordAndInstallInput => {
+  const CertName = `site${n}.example.com`;
+  const CertificateArn = REQUEST.CertificateArn.replace(/[0-9a-f]{12}$/, n.toString(16).padStart(12, '0'));
+  return {
+    ...INPUT,
+    CertificateArn,
+    CertName,
+    export: {
+      ...INPUT.export,
+      certificateArn: CertificateArn,
+      certName: CertName,
+      secretId: `acm-passphrase/${CertName}/${n.toString(16).padStart(16, '0')}`,
+    },
+    executionArn: `${INPUT.executionArn}-${n}`,
+  };
+};
+const listed = () => store.certificatesOf([...store.associations.values()][0]);
+
+describe("the target's association", () => {
   beforeEach(() => {
     ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-1' } });
   });
 
-  it('is created on the first export: the tag as target, names only as parameters, the deployment tag', async () => {
+  it('is created on the first export: the tag as target, the secret listed, the deployment tag', async () => {
     await run();
     expect(ssm).toHaveReceivedCommandWith(ListAssociationsCommand, {
       AssociationFilterList: [{ key: 'AssociationName', value: expect.stringMatching(ASSOCIATION_NAME) }],
@@ -341,13 +353,6 @@ describe("the mapping's association", () => {
 
   it('is left alone on a renewal when nothing about it changed: no update, so no extra run', async () => {
     await run();
-    const name = ssm.commandCalls(CreateAssociationCommand)[0]!.args[0].input.AssociationName!;
-    ssm
-      .on(ListAssociationsCommand)
-      .resolves({ Associations: [{ AssociationId: 'assoc-1', AssociationName: name }] });
-    ssm.on(DescribeAssociationCommand, { AssociationId: 'assoc-1' }).resolves({
-      AssociationDescription: existingAssociation({ AssociationName: name }),
-    });
     const result = await run({
       ...INPUT,
       export: { ...INPUT.export, exportedAt: '2026-12-24T10:00:00.000Z' },
@@ -357,67 +362,123 @@ describe("the mapping's association", () => {
     expect(ssm).not.toHaveReceivedCommand(UpdateAssociationCommand);
   });
 
-  it('is updated, every field sent, when the deployment changed how hosts install', async () => {
+  it('is updated, every field sent with the version it replaces, when the deployment changed how hosts install', async () => {
     await run();
-    const name = ssm.commandCalls(CreateAssociationCommand)[0]!.args[0].input.AssociationName!;
-    ssm
-      .on(ListAssociationsCommand)
-      .resolves({ Associations: [{ AssociationId: 'assoc-1', AssociationName: name }] });
-    ssm.on(DescribeAssociationCommand, { AssociationId: 'assoc-1' }).resolves({
-      AssociationDescription: existingAssociation({
-        AssociationName: name,
-        Parameters: { ...PARAMETERS, ReloadCommand: ['systemctl reload apache2'] },
-      }),
-    });
+    const [association] = store.associations.values();
+    association!.Parameters = { ...PARAMETERS, ReloadCommand: ['systemctl reload apache2'] };
     const result = await run({
       ...INPUT,
       export: { ...INPUT.export, exportedAt: '2026-12-24T10:00:00.000Z' },
     });
     expect(result.associationChange).toBe('updated');
     expect(ssm).toHaveReceivedCommandWith(UpdateAssociationCommand, {
-      AssociationId: 'assoc-1',
-      AssociationName: name,
+      AssociationId: 'assoc-0001',
+      AssociationVersion: '1',
+      AssociationName: association!.AssociationName,
       ...ASSOCIATION_FIELDS,
     });
   });
 
+  it('takes a second certificate for the same target into the same association, and fifty into one', async () => {
+    await run();
+    const second = await run(another(2));
+    expect(second).toMatchObject({ associationId: 'assoc-0001', associationChange: 'updated' });
+    expect(listed()).toEqual([another(2).export.secretId, INPUT.export.secretId].sort());
+    for (let n = 3; n <= 50; n++) await run(another(n));
+    expect(store.associations.size).toBe(1);
+    expect(listed()).toHaveLength(50);
+    // A node carrying the tag is targeted by one association, where State Manager allows 20.
+    expect(store.targeting({ env: 'dev' })).toBe(1);
+  });
+
+  it('lists every certificate when exports to one target run at the same moment', async () => {
+    await Promise.all([2, 3, 4, 5, 6].map((n) => run(another(n))));
+    expect(store.associations.size).toBe(1);
+    expect(listed()).toEqual([2, 3, 4, 5, 6].map((n) => another(n).export.secretId).sort());
+  });
+
+  it('reads the table again when another writer changed the association since it was described', async () => {
+    await run();
+    // Another export to this target updates the association between this one's describe and update.
+    let raced = false;
+    ssm.on(DescribeAssociationCommand).callsFake((input: { AssociationId: string }) => {
+      const found = store.associations.get(input.AssociationId)!;
+      const answer = { AssociationDescription: { ...found } };
+      if (!raced) {
+        raced = true;
+        store.associations.set(input.AssociationId, { ...found, AssociationVersion: '2' });
+      }
+      return answer;
+    });
+    const result = await run(another(2));
+    expect(result.associationId).toBe('assoc-0001');
+    expect(listed()).toContain(another(2).export.secretId);
+  });
+
   it('is made again, never described, when the one the mapping recorded was deleted by hand', async () => {
     await run();
+    store.associations.clear();
     // DescribeAssociation is granted only on tagged associations: asked of one that is gone, AWS refuses.
-    ssm
-      .on(DescribeAssociationCommand)
-      .rejects(Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' }));
+    ssm.on(DescribeAssociationCommand).callsFake((input: { AssociationId: string }) => {
+      const found = store.associations.get(input.AssociationId);
+      if (!found) throw Object.assign(new Error('not authorized'), { name: 'AccessDeniedException' });
+      return { AssociationDescription: { ...found } };
+    });
     ssm.resetHistory();
     const result = await run({
       ...INPUT,
       export: { ...INPUT.export, exportedAt: '2026-12-24T10:00:00.000Z' },
     });
     expect(result.associationChange).toBe('created');
-    expect(ssm).not.toHaveReceivedCommand(DescribeAssociationCommand);
+    expect(ssm).not.toHaveReceivedCommandWith(DescribeAssociationCommand, { AssociationId: 'assoc-0001' });
   });
 
   it('is found by its name when the mapping never recorded it (a retried step), not created twice', async () => {
-    ssm.on(ListAssociationsCommand).callsFake((input) => ({
-      Associations: [{ AssociationId: 'assoc-7', AssociationName: input.AssociationFilterList[0].value }],
-    }));
-    ssm.on(DescribeAssociationCommand).callsFake((input) => ({
-      AssociationDescription: existingAssociation({
-        AssociationId: input.AssociationId,
-        AssociationName:
-          ssm.commandCalls(ListAssociationsCommand)[0]!.args[0].input.AssociationFilterList![0]!.value,
-      }),
-    }));
+    await run();
+    await dynamo.db.send(new DeleteCommand({ TableName: tableName, Key: mappingKey(REQUEST) }));
+    ssm.resetHistory();
     const result = await run();
-    expect(result).toMatchObject({ associationId: 'assoc-7', associationChange: 'unchanged' });
+    expect(result).toMatchObject({ associationId: 'assoc-0001', associationChange: 'unchanged' });
     expect(ssm).not.toHaveReceivedCommand(CreateAssociationCommand);
   });
 
-  it('over the account quota, fails clearly and still records the mapping', async () => {
-    ssm.on(CreateAssociationCommand).rejects(
-      Object.assign(new Error('You can have at most 2,000 active associations.'), {
-        name: 'AssociationLimitExceeded',
+  it("is replaced by a new one when it reached State Manager's 1,000 versions", async () => {
+    await run();
+    const [association] = store.associations.values();
+    association!.AssociationVersion = '1000';
+    const result = await run(another(2));
+    expect(result).toMatchObject({ associationId: 'assoc-0002', associationChange: 'created' });
+    expect(store.associations.size).toBe(1);
+    expect(listed()).toHaveLength(2);
+  });
+
+  it(`refuses a target's ${MAX_CERTIFICATES_PER_TARGET + 1}th certificate before sending anything, with the reason`, async () => {
+    for (let n = 1; n <= MAX_CERTIFICATES_PER_TARGET; n++) {
+      await recordExport(dynamo.db, tableName, another(n), {
+        expiresAt: INPUT.export.notAfter,
+        exportedAt: INPUT.export.exportedAt,
+        secretId: another(n).export.secretId,
+        serial: '0a',
+        executionArn: another(n).executionArn,
+        installStatus: 'Success',
+        profile: 'default',
+      });
+    }
+    await expect(run()).rejects.toThrow(
+      expect.objectContaining({
+        name: 'InstallCommandRejectedError',
+        message: expect.stringMatching(
+          /^instances tagged env=dev \(profile default\) already take 100 certificates, as many as one target's association can list/,
+        ),
       }),
     );
+    expect(ssm).not.toHaveReceivedCommand(SendCommandCommand);
+    expect(await storedMapping()).toMatchObject({ LastInstallStatus: 'CommandRejected' });
+  });
+
+  it('over the account quota, fails clearly and still records the mapping', async () => {
+    ssm.reset();
+    new AssociationStore(0).serve(ssm);
     await expect(run()).rejects.toThrow(
       expect.objectContaining({
         name: 'InstallCommandRejectedError',
