@@ -6,6 +6,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { createHash } from 'node:crypto';
 import { SECRET_PREFIX } from '../lambda/shared/certificate-secret.js';
 import { INSTALL_PROFILES_ENV, type InstallProfiles } from '../lambda/shared/install-parameters.js';
 import { WAIT_KEY } from '../lambda/shared/install-wait.js';
@@ -17,7 +18,8 @@ import {
 import { AlarmedDeadLetterQueue } from './alarmed-dead-letter-queue.js';
 import type { AlertTopic } from './alert-topic.js';
 import { HandlerFunction } from './handler-function.js';
-import { dryRunDocumentContent } from './command-document.js';
+import { commandDocumentContent, dryRunDocumentContent } from './command-document.js';
+import { AssociationSync } from './association-sync.js';
 import { InstallDocument } from './install-document.js';
 import { keyUseThrough } from './key-use.js';
 import { stateMachineFile } from './paths.js';
@@ -163,6 +165,16 @@ export class ExportWorkflow extends Construct {
       props.grantedTagKeys,
     );
     installStep.allowManageAssociations(props.installDocument.documentArn, deploymentTag);
+    new AssociationSync(this, 'Associations', {
+      installDocument: props.installDocument,
+      inventory: props.inventory,
+      associationEnvironment,
+      deploymentTag,
+      documentDigest: createHash('sha256')
+        .update(JSON.stringify(commandDocumentContent('install-acm-certificate')))
+        .digest('hex'),
+      logRetention: props.logRetention,
+    });
     installStep.allow({
       actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
       resources: [props.inventory.tableArn],
