@@ -594,6 +594,17 @@ describe('the definition', () => {
     }
   });
 
+  it('retries the failure alert on every throttling the KMS-encrypted topic can answer', () => {
+    const notify = definition.States.NotifyFailure as unknown as { Retry: { ErrorEquals: string[] }[] };
+    expect(notify.Retry[0]!.ErrorEquals).toEqual(
+      expect.arrayContaining([
+        'SNS.ThrottledException',
+        'SNS.KMSThrottlingException',
+        'SNS.InternalErrorException',
+      ]),
+    );
+  });
+
   it('the dry run too catches by name the errors written for humans', () => {
     const dryRun = lambdaTasks.find(([name]) => name === 'DryRun')![1];
     expect(dryRun.Catch![0]!.ErrorEquals).toEqual([...EXPLAINED_ERROR_NAMES]);
