@@ -11,6 +11,9 @@ import type { InstallCommand } from '../shared/workflow-state.js';
 import { type RecordAndInstallInput, recordAndInstall } from './record-and-install.js';
 
 const ssm = new SSMClient({});
+// SendCommand and CreateAssociation take no idempotency token: each is sent once per call, and a lost
+// answer is made good by the step's retry, which finds what the first attempt made (by mark, by name).
+const ssmOnce = new SSMClient({ maxAttempts: 1 });
 const sfn = new SFNClient({});
 const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 
@@ -24,7 +27,8 @@ export async function handler(event: RecordAndInstallInput): Promise<InstallComm
     const command = await retryingTransient(() =>
       recordAndInstall(event, {
         ssm,
-        stateManager: ssm,
+        stateManager: ssmOnce,
+        commandSender: ssmOnce,
         sfn,
         db,
         tableName: requiredEnv('TABLE_NAME'),

@@ -53,8 +53,18 @@ export interface InstallCommandSettings {
 }
 
 export interface RecordAndInstallDependencies extends CompletionDependencies {
-  /** For the association calls (the same client in production; tests give State Manager its own). */
+  /**
+   * For the association calls. In production a client that sends each request once (`maxAttempts: 1`):
+   * CreateAssociation has no idempotency token, so the SDK's own retry after a lost answer would make
+   * a second association; the step's retry finds the first by its name instead.
+   */
   readonly stateManager: SSMClient;
+  /**
+   * Sends the install command, once per call for the same reason (SendCommand takes no idempotency
+   * token): a lost answer fails the step, whose retry finds the command by this execution's mark.
+   * Defaults to `ssm`.
+   */
+  readonly commandSender?: SSMClient;
   readonly command: InstallCommandSettings;
   readonly convergence: ConvergenceSettings;
   /** How long the execution waits for the command before reporting it as timed out. */
@@ -149,7 +159,7 @@ export async function recordAndInstall(
     // again: it takes the command an earlier attempt of the same execution sent, if there is one.
     command =
       (await earlierCommand(input, existing, deps)) ??
-      (await sendInstallCommand(input, deps.ssm, deps.command));
+      (await sendInstallCommand(input, deps.commandSender ?? deps.ssm, deps.command));
   } catch (error) {
     if (!REJECTED_COMMAND_ERRORS.has((error as Error).name)) throw error;
     await recordExport(deps.db, deps.tableName, request, { ...record, installStatus: 'CommandRejected' });

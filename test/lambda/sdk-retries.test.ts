@@ -1,0 +1,152 @@
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  type RecordAndInstallInput,
+  recordAndInstall,
+} from '../../lambda/record-and-install/record-and-install.js';
+import { AssociationStore } from '../helpers/association-store.js';
+import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
+import { PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
+
+/*
+ * The SDK's own retries, as deployed: SendCommand goes through a real SSMClient whose HTTP layer is a
+ * small SSM endpoint (AWS JSON 1.1, X-Amz-Target). The first SendCommand creates the command and then
+ * loses the connection (ECONNRESET), as a network fault after the service acted does. With the SDK's
+ * default retry the same call sends it again: two install commands. The handler's client sends each
+ * request once; the step's retry finds the command the first attempt made by the execution's mark.
+ */
+interface SentCommand {
+  CommandId: string;
+  Comment: string;
+  Status: string;
+  RequestedDateTime: number;
+}
+
+function ssmEndpoint() {
+  const commands: SentCommand[] = [];
+  let lose = true;
+  const requestHandler = {
+    async handle(request: { headers: Record<string, string>; body?: string }) {
+      const target = request.headers['x-amz-target'] ?? request.headers['X-Amz-Target'] ?? '';
+      const input = JSON.parse(request.body ?? '{}') as Record<string, unknown>;
+      let output: unknown;
+      if (target.endsWith('.SendCommand')) {
+        const command = {
+          CommandId: `cmd-${commands.length + 1}`,
+          Comment: input.Comment as string,
+          Status: 'InProgress',
+          RequestedDateTime: Date.parse('2026-11-24T10:00:01Z') / 1000,
+        };
+        commands.push(command);
+        if (lose) {
+          lose = false;
+          throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+        }
+        output = { Command: command };
+      } else if (target.endsWith('.ListCommands')) {
+        output = {
+          Commands: input.CommandId ? commands.filter((c) => c.CommandId === input.CommandId) : commands,
+        };
+      } else {
+        throw new Error(`unexpected call ${target}`);
+      }
+      const body = new TextEncoder().encode(JSON.stringify(output));
+      return {
+        response: {
+          statusCode: 200,
+          reason: 'OK',
+          headers: { 'content-type': 'application/x-amz-json-1.1' },
+          body,
+        },
+      };
+    },
+  };
+  return { commands, requestHandler };
+}
+
+const INPUT: RecordAndInstallInput = {
+  ...REQUEST,
+  export: {
+    certificateArn: REQUEST.CertificateArn,
+    certName: REQUEST.CertName,
+    certificateType: 'PRIVATE',
+    serial: '0a:1b:2c',
+    notAfter: '2027-12-24T23:59:59.000Z',
+    secretId: 'acm-passphrase/web-server/0123456789abcdef',
+    secretVersionId: 'v1',
+    exportedAt: '2026-11-24T10:00:00.000Z',
+    profile: 'default',
+  },
+  executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-1',
+  executionStartedAt: '2026-11-24T10:00:00.000Z',
+  taskToken: 'token-1',
+};
+
+let dynamo: LocalDynamo;
+beforeAll(async () => {
+  dynamo = await startLocalDynamo();
+});
+afterAll(async () => dynamo.stop());
+
+const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' };
+let stateManager: SSMClient;
+beforeEach(() => {
+  stateManager = new SSMClient({ region: REGION, credentials });
+  new AssociationStore().serve(mockClient(stateManager));
+});
+
+async function attempt(client: SSMClient, tableName: string, waitsTable: string) {
+  return recordAndInstall(INPUT, {
+    ssm: client,
+    commandSender: client,
+    stateManager,
+    sfn: new SFNClient({ region: REGION, credentials }),
+    db: dynamo.db,
+    tableName,
+    waits: { db: dynamo.db, tableName: waitsTable },
+    now: () => new Date('2026-11-24T10:00:02Z'),
+    maxWaitSeconds: 900,
+    command: {
+      documentName: 'Install-ACMCertificate',
+      maxConcurrency: '25%',
+      maxErrors: '0',
+      deliveryTimeoutSeconds: 600,
+      region: REGION,
+      profiles: PROFILES,
+    },
+    convergence: {
+      schedule: 'rate(1 day)',
+      maxConcurrency: '10%',
+      maxErrors: '10%',
+      complianceSeverity: 'HIGH',
+      deploymentTag: { key: 'cert-lifecycle:deployment', value: 'CertLifecycle' },
+    },
+  });
+}
+
+describe('a lost answer to SendCommand, through the real SDK client', () => {
+  it("with the SDK's default retries, would reach the hosts twice", async () => {
+    const endpoint = ssmEndpoint();
+    const client = new SSMClient({ region: REGION, credentials, requestHandler: endpoint.requestHandler });
+    await attempt(client, await dynamo.createInventoryTable(), await dynamo.createWaitsTable());
+    expect(endpoint.commands).toHaveLength(2);
+  });
+
+  it("with the handler's client (each request once), reaches the hosts once: the step's retry follows the first", async () => {
+    const endpoint = ssmEndpoint();
+    const client = new SSMClient({
+      region: REGION,
+      credentials,
+      maxAttempts: 1,
+      requestHandler: endpoint.requestHandler,
+    });
+    const tableName = await dynamo.createInventoryTable();
+    const waitsTable = await dynamo.createWaitsTable();
+    await expect(attempt(client, tableName, waitsTable)).rejects.toThrow(/socket hang up/);
+    const retried = await attempt(client, tableName, waitsTable);
+    expect(endpoint.commands).toHaveLength(1);
+    expect(retried.commandId).toBe('cmd-1');
+  });
+});
