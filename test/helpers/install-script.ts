@@ -57,6 +57,11 @@ export function bundleFor(
   });
 }
 
+/** The secrets a command or association names: its Certificates list, or its one SecretId. */
+export function secretIdsOf(parameters: Record<string, string[] | undefined>): string[] {
+  return [...(parameters.Certificates?.[0] ?? '').split(' '), parameters.SecretId?.[0] ?? ''].filter(Boolean);
+}
+
 /** One PutComplianceItems call, as the node made it with the AWS CLI. */
 export interface ComplianceReport {
   readonly region?: string;

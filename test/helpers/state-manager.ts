@@ -1,5 +1,5 @@
 import type { CreateAssociationCommandInput } from '@aws-sdk/client-ssm';
-import type { FakeHost, HostRun } from './install-script.js';
+import { type FakeHost, type HostRun, secretIdsOf } from './install-script.js';
 
 /**
  * A small State Manager: it applies an association's document to the managed nodes its targets select,
@@ -61,12 +61,12 @@ export class FakeStateManager {
 
   private runOn(association: CreateAssociationCommandInput, nodes: ManagedNode[]): AssociationRun[] {
     const parameters = association.Parameters ?? {};
-    const secret = this.secretValue(parameters.SecretId?.[0] ?? '');
+    const secrets = secretIdsOf(parameters).map((id) => [id, this.secretValue(id)] as const);
     const matched = this.matched.get(association.AssociationName ?? '') ?? new Set<string>();
     const runs: AssociationRun[] = [];
     for (const node of nodes) {
       if (!node.online) continue;
-      if (secret) node.host.serveSecret(secret);
+      for (const [id, secret] of secrets) if (secret) node.host.serveSecretFor(id, secret);
       const run = node.host.runAsAgent(parameters);
       runs.push({ nodeId: node.id, status: run.status === 0 ? 'Success' : 'Failed', run });
       matched.add(node.id);

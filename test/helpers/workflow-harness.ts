@@ -16,6 +16,7 @@ import {
   DescribeInstanceInformationCommand,
   type InstanceInformation,
   ListCommandInvocationsCommand,
+  ListComplianceItemsCommand,
   ListCommandsCommand,
   SendCommandCommand,
   type SendCommandCommandInput,
@@ -41,7 +42,7 @@ import { stateMachineFile } from '../../lib/paths.js';
 import { certificateDetail, fakeAcmAndSecrets } from './acm-fake.js';
 import type { TestCertificate } from './certificates.js';
 import { type LocalDynamo, startLocalDynamo } from './dynalite.js';
-import { FakeHost } from './install-script.js';
+import { FakeHost, secretIdsOf } from './install-script.js';
 import { type FaultCounts, type FaultPlan, injectFaults, seededRandom } from './faults.js';
 import { invocation } from './ssm-fake.js';
 import {
@@ -488,6 +489,8 @@ function fakeSsm(scenario: WorkflowScenario) {
     };
   });
   ssm.on(ListCommandInvocationsCommand).resolves({ CommandInvocations: [...(scenario.invocations ?? [])] });
+  // Hosts that recorded nothing of their own: the invocations' output says it all.
+  ssm.on(ListComplianceItemsCommand).resolves({ ComplianceItems: [] });
   ssm
     .on(DescribeInstanceInformationCommand)
     .resolves({ InstanceInformationList: [...(scenario.instanceInformation ?? [])] });
@@ -537,11 +540,15 @@ function agentsOn(
   let invocations: CommandInvocation[] = [];
   ssm.on(SendCommandCommand).callsFake((input: SendCommandCommandInput) => {
     const parameters = input.Parameters ?? {};
-    const secret = secrets.get(parameters.SecretId?.[0] ?? '');
+    const secretIds = secretIdsOf(parameters);
     const named = (index: number) => !input.InstanceIds || input.InstanceIds.includes(hostInstanceId(index));
     invocations = hosts.flatMap((host, index) => {
       if (!named(index)) return [];
-      if (secret) host.serveSecret(secret.value);
+      for (const secretId of secretIds) {
+        const secret = secrets.get(secretId);
+        if (secret) host.serveSecret(secret.value);
+        if (secret) host.serveSecretFor(secretId, secret.value);
+      }
       const run = host.runAsAgent(parameters);
       const status = run.status === 0 ? 'Success' : 'Failed';
       const output = run.stderr ? `${run.stdout}\n----------ERROR-------\n${run.stderr}` : run.stdout;
@@ -565,6 +572,7 @@ function agentsOn(
     };
   });
   ssm.on(ListCommandInvocationsCommand).callsFake(() => ({ CommandInvocations: invocations }));
+  ssm.on(ListComplianceItemsCommand).resolves({ ComplianceItems: [] });
   ssm.on(DescribeInstanceInformationCommand).resolves({
     InstanceInformationList: [
       ...(instanceInformation ??

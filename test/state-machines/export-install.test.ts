@@ -78,17 +78,16 @@ describe('export-install workflow', () => {
     ]);
   });
 
-  it("creates the mapping's association on the first export: the tag, the document, names only", async () => {
+  it("creates the target's association on the first export: the tag, the document, names only", async () => {
     const result = await run(REQUEST, { invocations: [invocation('i-0aaa', 'Success')] });
     expect(result.createdAssociations).toEqual([
       {
-        AssociationName: expect.stringMatching(/^Install-ACMCertificate\.web-server\.[0-9a-f]{16}$/),
+        AssociationName: expect.stringMatching(/^Install-ACMCertificate\.default\.[0-9a-f]{16}$/),
         Name: 'Install-ACMCertificate',
         DocumentVersion: '$LATEST',
         Targets: [{ Key: 'tag:env', Values: ['dev'] }],
         Parameters: expect.objectContaining({
-          CertName: ['web-server'],
-          SecretId: [expect.stringMatching(/^acm-passphrase\/web-server\/[0-9a-f]{16}$/)],
+          Certificates: [expect.stringMatching(/^acm-passphrase\/web-server\/[0-9a-f]{16}$/)],
         }),
         ScheduleExpression: 'rate(1 day)',
         MaxConcurrency: '10%',
