@@ -21,6 +21,8 @@ export interface AssociationSyncProps {
  * are replaced by their target's (lambda/sync-associations). A failure fails the deploy with the reason.
  */
 export class AssociationSync extends Construct {
+  readonly handler: HandlerFunction;
+
   constructor(scope: Construct, id: string, props: AssociationSyncProps) {
     super(scope, id);
     const sync = new HandlerFunction(this, 'Function', {
@@ -31,6 +33,7 @@ export class AssociationSync extends Construct {
       timeout: Duration.minutes(15),
       logRetention: props.logRetention,
     });
+    this.handler = sync;
     sync.allowManageAssociations(props.installDocument.documentArn, props.deploymentTag);
     sync.allow({
       actions: ['dynamodb:Scan', 'dynamodb:Query', 'dynamodb:UpdateItem'],

@@ -115,6 +115,7 @@ export class CertLifecycleStack extends Stack {
         Object.entries({
           ...workflow.steps,
           Unmap: workflow.unmapper,
+          SyncAssociations: workflow.associationSync.handler,
           StartRenewal: renewal.handler,
           RenewalExecutions: renewal.starter,
           CertificateAlert: expiry.alertHandler,

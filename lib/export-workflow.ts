@@ -61,6 +61,8 @@ export interface ExportWorkflowProps {
 export class ExportWorkflow extends Construct {
   readonly stateMachine: sfn.StateMachine;
   /** The functions of the workflow, by step name. */
+  /** Brings every target's association in line with the configuration at each deploy. */
+  readonly associationSync: AssociationSync;
   readonly steps: Record<string, HandlerFunction>;
   /** Executions waiting for their install command, by command id. */
   readonly waits: dynamodb.Table;
@@ -165,7 +167,7 @@ export class ExportWorkflow extends Construct {
       props.grantedTagKeys,
     );
     installStep.allowManageAssociations(props.installDocument.documentArn, deploymentTag);
-    new AssociationSync(this, 'Associations', {
+    this.associationSync = new AssociationSync(this, 'Associations', {
       installDocument: props.installDocument,
       inventory: props.inventory,
       associationEnvironment,

@@ -233,7 +233,7 @@ describe('RecordAndInstall and CheckInstallStatus steps', () => {
     expect([...listed.InstanceIds!].sort()).toEqual(
       launched.Instances!.map((instance) => instance.InstanceId).sort(),
     );
-    expect(listed.Parameters).toMatchObject({ CertName: ['web'], SecretId: [exported.secretId] });
+    expect(listed.Parameters).toMatchObject({ Certificates: [exported.secretId] });
 
     const mappings = await mappingsForCertificate(dynamo.db, tableName, request.CertificateArn);
     expect(mappings).toEqual([
