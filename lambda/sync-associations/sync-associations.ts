@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, UpdateCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
+import { UpdateCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { tagKeyValue } from '../shared/export-request.js';
 import { logger } from '../shared/logger.js';
 import { type CertificateMapping, mappingKey } from '../shared/mapping-store.js';

@@ -88,7 +88,11 @@ export class AssociationStore {
           throw failure('AssociationVersionLimitExceeded', 'Each association has a limit of 1,000 versions.');
         }
         const fields = { ...input, AssociationVersion: undefined };
-        const updated: Stored = { ...found, ...(fields as Partial<Stored>), AssociationVersion: String(version) };
+        const updated: Stored = {
+          ...found,
+          ...(fields as Partial<Stored>),
+          AssociationVersion: String(version),
+        };
         this.associations.set(input.AssociationId, updated);
         return { AssociationDescription: { ...updated } };
       });

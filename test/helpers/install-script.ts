@@ -316,7 +316,8 @@ export function hostOwnedBy(user: ServiceUser) {
       host.root,
       (file) =>
         [app, host.tmp, host.runDirectory, host.stateDirectory].some((own) => file.startsWith(own)) ||
-        /(aws-calls\.log|secret\.txt|compliance\.log)$/.test(file) || file.includes(`${host.root}/secrets`),
+        /(aws-calls\.log|secret\.txt|compliance\.log)$/.test(file) ||
+        file.includes(`${host.root}/secrets`),
     );
   return { host, app, tls, victims, parameters, elsewhere };
 }

@@ -500,7 +500,9 @@ describe('command documents', () => {
       // SSM's limit on a document's content, which also counts the parameters sent with a command: the
       // content with every parameter at its longest (Certificates or else CertName and SecretId).
       const longest = Object.entries(Content.parameters)
-        .filter(([parameter]) => !(Content.parameters.Certificates && ['CertName', 'SecretId'].includes(parameter)))
+        .filter(
+          ([parameter]) => !(Content.parameters.Certificates && ['CertName', 'SecretId'].includes(parameter)),
+        )
         .reduce((sum, [parameter, { maxChars }]) => sum + parameter.length + 8 + maxChars, 0);
       expect(Buffer.byteLength(JSON.stringify(Content)) + longest).toBeLessThan(64 * 1024);
     },

@@ -89,7 +89,10 @@ describe('install document', () => {
   );
 
   it.each([
-    ['Certificates', [mappingSecretName(REQUEST), `${mappingSecretName(REQUEST)} acm-passphrase/a.b/0123456789abcdef`]],
+    [
+      'Certificates',
+      [mappingSecretName(REQUEST), `${mappingSecretName(REQUEST)} acm-passphrase/a.b/0123456789abcdef`],
+    ],
     ['CertName', ['web-server', 'api.example.com', 'a_b-c.d9', 'x']],
     ['SecretId', [mappingSecretName(REQUEST), 'acm-passphrase/a.b/0123456789abcdef']],
     ['Region', ['eu-west-1', 'us-gov-west-1', 'ap-southeast-4']],
@@ -131,15 +134,19 @@ describe('install document', () => {
     const most = Array.from({ length: MAX_CERTIFICATES_PER_TARGET }, (_, n) => id(n)).join(' ');
     expect(accepts('Certificates', most)).toBe(true);
     expect(accepts('Certificates', `${most} ${id(MAX_CERTIFICATES_PER_TARGET)}`)).toBe(false);
-    for (const bad of [` ${id(1)}`, `${id(1)}  ${id(2)}`, `${id(1)},${id(2)}`, `${id(1)} ../x/0000000000000000`]) {
+    for (const bad of [
+      ` ${id(1)}`,
+      `${id(1)}  ${id(2)}`,
+      `${id(1)},${id(2)}`,
+      `${id(1)} ../x/0000000000000000`,
+    ]) {
       expect(accepts('Certificates', bad), bad).toBe(false);
     }
   });
 
-  it('stays inside SSM\'s 64 KB document quota with the longest list of certificates a target may carry', () => {
-    const longest = Array.from(
-      { length: MAX_CERTIFICATES_PER_TARGET },
-      (_, n) => `acm-passphrase/${'c'.repeat(62)}${String(n).padStart(2, '0')}/${'0'.repeat(16)}`.slice(0, 100),
+  it("stays inside SSM's 64 KB document quota with the longest list of certificates a target may carry", () => {
+    const longest = Array.from({ length: MAX_CERTIFICATES_PER_TARGET }, (_, n) =>
+      `acm-passphrase/${'c'.repeat(62)}${String(n).padStart(2, '0')}/${'0'.repeat(16)}`.slice(0, 100),
     ).join(' ');
     expect(longest.length).toBeLessThanOrEqual(document.parameters.Certificates!.maxChars);
     const size = Buffer.byteLength(JSON.stringify(document)) + Buffer.byteLength(longest);
