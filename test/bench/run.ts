@@ -14,6 +14,8 @@
  *  7. Following one install on 10, 100 and 1,000 hosts: SSM calls per check, largest state and item
  *     (fleet-install.ts).
  *  8. The workflow under faults: success rate, duplicated effects, transitions (workflow-faults.ts).
+ *  9. Associations by target: associations and calls for 50 certificates on one target and for 2,000
+ *     targets, the deploy-time sync, a host with 20 certificates (target-associations.ts).
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -32,6 +34,7 @@ import { benchFleetInstall } from './fleet-install.js';
 import { benchInstallScript } from './install-script.js';
 import { benchRenewalFanout } from './renewal-fanout.js';
 import { benchWorkflowFaults } from './workflow-faults.js';
+import { benchTargetAssociations } from './target-associations.js';
 
 const STANDARD_PRICE_PER_TRANSITION = 0.025 / 1000;
 const IMPORT_SAMPLES = 7;
@@ -129,3 +132,4 @@ await benchRenewalFanout();
 await benchFleetInstall();
 await benchAuditReport();
 await benchManyPerSubject();
+await benchTargetAssociations();
