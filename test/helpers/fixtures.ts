@@ -1,5 +1,9 @@
 import type { ExportRequest } from '../../lambda/shared/export-request.js';
 import { DEFAULT_HOST_INSTALL, type InstallProfiles } from '../../lambda/shared/install-parameters.js';
+import type {
+  ConvergenceSettings,
+  TargetAssociationSettings,
+} from '../../lambda/shared/target-association.js';
 
 export const ACCOUNT_ID = '111122223333';
 export const REGION = 'eu-west-1';
@@ -30,6 +34,23 @@ export const PROFILES = {
     verifyEndpoint: '127.0.0.1:443',
   },
 } as const satisfies InstallProfiles;
+
+/** How the test deployment's associations run (the stack's defaults, its deployment tag). */
+export const CONVERGENCE: ConvergenceSettings = {
+  schedule: 'rate(1 day)',
+  maxConcurrency: '10%',
+  maxErrors: '10%',
+  complianceSeverity: 'HIGH',
+  deploymentTag: { key: 'cert-lifecycle:deployment', value: 'CertLifecycle' },
+};
+
+/** Everything a target's association is written from, in the test deployment. */
+export const TARGET_ASSOCIATIONS: TargetAssociationSettings = {
+  ...CONVERGENCE,
+  documentName: 'Install-ACMCertificate',
+  region: REGION,
+  profiles: PROFILES,
+};
 
 /** DescribeStacks' answer for the deployed stack, with these outputs: what the CLI reads first. */
 export function stackWithOutputs(outputs: Record<string, string>) {

@@ -17,12 +17,11 @@ import {
   executionMark,
   recordAndInstall,
 } from '../../lambda/record-and-install/record-and-install.js';
-import type { ConvergenceSettings } from '../../lambda/shared/target-association.js';
 import { mappingKey, recordExport } from '../../lambda/shared/mapping-store.js';
 import { MAX_CERTIFICATES_PER_TARGET } from '../../lambda/shared/install-parameters.js';
 import { AssociationStore } from '../helpers/association-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
-import { PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
+import { CONVERGENCE, PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
 
 /*
  * SendCommand and ListCommands are mocked as everywhere in the unit tests; the State Manager calls
@@ -37,14 +36,6 @@ const SETTINGS: InstallCommandSettings = {
   deliveryTimeoutSeconds: 600,
   region: REGION,
   profiles: PROFILES,
-};
-
-const CONVERGENCE: ConvergenceSettings = {
-  schedule: 'rate(1 day)',
-  maxConcurrency: '10%',
-  maxErrors: '10%',
-  complianceSeverity: 'HIGH',
-  deploymentTag: { key: 'cert-lifecycle:deployment', value: 'CertLifecycle' },
 };
 
 const INPUT: RecordAndInstallInput = {

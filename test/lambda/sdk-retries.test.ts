@@ -8,7 +8,7 @@ import {
 } from '../../lambda/record-and-install/record-and-install.js';
 import { AssociationStore } from '../helpers/association-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
-import { PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
+import { CONVERGENCE, PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
 
 /*
  * The SDK's own retries, as deployed: SendCommand goes through a real SSMClient whose HTTP layer is a
@@ -116,13 +116,7 @@ async function attempt(client: SSMClient, tableName: string, waitsTable: string)
       region: REGION,
       profiles: PROFILES,
     },
-    convergence: {
-      schedule: 'rate(1 day)',
-      maxConcurrency: '10%',
-      maxErrors: '10%',
-      complianceSeverity: 'HIGH',
-      deploymentTag: { key: 'cert-lifecycle:deployment', value: 'CertLifecycle' },
-    },
+    convergence: CONVERGENCE,
   });
 }
 

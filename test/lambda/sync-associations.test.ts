@@ -5,31 +5,18 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { responseBody } from '../../lambda/shared/cloudformation-response.js';
 import type { ExportRequest } from '../../lambda/shared/export-request.js';
 import { mappingKey, recordExport } from '../../lambda/shared/mapping-store.js';
-import {
-  type TargetAssociationSettings,
-  targetAssociationName,
-  targetOf,
-} from '../../lambda/shared/target-association.js';
+import { targetAssociationName, targetOf } from '../../lambda/shared/target-association.js';
 import { syncAllTargets } from '../../lambda/sync-associations/sync-associations.js';
 import { AssociationStore } from '../helpers/association-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
-import { PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
+import { REGION, REQUEST, TARGET_ASSOCIATIONS } from '../helpers/fixtures.js';
 
 /*
  * The deploy-time sync against a real DynamoDB engine (dynalite) and the State Manager store: a
  * deployment that made one association per mapping is moved to one per target without a gap, and every
  * association follows the configuration just deployed.
  */
-const SETTINGS: TargetAssociationSettings = {
-  documentName: 'Install-ACMCertificate',
-  region: REGION,
-  profiles: PROFILES,
-  schedule: 'rate(1 day)',
-  maxConcurrency: '10%',
-  maxErrors: '10%',
-  complianceSeverity: 'HIGH',
-  deploymentTag: { key: 'cert-lifecycle:deployment', value: 'CertLifecycle' },
-};
+const SETTINGS = TARGET_ASSOCIATIONS;
 const OTHER: ExportRequest = {
   ...REQUEST,
   CertificateArn: REQUEST.CertificateArn.replace('12345678', '87654321'),

@@ -17,7 +17,6 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ExportRequest } from '../../lambda/shared/export-request.js';
 import { mappingKey, recordExport } from '../../lambda/shared/mapping-store.js';
 import {
-  type TargetAssociationSettings,
   desiredTargetAssociation,
   targetAssociationName,
   targetOf,
@@ -25,7 +24,7 @@ import {
 import { unmap } from '../../lambda/unmap/unmap.js';
 import { AssociationStore } from '../helpers/association-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
-import { PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
+import { PROFILES, REGION, REQUEST, TARGET_ASSOCIATIONS } from '../helpers/fixtures.js';
 
 /*
  * The inventory is a real DynamoDB engine (dynalite). State Manager's associations are the store in
@@ -33,16 +32,7 @@ import { PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
  * DeleteSecret are mocked with the shapes their API references document.
  */
 
-const ASSOCIATIONS: TargetAssociationSettings = {
-  documentName: 'Install-ACMCertificate',
-  region: REGION,
-  profiles: PROFILES,
-  schedule: 'rate(1 day)',
-  maxConcurrency: '10%',
-  maxErrors: '10%',
-  complianceSeverity: 'HIGH',
-  deploymentTag: { key: 'cert-lifecycle:deployment', value: 'CertLifecycle' },
-};
+const ASSOCIATIONS = TARGET_ASSOCIATIONS;
 const NAME = targetAssociationName('Install-ACMCertificate', targetOf(REQUEST));
 const SECRET_ID = 'acm-passphrase/web-server/0123456789abcdef';
 const OTHER: ExportRequest = {
