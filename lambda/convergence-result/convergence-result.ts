@@ -9,7 +9,7 @@ import {
   driftFinding,
   driftFindingId,
 } from '../shared/certificate-finding.js';
-import { complianceTypeOf, hostReports } from '../shared/host-compliance.js';
+import { hostReports, reportOfRun } from '../shared/host-compliance.js';
 import { type HostState, hostStatePartition, recordHostState } from '../shared/host-state.js';
 import { logger } from '../shared/logger.js';
 import { type CertificateMapping, mappingsByAssociation } from '../shared/mapping-store.js';
@@ -53,11 +53,6 @@ export type ConvergenceOutcome =
   | { readonly action: 'recorded'; readonly certificates: CertificateOnHost[] };
 
 /**
- * A node's report older than the run by more than this is not the run's own (clocks differ a little).
- */
-const REPORT_SKEW_MS = 5 * 60_000;
-
-/**
  * Records what a target's association last did on one host, certificate by certificate: each
  * certificate's outcome is the one the node recorded for it in this run (its compliance item), or the
  * run's as a whole where it recorded none. A certificate that failed becomes the host's drift finding
@@ -83,12 +78,7 @@ export async function handleConvergenceResult(
   const reports = finished ? ((await hostReports(deps.ssm, [instanceId])).get(instanceId) ?? []) : [];
   const certificates: CertificateOnHost[] = [];
   for (const mapping of mappings) {
-    const report = reports.find(
-      (candidate) =>
-        mapping.SecretId &&
-        candidate.complianceType === complianceTypeOf(mapping.SecretId) &&
-        Date.parse(candidate.at ?? '') >= ranAt - REPORT_SKEW_MS,
-    );
+    const report = mapping.SecretId ? reportOfRun(reports, mapping.SecretId, ranAt) : undefined;
     const own = report ? (report.installed ? 'Success' : 'Failed') : status;
     const host: HostState = {
       AssociationId: hostStatePartition(mapping) ?? associationId,

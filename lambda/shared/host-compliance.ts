@@ -18,6 +18,9 @@ export function complianceTypeOf(secretId: string): string {
   return `${COMPLIANCE_TYPE_PREFIX}${secretId.slice(secretId.lastIndexOf('/') + 1)}`;
 }
 
+/** A node's report older than the run it is read for by more than this is not that run's (clocks differ a little). */
+const REPORT_SKEW_MS = 5 * 60_000;
+
 /** One node's word on one certificate. */
 export interface HostCertificateReport {
   readonly instanceId: string;
@@ -68,6 +71,19 @@ export async function hostReports(
     } while (NextToken);
   }
   return reports;
+}
+
+/** Among one node's reports, the one of the certificate `secretId` made by a run that began at `since` or later. */
+export function reportOfRun(
+  reports: readonly HostCertificateReport[],
+  secretId: string,
+  since: number,
+): HostCertificateReport | undefined {
+  const complianceType = complianceTypeOf(secretId);
+  return reports.find(
+    (report) =>
+      report.complianceType === complianceType && Date.parse(report.at ?? '') >= since - REPORT_SKEW_MS,
+  );
 }
 
 function reportOf(item: ComplianceItem): HostCertificateReport | undefined {

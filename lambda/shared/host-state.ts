@@ -1,4 +1,5 @@
 import { type DynamoDBDocumentClient, PutCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { type ExportRequest, mappingId } from './export-request.js';
 
 /**
  * What each host last did with each certificate its target's association lists: one item per mapping
@@ -10,16 +11,15 @@ export const HOST_PARTITION_KEY = 'AssociationId';
 export const HOST_SORT_KEY = 'InstanceId';
 
 /**
- * The partition of one mapping's hosts: its association and the mapping id (the end of its secret's
- * name), since one association lists every certificate of its target.
+ * The partition of one mapping's hosts: its association and the mapping id (the one its secret's name
+ * ends with), since one association lists every certificate of its target.
  */
-export function hostStatePartition(mapping: {
-  readonly AssociationId?: string;
-  readonly SecretId?: string;
-}): string | undefined {
-  if (!mapping.AssociationId) return undefined;
-  const secretId = mapping.SecretId ?? '';
-  return `${mapping.AssociationId}/${secretId.slice(secretId.lastIndexOf('/') + 1)}`;
+export function hostStatePartition(
+  mapping: Pick<ExportRequest, 'CertificateArn' | 'TargetTagKey' | 'TargetTagValue'> & {
+    readonly AssociationId?: string;
+  },
+): string | undefined {
+  return mapping.AssociationId ? `${mapping.AssociationId}/${mappingId(mapping)}` : undefined;
 }
 
 export interface HostState {

@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import { type ExportRequest, tagKeyValue } from './export-request.js';
 import { errorLine, listInvocations, pluginOutput, resultLine } from './command-invocations.js';
-import { type HostCertificateReport, hostReports } from './host-compliance.js';
+import { type HostCertificateReport, hostReports, reportOfRun } from './host-compliance.js';
 import type { InstallOutcome, InstallStatusReport, InstanceInstallResult } from './workflow-state.js';
 
 /** Keeps the state (256 KB ceiling) small however many instances a tag selects. */
@@ -138,18 +138,15 @@ async function reportsWhereOutputIsCut(
     )
     .map((invocation) => invocation.InstanceId)
     .filter((id): id is string => Boolean(id));
-  if (!check.secretId || cut.length === 0) return new Map();
-  const since = check.sentAt.getTime() - REPORT_SKEW_MS;
+  const { secretId } = check;
+  if (!secretId || cut.length === 0) return new Map();
   const reports = new Map<string, HostCertificateReport>();
-  for (const [instanceId, own] of await hostReports(ssm, cut, check.secretId)) {
-    const report = own.find((candidate) => Date.parse(candidate.at ?? '') >= since);
+  for (const [instanceId, own] of await hostReports(ssm, cut, secretId)) {
+    const report = reportOfRun(own, secretId, check.sentAt.getTime());
     if (report) reports.set(instanceId, report);
   }
   return reports;
 }
-
-/** A host's report older than the command by more than this is not the command's (clocks differ a little). */
-const REPORT_SKEW_MS = 5 * 60_000;
 
 /**
  * One host's outcome. A host counts as installed only when its run printed the install's RESULT line,

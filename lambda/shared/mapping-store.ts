@@ -151,6 +151,29 @@ export async function recordExport(
   );
 }
 
+/**
+ * Points a mapping at its target's association (the deploy-time sync moving it off an association of its
+ * own); false when the mapping is gone (unmapped meanwhile).
+ */
+export async function recordAssociation(
+  db: DynamoDBDocumentClient,
+  tableName: string,
+  request: ExportRequest,
+  association: { readonly id: string; readonly name: string },
+): Promise<boolean> {
+  return conditionalUpdate(
+    db.send(
+      new UpdateCommand({
+        TableName: tableName,
+        Key: mappingKey(request),
+        UpdateExpression: 'SET AssociationId = :id, AssociationName = :name',
+        ConditionExpression: 'attribute_exists(CertificateArn)',
+        ExpressionAttributeValues: { ':id': association.id, ':name': association.name },
+      }),
+    ),
+  );
+}
+
 export interface InstallResult {
   readonly commandId: string;
   readonly status: InstallStatus;

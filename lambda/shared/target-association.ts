@@ -170,9 +170,9 @@ export async function syncTargetAssociation(
   target: InstallTarget,
   adjust: TargetAdjustment = {},
 ): Promise<TargetAssociationOutcome> {
+  const associationName = targetAssociationName(deps.settings.documentName, target);
   for (let attempt = 1; ; attempt++) {
     const secretIds = await certificatesOf(deps, target, adjust);
-    const associationName = targetAssociationName(deps.settings.documentName, target);
     try {
       if (secretIds.length === 0) {
         const deleted = await deleteAssociation(deps.stateManager, associationName);

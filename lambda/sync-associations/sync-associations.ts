@@ -1,7 +1,7 @@
-import { UpdateCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
+import { paginateScan } from '@aws-sdk/lib-dynamodb';
 import { tagKeyValue } from '../shared/export-request.js';
 import { logger } from '../shared/logger.js';
-import { type CertificateMapping, mappingKey } from '../shared/mapping-store.js';
+import { type CertificateMapping, recordAssociation } from '../shared/mapping-store.js';
 import {
   type InstallTarget,
   type TargetAssociationOutcome,
@@ -72,20 +72,11 @@ async function retireOldAssociations(
     if (mapping.AssociationName && mapping.AssociationName !== outcome.associationName) {
       if (await deleteAssociation(deps.stateManager, mapping.AssociationName)) replaced++;
     }
-    try {
-      await deps.db.send(
-        new UpdateCommand({
-          TableName: deps.tableName,
-          Key: mappingKey(mapping),
-          UpdateExpression: 'SET AssociationId = :id, AssociationName = :name',
-          ConditionExpression: 'attribute_exists(CertificateArn)',
-          ExpressionAttributeValues: { ':id': outcome.associationId, ':name': outcome.associationName },
-        }),
-      );
-    } catch (error) {
-      // Unmapped meanwhile.
-      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
-    }
+    // False when unmapped meanwhile: nothing to point.
+    await recordAssociation(deps.db, deps.tableName, mapping, {
+      id: outcome.associationId,
+      name: outcome.associationName,
+    });
   }
   return replaced;
 }
