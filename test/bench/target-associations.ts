@@ -10,7 +10,7 @@ import { syncAllTargets } from '../../lambda/sync-associations/sync-associations
 import { AssociationStore } from '../helpers/association-store.js';
 import { makeCertificate } from '../helpers/certificates.js';
 import { startLocalDynamo } from '../helpers/dynalite.js';
-import { CONVERGENCE, PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
+import { CONVERGENCE, INSTALL_COMMAND, PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
 import { FakeHost, bundleFor } from '../helpers/install-script.js';
 
 /**
@@ -19,14 +19,7 @@ import { FakeHost, bundleFor } from '../helpers/install-script.js';
  * allows 20 associations per node and 2,000 per account), what the deploy-time sync then costs, and
  * a host with 20 certificates: its output beside the 2,500 characters SSM returns, its time.
  */
-const SETTINGS = {
-  documentName: 'Install-ACMCertificate',
-  maxConcurrency: '25%',
-  maxErrors: '0',
-  deliveryTimeoutSeconds: 600,
-  region: REGION,
-  profiles: PROFILES,
-};
+const SETTINGS = INSTALL_COMMAND;
 
 const input = (n: number, tagValue: string): RecordAndInstallInput => {
   const CertName = `site${n}.example.com`;

@@ -1,3 +1,7 @@
+import type {
+  InstallCommandSettings,
+  RecordAndInstallInput,
+} from '../../lambda/record-and-install/record-and-install.js';
 import type { ExportRequest } from '../../lambda/shared/export-request.js';
 import { DEFAULT_HOST_INSTALL, type InstallProfiles } from '../../lambda/shared/install-parameters.js';
 import type {
@@ -50,6 +54,34 @@ export const TARGET_ASSOCIATIONS: TargetAssociationSettings = {
   documentName: 'Install-ACMCertificate',
   region: REGION,
   profiles: PROFILES,
+};
+
+/** How the test deployment sends the install command. */
+export const INSTALL_COMMAND: InstallCommandSettings = {
+  documentName: 'Install-ACMCertificate',
+  maxConcurrency: '25%',
+  maxErrors: '0',
+  deliveryTimeoutSeconds: 600,
+  region: REGION,
+  profiles: PROFILES,
+};
+
+/** The RecordAndInstall step's input after an export of REQUEST (names and metadata only). */
+export const RECORD_AND_INSTALL_INPUT: RecordAndInstallInput = {
+  ...REQUEST,
+  export: {
+    certificateArn: REQUEST.CertificateArn,
+    certName: REQUEST.CertName,
+    certificateType: 'PRIVATE',
+    serial: '0a:1b:2c',
+    notAfter: '2027-12-24T23:59:59.000Z',
+    secretId: 'acm-passphrase/web-server/0123456789abcdef',
+    secretVersionId: 'v1',
+    exportedAt: '2026-11-24T10:00:00.000Z',
+    profile: 'default',
+  },
+  executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-1',
+  taskToken: 'token-1',
 };
 
 /** DescribeStacks' answer for the deployed stack, with these outputs: what the CLI reads first. */

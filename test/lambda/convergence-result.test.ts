@@ -31,8 +31,8 @@ const OTHER = {
   CertName: 'api-server',
 };
 const OTHER_SECRET = 'acm-passphrase/api-server/fedcba9876543210';
-const partition = (secretId = SECRET_ID) =>
-  hostStatePartition({ AssociationId: 'assoc-1', SecretId: secretId })!;
+const partition = (request: typeof REQUEST = REQUEST) =>
+  hostStatePartition({ ...request, AssociationId: 'assoc-1' })!;
 let hub: ReturnType<typeof fakeSecurityHub>;
 let dynamo: LocalDynamo;
 let tableName: string;
@@ -191,7 +191,7 @@ describe("a target's association run on a host", () => {
       ResourceTypes: ['ManagedInstance'],
       Filters: [{ Key: 'ComplianceType', Values: ['Custom:CertLifecycle_'], Type: 'BEGIN_WITH' }],
     });
-    expect(await hostStates(dynamo.db, hostsTable, partition(OTHER_SECRET))).toEqual([
+    expect(await hostStates(dynamo.db, hostsTable, partition(OTHER))).toEqual([
       expect.objectContaining({
         InstanceId: 'i-0abc',
         Status: 'Failed',

@@ -12,7 +12,6 @@ import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
-  type InstallCommandSettings,
   type RecordAndInstallInput,
   executionMark,
   recordAndInstall,
@@ -21,7 +20,13 @@ import { mappingKey, recordExport } from '../../lambda/shared/mapping-store.js';
 import { MAX_CERTIFICATES_PER_TARGET } from '../../lambda/shared/install-parameters.js';
 import { AssociationStore } from '../helpers/association-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
-import { CONVERGENCE, PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
+import {
+  CONVERGENCE,
+  INSTALL_COMMAND,
+  RECORD_AND_INSTALL_INPUT,
+  REGION,
+  REQUEST,
+} from '../helpers/fixtures.js';
 
 /*
  * SendCommand and ListCommands are mocked as everywhere in the unit tests; the State Manager calls
@@ -29,31 +34,8 @@ import { CONVERGENCE, PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
  * response shapes of the SSM API reference, since no local engine implements associations.
  */
 
-const SETTINGS: InstallCommandSettings = {
-  documentName: 'Install-ACMCertificate',
-  maxConcurrency: '25%',
-  maxErrors: '0',
-  deliveryTimeoutSeconds: 600,
-  region: REGION,
-  profiles: PROFILES,
-};
-
-const INPUT: RecordAndInstallInput = {
-  ...REQUEST,
-  export: {
-    certificateArn: REQUEST.CertificateArn,
-    certName: REQUEST.CertName,
-    certificateType: 'PRIVATE',
-    serial: '0a:1b:2c',
-    notAfter: '2027-12-24T23:59:59.000Z',
-    secretId: 'acm-passphrase/web-server/0123456789abcdef',
-    secretVersionId: 'v1',
-    exportedAt: '2026-11-24T10:00:00.000Z',
-    profile: 'default',
-  },
-  executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-1',
-  taskToken: 'token-1',
-};
+const SETTINGS = INSTALL_COMMAND;
+const INPUT = RECORD_AND_INSTALL_INPUT;
 
 const PARAMETERS = {
   Certificates: ['acm-passphrase/web-server/0123456789abcdef'],

@@ -8,7 +8,7 @@ import {
 } from '../../lambda/record-and-install/record-and-install.js';
 import { AssociationStore } from '../helpers/association-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
-import { CONVERGENCE, PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
+import { CONVERGENCE, INSTALL_COMMAND, RECORD_AND_INSTALL_INPUT, REGION } from '../helpers/fixtures.js';
 
 /*
  * The SDK's own retries, as deployed: SendCommand goes through a real SSMClient whose HTTP layer is a
@@ -67,21 +67,8 @@ function ssmEndpoint() {
 }
 
 const INPUT: RecordAndInstallInput = {
-  ...REQUEST,
-  export: {
-    certificateArn: REQUEST.CertificateArn,
-    certName: REQUEST.CertName,
-    certificateType: 'PRIVATE',
-    serial: '0a:1b:2c',
-    notAfter: '2027-12-24T23:59:59.000Z',
-    secretId: 'acm-passphrase/web-server/0123456789abcdef',
-    secretVersionId: 'v1',
-    exportedAt: '2026-11-24T10:00:00.000Z',
-    profile: 'default',
-  },
-  executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-1',
+  ...RECORD_AND_INSTALL_INPUT,
   executionStartedAt: '2026-11-24T10:00:00.000Z',
-  taskToken: 'token-1',
 };
 
 let dynamo: LocalDynamo;
@@ -108,14 +95,7 @@ async function attempt(client: SSMClient, tableName: string, waitsTable: string)
     waits: { db: dynamo.db, tableName: waitsTable },
     now: () => new Date('2026-11-24T10:00:02Z'),
     maxWaitSeconds: 900,
-    command: {
-      documentName: 'Install-ACMCertificate',
-      maxConcurrency: '25%',
-      maxErrors: '0',
-      deliveryTimeoutSeconds: 600,
-      region: REGION,
-      profiles: PROFILES,
-    },
+    command: INSTALL_COMMAND,
     convergence: CONVERGENCE,
   });
 }
