@@ -1,4 +1,3 @@
-import { SFNClient } from '@aws-sdk/client-sfn';
 import { ListCommandsCommand, SSMClient, SendCommandCommand } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { performance } from 'node:perf_hooks';
@@ -10,7 +9,7 @@ import { syncAllTargets } from '../../lambda/sync-associations/sync-associations
 import { AssociationStore } from '../helpers/association-store.js';
 import { makeCertificate } from '../helpers/certificates.js';
 import { startLocalDynamo } from '../helpers/dynalite.js';
-import { CONVERGENCE, INSTALL_COMMAND, PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
+import { REGION, REQUEST, TARGET_ASSOCIATIONS, recordAndInstallDependencies } from '../helpers/fixtures.js';
 import { FakeHost, bundleFor } from '../helpers/install-script.js';
 
 /**
@@ -19,7 +18,6 @@ import { FakeHost, bundleFor } from '../helpers/install-script.js';
  * allows 20 associations per node and 2,000 per account), what the deploy-time sync then costs, and
  * a host with 20 certificates: its output beside the 2,500 characters SSM returns, its time.
  */
-const SETTINGS = INSTALL_COMMAND;
 
 const input = (n: number, tagValue: string): RecordAndInstallInput => {
   const CertName = `site${n}.example.com`;
@@ -65,18 +63,10 @@ export async function benchTargetAssociations(): Promise<void> {
       const client = new SSMClient({ region: REGION });
       const started = performance.now();
       for (let n = 1; n <= count; n++) {
-        await recordAndInstall(input(n, tagOf(n)), {
-          ssm: client,
-          stateManager: client,
-          sfn: new SFNClient({ region: REGION }),
-          db: dynamo.db,
-          tableName,
-          waits: { db: dynamo.db, tableName: waitsTable },
-          now: () => new Date('2026-11-24T10:00:02Z'),
-          maxWaitSeconds: 900,
-          command: SETTINGS,
-          convergence: CONVERGENCE,
-        });
+        await recordAndInstall(
+          input(n, tagOf(n)),
+          recordAndInstallDependencies(dynamo.db, { tableName, waitsTable }, { ssm: client }),
+        );
       }
       const exportCalls = ssm.calls().filter((call) => ASSOCIATION_CALLS.test(call.args[0].constructor.name));
       ssm.resetHistory();
@@ -84,7 +74,7 @@ export async function benchTargetAssociations(): Promise<void> {
         stateManager: client,
         db: dynamo.db,
         tableName,
-        settings: { ...CONVERGENCE, documentName: SETTINGS.documentName, region: REGION, profiles: PROFILES },
+        settings: TARGET_ASSOCIATIONS,
       });
       const syncCalls = ssm.calls().length;
       const largest = Math.max(

@@ -1,5 +1,9 @@
+import { SFNClient } from '@aws-sdk/client-sfn';
+import type { SSMClient } from '@aws-sdk/client-ssm';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type {
   InstallCommandSettings,
+  RecordAndInstallDependencies,
   RecordAndInstallInput,
 } from '../../lambda/record-and-install/record-and-install.js';
 import type { ExportRequest } from '../../lambda/shared/export-request.js';
@@ -83,6 +87,35 @@ export const RECORD_AND_INSTALL_INPUT: RecordAndInstallInput = {
   executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-1',
   taskToken: 'token-1',
 };
+
+/**
+ * What the RecordAndInstall step is given in the tests: `ssm` for everything unless State Manager or the
+ * command sender are given their own, the inventory and waits tables, a fixed clock.
+ */
+export function recordAndInstallDependencies(
+  db: DynamoDBDocumentClient,
+  tables: { readonly tableName: string; readonly waitsTable: string },
+  clients: {
+    readonly ssm: SSMClient;
+    readonly stateManager?: SSMClient;
+    readonly commandSender?: SSMClient;
+    readonly sfn?: SFNClient;
+  },
+): RecordAndInstallDependencies {
+  return {
+    ssm: clients.ssm,
+    stateManager: clients.stateManager ?? clients.ssm,
+    ...(clients.commandSender ? { commandSender: clients.commandSender } : {}),
+    sfn: clients.sfn ?? new SFNClient({ region: REGION }),
+    db,
+    tableName: tables.tableName,
+    waits: { db, tableName: tables.waitsTable },
+    now: () => new Date('2026-11-24T10:00:02Z'),
+    maxWaitSeconds: 900,
+    command: INSTALL_COMMAND,
+    convergence: CONVERGENCE,
+  };
+}
 
 /** DescribeStacks' answer for the deployed stack, with these outputs: what the CLI reads first. */
 export function stackWithOutputs(outputs: Record<string, string>) {

@@ -21,11 +21,10 @@ import { MAX_CERTIFICATES_PER_TARGET } from '../../lambda/shared/install-paramet
 import { AssociationStore } from '../helpers/association-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
 import {
-  CONVERGENCE,
-  INSTALL_COMMAND,
   RECORD_AND_INSTALL_INPUT,
   REGION,
   REQUEST,
+  recordAndInstallDependencies,
 } from '../helpers/fixtures.js';
 
 /*
@@ -34,7 +33,6 @@ import {
  * response shapes of the SSM API reference, since no local engine implements associations.
  */
 
-const SETTINGS = INSTALL_COMMAND;
 const INPUT = RECORD_AND_INSTALL_INPUT;
 
 const PARAMETERS = {
@@ -89,18 +87,10 @@ beforeEach(async () => {
 afterEach(() => ssm.reset());
 
 const run = (input: RecordAndInstallInput = INPUT, client = new SSMClient({ region: REGION })) =>
-  recordAndInstall(input, {
-    ssm: client,
-    stateManager: client,
-    sfn: new SFNClient({ region: REGION }),
-    db: dynamo.db,
-    tableName,
-    waits: { db: dynamo.db, tableName: waitsTable },
-    now: () => new Date('2026-11-24T10:00:02Z'),
-    maxWaitSeconds: 900,
-    command: SETTINGS,
-    convergence: CONVERGENCE,
-  });
+  recordAndInstall(
+    input,
+    recordAndInstallDependencies(dynamo.db, { tableName, waitsTable }, { ssm: client }),
+  );
 
 const storedMapping = async () =>
   (await dynamo.db.send(new GetCommand({ TableName: tableName, Key: mappingKey(REQUEST) }))).Item;

@@ -8,7 +8,7 @@ import {
 } from '../../lambda/record-and-install/record-and-install.js';
 import { AssociationStore } from '../helpers/association-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
-import { CONVERGENCE, INSTALL_COMMAND, RECORD_AND_INSTALL_INPUT, REGION } from '../helpers/fixtures.js';
+import { RECORD_AND_INSTALL_INPUT, REGION, recordAndInstallDependencies } from '../helpers/fixtures.js';
 
 /*
  * The SDK's own retries, as deployed: SendCommand goes through a real SSMClient whose HTTP layer is a
@@ -85,19 +85,19 @@ beforeEach(() => {
 });
 
 async function attempt(client: SSMClient, tableName: string, waitsTable: string) {
-  return recordAndInstall(INPUT, {
-    ssm: client,
-    commandSender: client,
-    stateManager,
-    sfn: new SFNClient({ region: REGION, credentials }),
-    db: dynamo.db,
-    tableName,
-    waits: { db: dynamo.db, tableName: waitsTable },
-    now: () => new Date('2026-11-24T10:00:02Z'),
-    maxWaitSeconds: 900,
-    command: INSTALL_COMMAND,
-    convergence: CONVERGENCE,
-  });
+  return recordAndInstall(
+    INPUT,
+    recordAndInstallDependencies(
+      dynamo.db,
+      { tableName, waitsTable },
+      {
+        ssm: client,
+        commandSender: client,
+        stateManager,
+        sfn: new SFNClient({ region: REGION, credentials }),
+      },
+    ),
+  );
 }
 
 describe('a lost answer to SendCommand, through the real SDK client', () => {
