@@ -69,6 +69,8 @@ export class CertLifecycleStack extends Stack {
     });
     const renewal = new RenewalTrigger(this, 'Renewal', {
       inventory: inventory.table,
+      exportClaims: workflow.exportClaims,
+      key,
       exportWorkflow: workflow.stateMachine,
       alertTopic: alerts.topic,
       includeHealthEvents: config.renewOnHealthEvents,

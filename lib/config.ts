@@ -77,8 +77,9 @@ export interface AppConfig {
   /** Also start renewals from AWS Health's ACM renewal notices, deduplicated with ACM's own event. */
   readonly renewOnHealthEvents: boolean;
   /**
-   * Renewal executions started per second at most, however many mappings a certificate has: each
-   * exports the certificate once, and ACM allows 5 exports a second per account by default.
+   * Renewal executions started per second at most, however many mappings a certificate has. The
+   * certificate is exported once per renewal; each execution writes its mapping's secret once, and
+   * Secrets Manager allows 50 PutSecretValue calls a second per account and Region.
    */
   readonly renewalStartsPerSecond: number;
   /** Retention of the app's log groups, in days. */
@@ -136,7 +137,7 @@ export const DEFAULT_CONFIG: AppConfig = {
   auditReportRetentionDays: 90,
   driftCheckSchedule: 'rate(1 day)',
   renewOnHealthEvents: false,
-  renewalStartsPerSecond: 2,
+  renewalStartsPerSecond: 25,
   logRetentionDays: 365,
   // Below ACM's ExportCertificate quota (5 requests per second by default), which renewals share.
   apiThrottleRatePerSecond: 2,
@@ -431,7 +432,7 @@ const READERS: Record<keyof AppConfig, Reader> = {
   auditReportRetentionDays: integer(1, 3650),
   driftCheckSchedule: schedule,
   renewOnHealthEvents: flag,
-  renewalStartsPerSecond: integer(1, 20),
+  renewalStartsPerSecond: integer(1, 50),
   logRetentionDays: integer(1, 3653, LOG_RETENTION_DAYS),
   apiThrottleRatePerSecond: integer(1, 10_000),
   apiThrottleBurst: integer(1, 5_000),

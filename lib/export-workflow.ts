@@ -7,9 +7,12 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { createHash } from 'node:crypto';
+import { EXPORT_SECRET_PREFIX } from '../lambda/shared/certificate-export.js';
 import { SECRET_PREFIX } from '../lambda/shared/certificate-secret.js';
+import { CLAIM_KEY } from '../lambda/shared/export-claim.js';
 import { INSTALL_PROFILES_ENV, type InstallProfiles } from '../lambda/shared/install-parameters.js';
 import { WAIT_KEY } from '../lambda/shared/install-wait.js';
+import { CERTIFICATE_INDEX } from '../lambda/shared/mapping-store.js';
 import {
   CONVERGENCE_ENV,
   type ConvergenceSettings,
@@ -66,6 +69,8 @@ export class ExportWorkflow extends Construct {
   readonly steps: Record<string, HandlerFunction>;
   /** Executions waiting for their install command, by command id. */
   readonly waits: dynamodb.Table;
+  /** Who is exporting which certificate at which serial: one export per serial (export-claim.ts). */
+  readonly exportClaims: dynamodb.Table;
   readonly deadLetters: AlarmedDeadLetterQueue;
   /** Behind `DELETE /export-cert`: removes a mapping, its association and (after a window) its secret. */
   readonly unmapper: HandlerFunction;
@@ -75,6 +80,15 @@ export class ExportWorkflow extends Construct {
     const [partition, region, account] = [Aws.PARTITION, Aws.REGION, Aws.ACCOUNT_ID];
     const profilesJson = JSON.stringify(props.install.profiles);
 
+    this.exportClaims = new dynamodb.Table(this, 'ExportClaims', {
+      partitionKey: { name: CLAIM_KEY, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: 'ExpiresAt',
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // Leases of a few minutes; nothing in them is worth keeping.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     const exportStep = new HandlerFunction(this, 'ExportCertificate', {
       handlerName: 'export-certificate',
       description: 'Exports an ACM certificate with a new passphrase into its mapping secret',
@@ -83,24 +97,22 @@ export class ExportWorkflow extends Construct {
         GRANTED_TAG_KEYS: props.grantedTagKeys.join(','),
         [INSTALL_PROFILES_ENV]: profilesJson,
         TABLE_NAME: props.inventory.tableName,
+        EXPORT_CLAIMS_TABLE_NAME: this.exportClaims.tableName,
       },
       logRetention: props.logRetention,
     });
-    // The mapping is recorded as soon as its secret is written.
+    // The mapping is created before its secret is first written, and records each export.
     exportStep.allow({ actions: ['dynamodb:UpdateItem'], resources: [props.inventory.tableArn] });
-    exportStep.allowDescribeCertificates(
+    exportStep.allowCertificateExport(
+      props.key,
+      this.exportClaims,
       'Any certificate of this account and Region may be named in a request; the step checks it is issued and exportable before exporting.',
-      ['acm:ExportCertificate'],
-    );
-    exportStep.allow(
-      { actions: ['secretsmanager:GetRandomPassword'], resources: ['*'] },
-      { 'Resource::*': 'GetRandomPassword acts on no resource, so IAM cannot scope it.' },
     );
     exportStep.allow(
       {
         actions: [
           'secretsmanager:CreateSecret',
-          'secretsmanager:DescribeSecret',
+          'secretsmanager:GetSecretValue',
           'secretsmanager:PutSecretValue',
           'secretsmanager:RestoreSecret',
           'secretsmanager:TagResource',
@@ -111,9 +123,6 @@ export class ExportWorkflow extends Construct {
         [`Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${SECRET_PREFIX}*`]:
           'One secret per mapping, created on first export: the names are known only at run time, all under the app prefix.',
       },
-    );
-    exportStep.role.addToPrincipalPolicy(
-      keyUseThrough('secretsmanager', props.key, ['kms:GenerateDataKey', 'kms:Decrypt']),
     );
 
     this.waits = new dynamodb.Table(this, 'InstallWaits', {
@@ -308,14 +317,24 @@ export class ExportWorkflow extends Construct {
       actions: ['dynamodb:GetItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
       resources: [props.inventory.tableArn],
     });
+    // Whether the certificate has mappings left (its export goes with the last).
+    this.unmapper.allow({
+      actions: ['dynamodb:Query'],
+      resources: [`${props.inventory.tableArn}/index/${CERTIFICATE_INDEX}`],
+    });
     this.unmapper.allow(
       {
         actions: ['secretsmanager:DeleteSecret'],
-        resources: [`arn:${partition}:secretsmanager:${region}:${account}:secret:${SECRET_PREFIX}*`],
+        resources: [
+          `arn:${partition}:secretsmanager:${region}:${account}:secret:${SECRET_PREFIX}*`,
+          `arn:${partition}:secretsmanager:${region}:${account}:secret:${EXPORT_SECRET_PREFIX}*`,
+        ],
       },
       {
         [`Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${SECRET_PREFIX}*`]:
           "The mapping's secret is named at run time, under the app prefix; deletion keeps the configured recovery window.",
+        [`Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${EXPORT_SECRET_PREFIX}*`]:
+          "The certificate's export secret, named at run time, goes with its last mapping, with the same recovery window.",
       },
     );
 

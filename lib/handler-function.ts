@@ -1,6 +1,8 @@
 import { Aws, Duration, Validations } from 'aws-cdk-lib';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { type BundlingOptions, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
@@ -8,6 +10,8 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import * as path from 'node:path';
+import { EXPORT_SECRET_PREFIX } from '../lambda/shared/certificate-export.js';
+import { keyUseThrough } from './key-use.js';
 import { PROJECT_ROOT, handlerEntry } from './paths.js';
 
 export interface HandlerFunctionProps {
@@ -98,6 +102,39 @@ export class HandlerFunction extends Construct {
         resources: [`arn:${Aws.PARTITION}:acm:${Aws.REGION}:${Aws.ACCOUNT_ID}:certificate/*`],
       },
       { 'Resource::arn:<AWS::Partition>:acm:<AWS::Region>:<AWS::AccountId>:certificate/*': reason },
+    );
+  }
+
+  /**
+   * Making a certificate's one export per serial (lambda/shared/certificate-export.ts): describing and
+   * exporting it, its passphrase, the claim on the export, and the certificate's export secret.
+   */
+  allowCertificateExport(key: kms.IKey, claims: dynamodb.ITable, reason: string): void {
+    this.allowDescribeCertificates(reason, ['acm:ExportCertificate']);
+    this.allow(
+      { actions: ['secretsmanager:GetRandomPassword'], resources: ['*'] },
+      { 'Resource::*': 'GetRandomPassword acts on no resource, so IAM cannot scope it.' },
+    );
+    this.allow({ actions: ['dynamodb:PutItem'], resources: [claims.tableArn] });
+    this.allow(
+      {
+        actions: [
+          'secretsmanager:CreateSecret',
+          'secretsmanager:GetSecretValue',
+          'secretsmanager:PutSecretValue',
+          'secretsmanager:RestoreSecret',
+        ],
+        resources: [
+          `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${EXPORT_SECRET_PREFIX}*`,
+        ],
+      },
+      {
+        [`Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${EXPORT_SECRET_PREFIX}*`]:
+          'One export secret per certificate, created at its first export: named from the certificate at run time, under the export prefix no host is granted.',
+      },
+    );
+    this.role.addToPrincipalPolicy(
+      keyUseThrough('secretsmanager', key, ['kms:GenerateDataKey', 'kms:Decrypt']),
     );
   }
 

@@ -4,6 +4,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -32,14 +33,24 @@ export const HEALTH_RENEWAL_PATTERN: events.EventPattern = {
 
 export interface RenewalTriggerProps {
   readonly inventory: dynamodb.ITable;
+  /** The claims that make each certificate's export at a serial happen once (the workflow's). */
+  readonly exportClaims: dynamodb.ITable;
+  /** The app key: encrypts the certificate's export secret. */
+  readonly key: kms.IKey;
   readonly exportWorkflow: sfn.IStateMachine;
   readonly alertTopic: sns.ITopic;
   /** Also react to AWS Health's renewal notices (deduplicated with ACM's event). @default false */
   readonly includeHealthEvents?: boolean;
-  /** Renewal executions started per second at most, all consumers together. @default 2 */
+  /**
+   * Renewal executions started per second at most, all consumers together. Each writes its mapping's
+   * secret once (Secrets Manager's PutSecretValue: 50 a second per account and Region). @default 25
+   */
   readonly startsPerSecond?: number;
   readonly logRetention: logs.RetentionDays;
 }
+
+/** Half of PutSecretValue's 50 a second: room for exports from the API and for retries. */
+export const DEFAULT_RENEWAL_STARTS_PER_SECOND = 25;
 
 /**
  * Consumers of the renewal queue at once: the least an SQS event source's maximum concurrency allows.
@@ -52,10 +63,10 @@ const RENEWAL_BATCH = 10;
 const RENEWAL_RECEIVES = 5;
 
 /**
- * Renewal with no human involved: ACM's renewal event puts one export-install execution per mapping of
- * the renewed certificate on the renewal queue (start-renewal); the queue's consumer starts them, paced
- * below ACM's export quota (renewal-executions), however many mappings there are. Events that cannot be
- * delivered, and messages that keep failing, end in alarmed dead-letter queues.
+ * Renewal with no human involved: ACM's renewal event exports the renewed certificate once and puts one
+ * export-install execution per mapping on the renewal queue (start-renewal); the queue's consumer starts
+ * them, paced below what their secret writes may use (renewal-executions), however many mappings there
+ * are. Events that cannot be delivered, and messages that keep failing, end in alarmed dead-letter queues.
  */
 export class RenewalTrigger extends Construct {
   readonly handler: HandlerFunction;
@@ -66,7 +77,7 @@ export class RenewalTrigger extends Construct {
 
   constructor(scope: Construct, id: string, props: RenewalTriggerProps) {
     super(scope, id);
-    const startsPerSecond = props.startsPerSecond ?? 2;
+    const startsPerSecond = props.startsPerSecond ?? DEFAULT_RENEWAL_STARTS_PER_SECOND;
     const intervalMs = Math.ceil((1000 * RENEWAL_CONSUMERS) / startsPerSecond);
     // The longest a consumer runs: a whole batch at its pace, plus the calls themselves.
     const starterTimeout = Duration.seconds(Math.ceil((RENEWAL_BATCH * intervalMs) / 1000) + 30);
@@ -86,10 +97,13 @@ export class RenewalTrigger extends Construct {
 
     this.handler = new HandlerFunction(this, 'StartRenewal', {
       handlerName: 'start-renewal',
-      description: 'Queues one export-install execution for every mapping of a renewed certificate',
+      description:
+        'Exports a renewed certificate once and queues one export-install execution for every mapping of it',
       environment: {
         TABLE_NAME: props.inventory.tableName,
         RENEWAL_QUEUE_URL: this.queue.queueUrl,
+        EXPORT_CLAIMS_TABLE_NAME: props.exportClaims.tableName,
+        SECRET_KMS_KEY_ARN: props.key.keyArn,
       },
       timeout: Duration.seconds(300),
       logRetention: props.logRetention,
@@ -98,14 +112,16 @@ export class RenewalTrigger extends Construct {
       actions: ['dynamodb:Query'],
       resources: [`${props.inventory.tableArn}/index/${CERTIFICATE_INDEX}`],
     });
-    this.handler.allowDescribeCertificates(
-      'The renewed certificate is known only when its event arrives; the step reads its serial.',
+    this.handler.allowCertificateExport(
+      props.key,
+      props.exportClaims,
+      'The renewed certificate is known only when its event arrives; the step reads its serial and exports it once for all its mappings.',
     );
     this.handler.allow({ actions: ['sqs:SendMessage'], resources: [this.queue.queueArn] });
 
     this.starter = new HandlerFunction(this, 'RenewalExecutions', {
       handlerName: 'renewal-executions',
-      description: "Starts the queued renewal executions, paced below ACM's export quota",
+      description: 'Starts the queued renewal executions, paced below what their secret writes may use',
       environment: {
         STATE_MACHINE_ARN: props.exportWorkflow.stateMachineArn,
         START_INTERVAL_MS: String(intervalMs),

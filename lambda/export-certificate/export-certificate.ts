@@ -1,22 +1,17 @@
-import { X509Certificate, createHash } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
+import { type ACMClient, type CertificateDetail, DescribeCertificateCommand } from '@aws-sdk/client-acm';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
-  type ACMClient,
-  type CertificateDetail,
-  DescribeCertificateCommand,
-  ExportCertificateCommand,
-} from '@aws-sdk/client-acm';
-import {
-  CreateSecretCommand,
-  DescribeSecretCommand,
-  GetRandomPasswordCommand,
-  PutSecretValueCommand,
-  RestoreSecretCommand,
-  type SecretsManagerClient,
-} from '@aws-sdk/client-secrets-manager';
+  type CertificateExportDependencies,
+  exportOnce,
+  leafSerial,
+  storedExport,
+  uuidFrom,
+} from '../shared/certificate-export.js';
 import {
   formatCertificateBundle,
-  isScheduledForDeletion,
   mappingSecretName,
+  parseCertificateBundle,
 } from '../shared/certificate-secret.js';
 import {
   CertificateNotExportableError,
@@ -25,9 +20,9 @@ import {
   CertificateOutOfScopeError,
   TargetTagNotGrantedError,
   InvalidExportRequestError,
-  CertificateChangedDuringExportError,
 } from '../shared/errors.js';
 import {
+  EXPORTED_SERIAL_FIELD,
   type ExportRequest,
   isDryRun,
   profileOf,
@@ -36,14 +31,11 @@ import {
 } from '../shared/export-request.js';
 import { type InstallProfiles, profileSettings } from '../shared/install-parameters.js';
 import { logger } from '../shared/logger.js';
-import { serialFromAcm, serialFromHex } from '../shared/serial.js';
+import { writeSecretVersion } from '../shared/secret-versions.js';
+import { isSerial, serialFromAcm, serialFromHex } from '../shared/serial.js';
 import type { ExportedCertificate } from '../shared/workflow-state.js';
 
-export interface ExportDependencies {
-  readonly acm: ACMClient;
-  readonly secrets: SecretsManagerClient;
-  /** The app's KMS key; every secret is encrypted with it. */
-  readonly kmsKeyId: string;
+export interface ExportDependencies extends CertificateExportDependencies {
   readonly region: string;
   readonly accountId: string;
   /** The partition the deployment runs in: a certificate of another one is out of reach. */
@@ -52,101 +44,89 @@ export interface ExportDependencies {
   readonly grantedTagKeys: readonly string[];
   /** The deployment's install profiles: a request may name only one of them. */
   readonly profiles: InstallProfiles;
-  readonly now: () => Date;
+  /**
+   * Makes sure the mapping exists before its secret is first written (creating it with the status
+   * Exporting when it does not), so a secret never outlives a failed mapping write.
+   */
+  readonly recordStarted: (request: ExportRequest, started: ExportStarted) => Promise<void>;
 }
 
-/** ACM's export passphrase: 4–128 ASCII characters, never `#`, `$` or `%`. */
-export const PASSPHRASE_LENGTH = 64;
-export const PASSPHRASE_EXCLUDED_CHARACTERS = '#$%';
+export interface ExportStarted {
+  readonly secretId: string;
+  readonly profile: string;
+  readonly executionArn: string;
+}
 
 /**
- * Exports an ACM certificate with a fresh passphrase and stores what the target hosts need in the
- * mapping's secret, as a new version.
+ * Gives the mapping's secret a new version holding the certificate's export at its current serial:
+ * the certificate's one export of that serial when there is one, a new export otherwise.
  */
 export async function exportCertificate(
   input: unknown,
   deps: ExportDependencies,
-  run?: { readonly executionArn: string },
+  run: { readonly executionArn: string },
 ): Promise<ExportedCertificate> {
   if (isDryRun(input)) throw new InvalidExportRequestError('a dry run never reaches the export step');
-  const request = validatedRequest(input);
+  const { [EXPORTED_SERIAL_FIELD]: exportedSerial, ...fields } = (input ?? {}) as Record<string, unknown>;
+  const request = validatedRequest(fields);
   assertTagGranted(request.TargetTagKey, deps.grantedTagKeys);
-  const profile = profileOf(input);
+  const profile = profileOf(fields);
   profileSettings(deps.profiles, profile);
-  const detail = await exportableCertificate(request.CertificateArn, deps);
   const secretId = mappingSecretName(request);
-  const metadata = (serial: string, secretVersionId: string): ExportedCertificate => ({
+
+  const renewed = await renewalExport(deps.secrets, request.CertificateArn, exportedSerial);
+  const serial = renewed
+    ? leafSerial(renewed)
+    : serialFromAcm((await exportableCertificate(request.CertificateArn, deps)).Serial ?? '');
+  await deps.recordStarted(request, { secretId, profile, executionArn: run.executionArn });
+  const material = renewed ?? (await exportOnce(deps, request.CertificateArn, serial, run.executionArn));
+
+  // One version per execution, named after it: a retry of this step (a lost response, a failure after
+  // the write) writes nothing new, and the version says which execution wrote it.
+  const written = await writeSecretVersion(deps.secrets, {
+    secretId,
+    secretString: formatCertificateBundle(material),
+    versionId: secretVersionToken(run.executionArn),
+    create: {
+      kmsKeyId: deps.kmsKeyId,
+      description: `ACM export of ${request.CertificateArn} as ${request.CertName} for instances tagged ${tagKeyValue(request)}`,
+      tags: [{ Key: request.TargetTagKey, Value: request.TargetTagValue }],
+    },
+  });
+  if (written.secretString !== formatCertificateBundle(material)) {
+    logger.info('this execution already wrote the secret; using that version', { secretId });
+  }
+  // The metadata describes what the secret holds.
+  const leaf = new X509Certificate(parseCertificateBundle(written.secretString).certificate);
+  return {
     certificateArn: request.CertificateArn,
     certName: request.CertName,
-    certificateType: detail.Type ?? 'UNKNOWN',
-    serial,
-    notAfter: (detail.NotAfter ?? new Date(0)).toISOString(),
+    serial: serialFromHex(leaf.serialNumber),
+    notAfter: new Date(leaf.validTo).toISOString(),
     secretId,
-    secretVersionId,
+    secretVersionId: written.versionId,
     exportedAt: deps.now().toISOString(),
     profile,
-  });
-
-  // One export per execution: the secret version an execution writes is named after it, so a retry of
-  // this step (a lost response, a failure after the write) finds it and exports nothing again.
-  const token = run ? secretVersionToken(run.executionArn) : undefined;
-  if (token && (await hasVersion(deps.secrets, secretId, token))) {
-    logger.info('this execution already exported the certificate; using that secret version', { secretId });
-    return metadata(serialFromAcm(detail.Serial ?? ''), token);
-  }
-
-  const passphrase = await generatePassphrase(deps.secrets);
-  const exported = await deps.acm.send(
-    new ExportCertificateCommand({
-      CertificateArn: request.CertificateArn,
-      Passphrase: new TextEncoder().encode(passphrase),
-    }),
-  );
-  if (!exported.Certificate || !exported.PrivateKey) {
-    throw new Error('ACM returned an export without a certificate or private key');
-  }
-  // Metadata describes what was exported; ACM renewing in between is caught and retried.
-  const serial = serialFromHex(new X509Certificate(exported.Certificate).serialNumber);
-  if (serialFromAcm(detail.Serial ?? '') !== serial) {
-    throw new CertificateChangedDuringExportError(
-      `certificate ${request.CertificateArn} changed while it was exported (renewed?); exporting again`,
-    );
-  }
-
-  const secretVersionId = await storeBundle(
-    deps,
-    request,
-    secretId,
-    {
-      passphrase,
-      encryptedPrivateKey: exported.PrivateKey,
-      certificate: exported.Certificate,
-      certificateChain: exported.CertificateChain ?? '',
-    },
-    token,
-  );
-  return metadata(serial, secretVersionId);
+  };
 }
 
 /** The secret version id an execution writes: a UUID made from its ARN (Secrets Manager's idempotency token). */
 export function secretVersionToken(executionArn: string): string {
-  const hex = createHash('sha256').update(executionArn).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+  return uuidFrom(executionArn);
 }
 
-/** Whether the secret holds the version `versionId` (a missing secret holds none). */
-async function hasVersion(
-  secrets: SecretsManagerClient,
-  secretId: string,
-  versionId: string,
-): Promise<boolean> {
-  try {
-    const described = await secrets.send(new DescribeSecretCommand({ SecretId: secretId }));
-    return Object.hasOwn(described.VersionIdsToStages ?? {}, versionId);
-  } catch (error) {
-    if ((error as Error).name === 'ResourceNotFoundException') return false;
-    throw error;
+/**
+ * The export a renewal execution was queued with, when the certificate's latest stored export is still
+ * at that serial; undefined when the input names none (or a later renewal replaced it: ask ACM then).
+ */
+async function renewalExport(secrets: SecretsManagerClient, certificateArn: string, exportedSerial: unknown) {
+  if (exportedSerial === undefined) return undefined;
+  if (!isSerial(exportedSerial)) {
+    throw new InvalidExportRequestError(
+      `invalid export request: ${EXPORTED_SERIAL_FIELD} must be a serial as colon-separated lower-case hex bytes`,
+    );
   }
+  return storedExport(secrets, certificateArn, exportedSerial, { latestOnly: true });
 }
 
 /**
@@ -228,64 +208,5 @@ export function assertExportable(detail: CertificateDetail): void {
     throw new CertificateNotExportableError(
       `certificate is not exportable: ${arn} was requested with Export=${detail.Options?.Export ?? 'DISABLED'}; request a new public certificate with Export=ENABLED`,
     );
-  }
-}
-
-async function generatePassphrase(secrets: SecretsManagerClient): Promise<string> {
-  const response = await secrets.send(
-    new GetRandomPasswordCommand({
-      PasswordLength: PASSPHRASE_LENGTH,
-      ExcludeCharacters: PASSPHRASE_EXCLUDED_CHARACTERS,
-      RequireEachIncludedType: true,
-    }),
-  );
-  if (!response.RandomPassword) throw new Error('Secrets Manager returned no random password');
-  return response.RandomPassword;
-}
-
-/**
- * Writes a new version of the mapping's secret. Renewals are the common case, so this tries
- * PutSecretValue first and creates the secret only when it does not exist yet.
- */
-async function storeBundle(
-  deps: ExportDependencies,
-  request: ExportRequest,
-  secretId: string,
-  material: Parameters<typeof formatCertificateBundle>[0],
-  token?: string,
-): Promise<string> {
-  const SecretString = formatCertificateBundle(material);
-  const ClientRequestToken = token;
-  const putVersion = async () =>
-    (
-      await deps.secrets.send(
-        new PutSecretValueCommand({ SecretId: secretId, SecretString, ClientRequestToken }),
-      )
-    ).VersionId ?? '';
-  try {
-    return await putVersion();
-  } catch (error) {
-    if (isScheduledForDeletion(error)) {
-      // Unmapped earlier and mapped again within the recovery window: the same secret comes back.
-      await deps.secrets.send(new RestoreSecretCommand({ SecretId: secretId }));
-      return putVersion();
-    }
-    if ((error as Error).name !== 'ResourceNotFoundException') throw error;
-  }
-  try {
-    const created = await deps.secrets.send(
-      new CreateSecretCommand({
-        Name: secretId,
-        SecretString,
-        ClientRequestToken,
-        KmsKeyId: deps.kmsKeyId,
-        Description: `ACM export of ${request.CertificateArn} as ${request.CertName} for instances tagged ${tagKeyValue(request)}`,
-        Tags: [{ Key: request.TargetTagKey, Value: request.TargetTagValue }],
-      }),
-    );
-    return created.VersionId ?? '';
-  } catch (error) {
-    if ((error as Error).name === 'ResourceExistsException') return putVersion();
-    throw error;
   }
 }

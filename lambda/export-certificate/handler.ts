@@ -7,13 +7,15 @@ import { retryingTransient } from '../shared/errors.js';
 import { accountIdOf, partitionOf, requiredEnv } from '../shared/env.js';
 import { type ExportRequest, requestFieldsOf } from '../shared/export-request.js';
 import { installProfilesFromEnv } from '../shared/install-parameters.js';
-import { recordExport } from '../shared/mapping-store.js';
+import { recordExport, recordExportStarted } from '../shared/mapping-store.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
 import type { ExportedCertificate } from '../shared/workflow-state.js';
 import { exportCertificate } from './export-certificate.js';
 
 const acm = new ACMClient({});
-const secrets = new SecretsManagerClient({});
+// Every write names its version, so the SDK's retries (more of them than its default three: a secret
+// write lost now means exporting again later) never make a second version.
+const secrets = new SecretsManagerClient({ maxAttempts: 6 });
 const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 
 /** What the workflow hands the step: the request as it came, and the execution it belongs to. */
@@ -25,27 +27,31 @@ interface ExportStepInput {
 /** Step "ExportCertificate" of the export-install workflow. */
 export async function handler(event: ExportStepInput, context: Context): Promise<ExportedCertificate> {
   return withLogContext(logKeysOf(event.request), async () => {
+    const tableName = requiredEnv('TABLE_NAME');
     const result = await retryingTransient(() =>
       exportCertificate(
         event.request,
         {
           acm,
           secrets,
+          claims: { db, tableName: requiredEnv('EXPORT_CLAIMS_TABLE_NAME') },
           kmsKeyId: requiredEnv('SECRET_KMS_KEY_ARN'),
           region: requiredEnv('AWS_REGION'),
           accountId: accountIdOf(context.invokedFunctionArn),
           partition: partitionOf(context.invokedFunctionArn),
           grantedTagKeys: requiredEnv('GRANTED_TAG_KEYS').split(','),
           profiles: installProfilesFromEnv(),
+          recordStarted: async (request, started) => {
+            await recordExportStarted(db, tableName, request, started);
+          },
           now: () => new Date(),
         },
         { executionArn: event.executionArn },
       ),
     );
-    // The mapping exists whenever its secret does: renewals and convergence reach this target even if
-    // a later step fails. A retry finds the same secret version and records the same thing again.
+    // A retry finds the same secret version and records the same thing again.
     await retryingTransient(() =>
-      recordExport(db, requiredEnv('TABLE_NAME'), requestFieldsOf(event.request as ExportRequest), {
+      recordExport(db, tableName, requestFieldsOf(event.request as ExportRequest), {
         profile: result.profile,
         expiresAt: result.notAfter,
         exportedAt: result.exportedAt,
@@ -55,7 +61,7 @@ export async function handler(event: ExportStepInput, context: Context): Promise
         installStatus: 'Exported',
       }),
     );
-    logger.info('certificate exported', { ...result });
+    logger.info('mapping secret written', { ...result });
     return result;
   });
 }

@@ -44,6 +44,14 @@ export class CertificateChangedDuringExportError extends ExportInstallError {
   override name = 'CertificateChangedDuringExportError';
 }
 
+/**
+ * Another run holds the claim on exporting this certificate at this serial; the workflow retries the
+ * step until that export is stored (or the claim's lease runs out).
+ */
+export class ExportInProgressError extends ExportInstallError {
+  override name = 'ExportInProgressError';
+}
+
 /** The names the state machine catches as "explained" failures whose message is meant for a human. */
 export const EXPLAINED_ERROR_NAMES = [
   'InvalidExportRequestError',

@@ -73,6 +73,12 @@ export function isDryRun(input: unknown): boolean {
   );
 }
 
+/**
+ * In a renewal execution's input only (the API's model refuses it): the serial start-renewal exported
+ * the certificate at, so the export step takes that stored export without asking ACM again.
+ */
+export const EXPORTED_SERIAL_FIELD = 'ExportedSerial';
+
 /** Optional on an unmap: also remove the installed files from the hosts. */
 export const REMOVE_FILES_FIELD = 'RemoveFiles';
 const REMOVE_FILES_DESCRIPTION =

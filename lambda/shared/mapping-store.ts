@@ -19,11 +19,12 @@ export const CERTIFICATE_INDEX = 'CertificateArnIndex';
 export const ASSOCIATION_INDEX = 'AssociationIdIndex';
 
 /**
- * Where a mapping's latest execution stands: Exported (secret written, install not sent yet),
- * CommandSent, then a final one: Success, Failed, TimedOut or CommandRejected.
+ * Where a mapping's latest execution stands: Exporting (a new mapping, its secret not written yet),
+ * Exported (secret written, install not sent yet), CommandSent, then a final one: Success, Failed,
+ * TimedOut or CommandRejected.
  */
 export type InstallStatus =
-  'Exported' | 'CommandSent' | 'CommandRejected' | 'Success' | 'Failed' | 'TimedOut';
+  'Exporting' | 'Exported' | 'CommandSent' | 'CommandRejected' | 'Success' | 'Failed' | 'TimedOut';
 
 /** The statuses an execution ends a mapping with. */
 export const FINAL_INSTALL_STATUSES: ReadonlySet<string> = new Set<InstallStatus>([
@@ -146,6 +147,41 @@ export async function recordExport(
         ConditionExpression: 'attribute_not_exists(LastExportedDate) OR LastExportedDate <= :exported',
         ExpressionAttributeValues: values,
         ...(record.profile ? { ExpressionAttributeNames: { '#profile': 'Profile' } } : {}),
+      }),
+    ),
+  );
+}
+
+/**
+ * Creates a mapping before its secret is first written, with the status Exporting, so a secret never
+ * exists without its mapping (the failure path ends the status, unmap removes both). An existing
+ * mapping is left as it is; returns whether one was created.
+ */
+export async function recordExportStarted(
+  db: DynamoDBDocumentClient,
+  tableName: string,
+  request: ExportRequest,
+  started: { readonly secretId: string; readonly profile: string; readonly executionArn: string },
+): Promise<boolean> {
+  return conditionalUpdate(
+    db.send(
+      new UpdateCommand({
+        TableName: tableName,
+        Key: mappingKey(request),
+        UpdateExpression:
+          'SET CertificateArn = :arn, CertName = :name, TargetTagKey = :tagKey, TargetTagValue = :tagValue, SecretId = :secret, #profile = :profile, LastExecutionArn = :execution, LastInstallStatus = :status',
+        ConditionExpression: 'attribute_not_exists(CertificateArn)',
+        ExpressionAttributeNames: { '#profile': 'Profile' },
+        ExpressionAttributeValues: {
+          ':arn': request.CertificateArn,
+          ':name': request.CertName,
+          ':tagKey': request.TargetTagKey,
+          ':tagValue': request.TargetTagValue,
+          ':secret': started.secretId,
+          ':profile': started.profile,
+          ':execution': started.executionArn,
+          ':status': 'Exporting' satisfies InstallStatus,
+        },
       }),
     ),
   );

@@ -1,6 +1,8 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { settleWithConcurrency } from './concurrency.js';
+import { isSerial } from './serial.js';
 import {
+  EXPORTED_SERIAL_FIELD,
   type ExportRequest,
   PROFILE_FIELD,
   profileOf,
@@ -10,12 +12,12 @@ import {
 
 /**
  * One renewal waiting to start: the execution's deterministic name and its input (a mapping's four
- * fields and its profile). A renewal event puts one on the renewal queue per mapping; the queue's
- * consumer starts them at a pace ACM's ExportCertificate quota can serve.
+ * fields, its profile, and the serial the certificate was exported at once for all its mappings). A
+ * renewal event puts one on the renewal queue per mapping; the queue's consumer starts them.
  */
 export interface QueuedRenewal {
   readonly name: string;
-  readonly input: ExportRequest & { readonly Profile?: string };
+  readonly input: ExportRequest & { readonly Profile?: string; readonly ExportedSerial?: string };
 }
 
 /** `renew-<8 hex of the certificate id>-<40 hex>`: what renewalExecutionName makes. */
@@ -39,7 +41,18 @@ export function parseQueuedRenewal(body: string): QueuedRenewal {
     ...(named ? { [PROFILE_FIELD]: input[PROFILE_FIELD] } : {}),
   };
   const request = validatedRequest(candidate);
-  return { name: parsed.name, input: { ...request, ...(named ? { Profile: profileOf(candidate) } : {}) } };
+  const exportedSerial = input[EXPORTED_SERIAL_FIELD];
+  if (exportedSerial !== undefined && !isSerial(exportedSerial)) {
+    throw new Error(`the message's ${EXPORTED_SERIAL_FIELD} is not a serial`);
+  }
+  return {
+    name: parsed.name,
+    input: {
+      ...request,
+      ...(named ? { Profile: profileOf(candidate) } : {}),
+      ...(exportedSerial !== undefined ? { ExportedSerial: exportedSerial } : {}),
+    },
+  };
 }
 
 /**

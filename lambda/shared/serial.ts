@@ -24,3 +24,11 @@ function formatSerial(value: bigint): string {
   const even = hex.length % 2 === 0 ? hex : `0${hex}`;
   return even.match(/../g)!.join(':');
 }
+
+/** The app's one form: lower-case hex byte pairs joined by colons, at most 32 bytes (RFC 5280: 20). */
+const SERIAL_FORM = /^[0-9a-f]{2}(:[0-9a-f]{2}){0,31}$/;
+
+/** Whether `value` is a serial in the app's one form. */
+export function isSerial(value: unknown): value is string {
+  return typeof value === 'string' && SERIAL_FORM.test(value);
+}

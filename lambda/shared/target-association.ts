@@ -208,6 +208,7 @@ async function certificatesOf(
         (mapping) =>
           (mapping.Profile ?? DEFAULT_PROFILE) === target.profile &&
           mapping.SecretId &&
+          mapping.Serial !== undefined &&
           mapping.LastInstallStatus !== 'CommandRejected',
       )
       .map((mapping) => mapping.SecretId!),

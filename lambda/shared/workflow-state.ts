@@ -7,7 +7,6 @@
 export interface ExportedCertificate {
   readonly certificateArn: string;
   readonly certName: string;
-  readonly certificateType: string;
   readonly serial: string;
   readonly notAfter: string;
   readonly secretId: string;

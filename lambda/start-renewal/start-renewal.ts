@@ -1,16 +1,18 @@
-import type { ACMClient } from '@aws-sdk/client-acm';
+import type { CertificateDetail } from '@aws-sdk/client-acm';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createHash } from 'node:crypto';
 import { describeIfPresent } from '../shared/acm-certificates.js';
+import { type CertificateExportDependencies, exportOnce } from '../shared/certificate-export.js';
+import { ExportInProgressError } from '../shared/errors.js';
 import { EXPORT_REQUEST_FIELDS } from '../shared/export-request.js';
+import { assertExportable } from '../export-certificate/export-certificate.js';
 import { logger } from '../shared/logger.js';
 import { type CertificateMapping, mappingsForCertificate } from '../shared/mapping-store.js';
 import { type QueuedRenewal, queueRenewals } from '../shared/renewal-queue.js';
 import { serialFromAcm } from '../shared/serial.js';
 
-export interface StartRenewalDependencies {
-  readonly acm: ACMClient;
+export interface StartRenewalDependencies extends CertificateExportDependencies {
   readonly sqs: SQSClient;
   readonly db: DynamoDBDocumentClient;
   readonly tableName: string;
@@ -21,6 +23,8 @@ export interface StartRenewalDependencies {
 }
 
 export interface RenewalEvent {
+  /** EventBridge's id of the event: the same on every delivery of it. */
+  readonly id?: string;
   readonly source?: string;
   readonly 'detail-type'?: string;
   readonly resources?: readonly string[];
@@ -34,6 +38,11 @@ export interface RenewalOutcome {
   readonly queued: string[];
   /** Mappings whose recorded serial is already the current one. */
   readonly upToDate: string[];
+  /**
+   * Whether the certificate's export at the new serial is stored (made now or by an earlier delivery);
+   * false when another run is still making it, or when it cannot be exported (each execution says why).
+   */
+  readonly exportReady?: boolean;
 }
 
 export class RenewalStartError extends Error {
@@ -43,10 +52,11 @@ export class RenewalStartError extends Error {
 const CERTIFICATE_ARN = new RegExp(EXPORT_REQUEST_FIELDS.CertificateArn.pattern);
 
 /**
- * Puts one export-install execution per mapping of a renewed certificate on the renewal queue, whose
- * consumer starts them at a pace ACM's export quota serves. Each execution is named from the
- * certificate, its new serial and the mapping, so the same renewal delivered twice (or by ACM and by AWS
- * Health) starts nothing new. The event succeeds only once every execution is on the queue; otherwise it
+ * Exports a renewed certificate once, then puts one export-install execution per mapping on the renewal
+ * queue, whose consumer starts them; each writes that one export into its mapping's secret and installs
+ * it. Each execution is named from the certificate, its new serial and the mapping, so the same renewal
+ * delivered twice (or by ACM and by AWS Health) starts nothing new, and the export of a serial is made
+ * once (see exportOnce). The event succeeds only once every execution is on the queue; otherwise it
  * fails, EventBridge delivers it again, and queueing one twice is harmless.
  */
 export async function startRenewal(
@@ -61,23 +71,26 @@ export async function startRenewal(
     return outcome;
   }
 
-  const current = (await describeIfPresent(deps.acm, certificateArn))?.Serial;
-  if (!current) {
+  const detail = await describeIfPresent(deps.acm, certificateArn);
+  if (!detail?.Serial) {
     logger.warn('renewed certificate no longer exists; nothing to install', { certificateArn });
     return outcome;
   }
-  const serial = serialFromAcm(current);
-  const renewals: QueuedRenewal[] = [];
-  for (const mapping of mappings) {
-    if (mapping.Serial !== undefined && serialFromAcm(mapping.Serial) === serial) {
-      outcome.upToDate.push(mappingName(mapping));
-    } else {
-      renewals.push({
-        name: renewalExecutionName(certificateArn, serial, mapping),
-        input: exportRequestOf(mapping),
-      });
-    }
-  }
+  const serial = serialFromAcm(detail.Serial);
+  const outdated = mappings.filter(
+    (mapping) => mapping.Serial === undefined || serialFromAcm(mapping.Serial) !== serial,
+  );
+  outcome.upToDate.push(...mappings.filter((mapping) => !outdated.includes(mapping)).map(mappingName));
+  const exported =
+    outdated.length > 0 ? await exportForMappings(deps, event, certificateArn, detail, serial) : 'none';
+  const renewals: QueuedRenewal[] = outdated.map((mapping) => ({
+    name: renewalExecutionName(certificateArn, serial, mapping),
+    input: {
+      ...exportRequestOf(mapping),
+      // The executions take the one export; one that cannot be made is left to each to explain.
+      ...(exported === 'stored' || exported === 'in-progress' ? { ExportedSerial: serial } : {}),
+    },
+  }));
 
   const notQueued = await queueRenewals(deps.sqs, deps.queueUrl, renewals, deps.concurrency);
   const failed = new Set(notQueued);
@@ -94,9 +107,42 @@ export async function startRenewal(
       `could not queue ${notQueued.length} of ${renewals.length} renewal executions for ${certificateArn}; the event will be retried`,
     );
   }
-  return { ...outcome, serial };
+  return { ...outcome, serial, exportReady: exported === 'stored' };
 }
 
+/**
+ * The certificate's one export at `serial`, made (or found) before any execution starts, so none of
+ * them calls ACM: `stored`. A certificate that cannot be exported is left to the executions, each of
+ * which fails with the reason on its mapping: `not-exportable`. Another run exporting the same serial
+ * is left to finish, and the executions wait for its export: `in-progress`.
+ */
+async function exportForMappings(
+  deps: StartRenewalDependencies,
+  event: RenewalEvent,
+  certificateArn: string,
+  detail: CertificateDetail,
+  serial: string,
+): Promise<'stored' | 'in-progress' | 'not-exportable'> {
+  try {
+    assertExportable(detail);
+  } catch (error) {
+    logger.warn('renewed certificate cannot be exported; each mapping will report why', {
+      reason: (error as Error).message,
+    });
+    return 'not-exportable';
+  }
+  try {
+    await exportOnce(deps, certificateArn, serial, `renewal/${event.id ?? serial}`);
+    return 'stored';
+  } catch (error) {
+    if (!(error instanceof ExportInProgressError)) throw error;
+    logger.info('another run is exporting the renewed certificate; the executions will use its export', {
+      certificateArn,
+      serial,
+    });
+    return 'in-progress';
+  }
+}
 /** The certificate an ACM "Certificate Available" or an AWS Health renewal event is about. */
 export function renewedCertificateArn(event: RenewalEvent): string {
   const candidates = [

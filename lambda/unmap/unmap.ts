@@ -1,16 +1,22 @@
 import { DeleteSecretCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { DeleteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { certificateExportSecretName } from '../shared/certificate-export.js';
 import { isScheduledForDeletion, mappingSecretName } from '../shared/certificate-secret.js';
 import { type ExportRequest, tagKeyValue } from '../shared/export-request.js';
 import { type InstallProfiles, profileSettings } from '../shared/install-parameters.js';
-import type { CertificateMapping } from '../shared/mapping-store.js';
 import {
   type TargetAssociationSettings,
   syncTargetAssociation,
   targetOf,
 } from '../shared/target-association.js';
-import { getMapping, mappingKey } from '../shared/mapping-store.js';
+import {
+  type CertificateMapping,
+  SORT_KEY,
+  getMapping,
+  mappingKey,
+  mappingsForCertificate,
+} from '../shared/mapping-store.js';
 
 export interface UnmapDependencies {
   readonly stateManager: SSMClient;
@@ -86,6 +92,7 @@ export async function unmap(
   const removeCommandId = options.removeFiles ? await sendRemoval(deps, request, mapping) : undefined;
   const secretDeletionDate = await scheduleSecretDeletion(deps.secrets, secretId, deps.recoveryWindowDays);
   await deps.db.send(new DeleteCommand({ TableName: deps.tableName, Key: mappingKey(request) }));
+  await deleteExportWithLastMapping(deps, request);
   // Read against the table again now that the mapping is gone: an export to the same target that synced
   // at the same moment cannot have put this certificate back.
   const after = await syncTargetAssociation(targets, target);
@@ -133,6 +140,24 @@ async function sendRemoval(
   const commandId = response.Command?.CommandId;
   if (!commandId) throw new Error('SSM accepted the remove command but returned no command id');
   return commandId;
+}
+
+/**
+ * The certificate's own export (what every mapping's secret is written from) goes with its last
+ * mapping, with the same recovery window; an export mapped again meanwhile brings it back.
+ */
+async function deleteExportWithLastMapping(deps: UnmapDependencies, request: ExportRequest): Promise<void> {
+  const unmapped = mappingKey(request)[SORT_KEY];
+  const others = (await mappingsForCertificate(deps.db, deps.tableName, request.CertificateArn)).filter(
+    // The index may still list the mapping just deleted.
+    (mapping) => mapping.TagKeyValue !== tagKeyValue(request) || mapping[SORT_KEY] !== unmapped,
+  );
+  if (others.length > 0) return;
+  await scheduleSecretDeletion(
+    deps.secrets,
+    certificateExportSecretName(request.CertificateArn),
+    deps.recoveryWindowDays,
+  );
 }
 
 async function scheduleSecretDeletion(

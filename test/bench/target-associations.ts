@@ -30,7 +30,6 @@ const input = (n: number, tagValue: string): RecordAndInstallInput => {
     export: {
       certificateArn: CertificateArn,
       certName: CertName,
-      certificateType: 'PRIVATE',
       serial: '0a',
       notAfter: '2027-12-24T23:59:59.000Z',
       secretId: `acm-passphrase/${CertName}/${n.toString(16).padStart(16, '0')}`,

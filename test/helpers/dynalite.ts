@@ -22,6 +22,8 @@ export interface LocalDynamo {
   createWaitsTable(): Promise<string>;
   /** Creates a table shaped as the stack declares the hosts' association results. */
   createHostStatesTable(): Promise<string>;
+  /** Creates a table shaped as the stack declares the export claims (one export per serial). */
+  createExportClaimsTable(): Promise<string>;
   /** The engine's URL, for clients configured by environment (AWS_ENDPOINT_URL_DYNAMODB). */
   readonly endpoint: string;
   stop(): Promise<void>;
@@ -109,11 +111,14 @@ export function dynamoAt(endpoint: string, stopEngine: () => Promise<void> = asy
     const { HOST_PARTITION_KEY, HOST_SORT_KEY } = await import('../../lambda/shared/host-state.js');
     return createKeyedTable('hosts', HOST_PARTITION_KEY, HOST_SORT_KEY);
   };
+  const createExportClaimsTable = async () =>
+    createKeyedTable('claims', (await import('../../lambda/shared/export-claim.js')).CLAIM_KEY);
   return {
     db: DynamoDBDocumentClient.from(client),
     createInventoryTable,
     createWaitsTable,
     createHostStatesTable,
+    createExportClaimsTable,
     endpoint,
     stop: async () => {
       client.destroy();

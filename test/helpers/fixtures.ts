@@ -76,7 +76,6 @@ export const RECORD_AND_INSTALL_INPUT: RecordAndInstallInput = {
   export: {
     certificateArn: REQUEST.CertificateArn,
     certName: REQUEST.CertName,
-    certificateType: 'PRIVATE',
     serial: '0a:1b:2c',
     notAfter: '2027-12-24T23:59:59.000Z',
     secretId: 'acm-passphrase/web-server/0123456789abcdef',

@@ -39,7 +39,7 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { type AwsStub, mockClient } from 'aws-sdk-client-mock';
 import { readFileSync } from 'node:fs';
 import { stateMachineFile } from '../../lib/paths.js';
-import { certificateDetail, fakeAcmAndSecrets } from './acm-fake.js';
+import { type SecretsStore, certificateDetail, fakeAcmAndSecrets } from './acm-fake.js';
 import type { TestCertificate } from './certificates.js';
 import { type LocalDynamo, startLocalDynamo } from './dynalite.js';
 import { FakeHost, secretIdsOf } from './install-script.js';
@@ -172,14 +172,25 @@ export interface WorkflowRun {
   /** How many times the command was looked at while the execution waited (events and sweeps). */
   readonly looks: number;
   readonly inventoryItems: Record<string, unknown>[];
-  readonly secrets: Map<string, { value: string; versions: number }>;
+  readonly secrets: SecretsStore;
+  /** ExportCertificate calls ACM answered with an export during the run. */
+  readonly exports: number;
   /** The faults injected (scenario.faults). */
   readonly faults: FaultCounts;
+}
+
+/** What outlives one run in an account (runs that share an inventory table share an account). */
+export interface HarnessAccount {
+  readonly associations: Map<string, CreateAssociationCommandInput>;
+  readonly secrets: SecretsStore;
+  readonly exportClaimsTable: string;
 }
 
 export interface WorkflowHarness {
   /** The inventory's engine, for tests that share a table between runs (`scenario.tableName`). */
   readonly dynamo: LocalDynamo;
+  /** The account of an inventory table: its secrets and export claims, for steps run beside the workflow. */
+  account(tableName: string): Promise<HarnessAccount>;
   /** The associations State Manager holds after the last run's account, by id (created or updated). */
   readonly associations: ReadonlyMap<string, CreateAssociationCommandInput>;
   run(input: unknown, scenario: WorkflowScenario): Promise<WorkflowRun>;
@@ -237,11 +248,23 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
   let executionCount = 0;
   // State Manager's associations outlive executions, as in an account: runs that share an inventory
   // (`scenario.tableName`) share an account, so a renewal finds the export's association.
-  const accounts = new Map<string, Map<string, CreateAssociationCommandInput>>();
+  const accounts = new Map<string, HarnessAccount>();
   let associations = new Map<string, CreateAssociationCommandInput>();
+  const accountOf = async (tableName: string): Promise<HarnessAccount> => {
+    const known = accounts.get(tableName);
+    if (known) return known;
+    const account: HarnessAccount = {
+      associations: new Map(),
+      secrets: new Map(),
+      exportClaimsTable: await dynamo.createExportClaimsTable(),
+    };
+    accounts.set(tableName, account);
+    return account;
+  };
 
   return {
     dynamo,
+    account: accountOf,
     get associations() {
       return associations;
     },
@@ -249,8 +272,9 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
     async run(input, scenario) {
       executionCount += 1;
       const tableName = scenario.tableName ?? (await dynamo.createInventoryTable());
-      associations = accounts.get(tableName) ?? new Map();
-      accounts.set(tableName, associations);
+      const account = await accountOf(tableName);
+      associations = account.associations;
+      process.env.EXPORT_CLAIMS_TABLE_NAME = account.exportClaimsTable;
       process.env.TABLE_NAME = tableName;
       process.env.WAITS_TABLE_NAME = await dynamo.createWaitsTable();
       process.env.INSTALL_MAX_WAIT_SECONDS = String(scenario.maxWaitSeconds ?? 900);
@@ -258,7 +282,7 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
       const fakes = fakeAcmAndSecrets(
         scenario.certificate,
         certificateDetail(scenario.certificate, scenario.detail),
-        { exportThrottles: scenario.exportThrottles },
+        { exportThrottles: scenario.exportThrottles, stored: account.secrets },
       );
       const ssm = scenario.hosts
         ? agentsOn(scenario.hosts, fakes.stored, scenario.instanceInformation)
@@ -366,14 +390,23 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
             DryRunHostsAnswered: asLambda('DryRunHostsAnswered'),
             NotifyFailure: publish,
             // The service integration runs against the run's own inventory table in the local engine.
+            // Step Functions names the service's errors `DynamoDB.<name>`, as the state's Retry expects.
             RecordFailure: async (parameters: UpdateItemCommandInput) => {
-              const response = await rawDynamo.send(
-                new UpdateItemCommand({ ...parameters, TableName: tableName }),
-              );
-              return { ...response, $metadata: undefined };
+              try {
+                const response = await rawDynamo.send(
+                  new UpdateItemCommand({ ...parameters, TableName: tableName }),
+                );
+                return { ...response, $metadata: undefined };
+              } catch (error) {
+                throw Object.assign(new Error((error as Error).message), {
+                  name: `DynamoDB.${(error as Error).name}`,
+                });
+              }
             },
           } as never,
-          retryIntervalOverrides: Object.fromEntries(TASK_STATES.map((state) => [state, 0])),
+          retryIntervalOverrides: Object.fromEntries(
+            [...TASK_STATES, 'RecordFailure'].map((state) => [state, 0]),
+          ),
           waitTimeOverrides: { WaitForDryRunHosts: 0 },
         },
         context: {
@@ -422,6 +455,7 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
         looks,
         inventoryItems: (scanned.Items ?? []) as Record<string, unknown>[],
         secrets: fakes.stored,
+        exports: fakes.exports.exports,
         faults: faultCounts,
       };
       fakes.acm.restore();

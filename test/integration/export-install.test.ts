@@ -78,9 +78,17 @@ async function privateCertificateRequest(certName: string, tagValue: string): Pr
   };
 }
 
-const exportDeps = () => ({
+let claimsTable: string | undefined;
+let executions = 0;
+/** A new execution of the workflow, as Step Functions names them. */
+const nextRun = () => ({
+  executionArn: `arn:aws:states:${MOTO_REGION}:${MOTO_ACCOUNT}:execution:ExportInstall:it-${(executions += 1)}`,
+});
+const exportDeps = async () => ({
   acm: new ACMClient(config),
   secrets: new SecretsManagerClient(config),
+  claims: { db: dynamo.db, tableName: (claimsTable ??= await dynamo.createExportClaimsTable()) },
+  recordStarted: async () => undefined,
   kmsKeyId: KMS_KEY,
   region: MOTO_REGION,
   accountId: MOTO_ACCOUNT,
@@ -140,7 +148,7 @@ describe('Private CA', () => {
 describe('ExportCertificate step', () => {
   it('exports a private certificate into a tagged secret under acm-passphrase/ that a host can decrypt', async () => {
     const request = await privateCertificateRequest('api', 'dev');
-    const exported = await exportCertificate(request, exportDeps());
+    const exported = await exportCertificate(request, await exportDeps(), nextRun());
 
     const secrets = new SecretsManagerClient(config);
     const described = await secrets.send(new DescribeSecretCommand({ SecretId: exported.secretId }));
@@ -159,14 +167,13 @@ describe('ExportCertificate step', () => {
     expect(createPublicKey(key).export({ type: 'spki', format: 'pem' })).toBe(
       certificate.publicKey.export({ type: 'spki', format: 'pem' }),
     );
-    expect(exported.certificateType).toBe('PRIVATE');
     expect(exported.notAfter).toBe(new Date(certificate.validTo).toISOString());
   });
 
   it('adds a version to the same secret on the next export', async () => {
     const request = await privateCertificateRequest('api2', 'dev');
-    const first = await exportCertificate(request, exportDeps());
-    const second = await exportCertificate(request, exportDeps());
+    const first = await exportCertificate(request, await exportDeps(), nextRun());
+    const second = await exportCertificate(request, await exportDeps(), nextRun());
     expect(second.secretId).toBe(first.secretId);
     expect(second.secretVersionId).not.toBe(first.secretVersionId);
   });
@@ -176,7 +183,11 @@ describe('ExportCertificate step', () => {
       new RequestCertificateCommand({ DomainName: 'public.example.com', Options: { Export: 'ENABLED' } }),
     );
     await expect(
-      exportCertificate({ ...REQUEST, CertificateArn: requested.CertificateArn! }, exportDeps()),
+      exportCertificate(
+        { ...REQUEST, CertificateArn: requested.CertificateArn! },
+        await exportDeps(),
+        nextRun(),
+      ),
     ).rejects.toThrow(
       expect.objectContaining({
         name: 'CertificateNotIssuedError',
@@ -209,7 +220,7 @@ describe('RecordAndInstall and CheckInstallStatus steps', () => {
     );
     const tableName = await dynamo.createInventoryTable();
     const request = await privateCertificateRequest('web', 'staging');
-    const exported = await exportCertificate(request, exportDeps());
+    const exported = await exportCertificate(request, await exportDeps(), nextRun());
 
     const command = await recordAndInstall(
       {
@@ -249,7 +260,7 @@ describe('RecordAndInstall and CheckInstallStatus steps', () => {
     const ssm = new SSMClient(config);
     const tableName = await dynamo.createInventoryTable();
     const request = await privateCertificateRequest('lonely', 'nowhere');
-    const exported = await exportCertificate(request, exportDeps());
+    const exported = await exportCertificate(request, await exportDeps(), nextRun());
     const deps = await installDeps(ssm, tableName, {
       documentName: 'Install-ACMCertificate',
       maxConcurrency: '1',

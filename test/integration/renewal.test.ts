@@ -5,6 +5,7 @@
  * second delivery of the same renewal starts nothing.
  */
 import { ACMClient, RequestCertificateCommand } from '@aws-sdk/client-acm';
+import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateStateMachineCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import {
   CreateQueueCommand,
@@ -14,6 +15,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { startQueuedRenewals } from '../../lambda/renewal-executions/renewal-executions.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { certificateExportSecretName, exportVersionId } from '../../lambda/shared/certificate-export.js';
 import { recordExport } from '../../lambda/shared/mapping-store.js';
 import { startRenewal } from '../../lambda/start-renewal/start-renewal.js';
 import { type LocalDynamo, dynamoAt } from '../helpers/dynalite.js';
@@ -67,12 +69,17 @@ describe('start-renewal against Step Functions', () => {
     );
     const sqs = new SQSClient(config);
     const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'renewal-test' }));
+    const secrets = new SecretsManagerClient(config);
     const deps = {
       acm: new ACMClient(config),
+      secrets,
       sqs,
       db: dynamo.db,
+      claims: { db: dynamo.db, tableName: await dynamo.createExportClaimsTable() },
+      kmsKeyId: `arn:aws:kms:${MOTO_REGION}:${MOTO_ACCOUNT}:key/11111111-2222-3333-4444-555555555555`,
       tableName,
       queueUrl: QueueUrl!,
+      now: () => new Date(),
     };
     /** What the SQS event source does: receive, hand to the consumer, delete what it did not send back. */
     const consume = async () => {
@@ -111,6 +118,14 @@ describe('start-renewal against Step Functions', () => {
     const again = await consume();
 
     expect(first.queued).toHaveLength(3);
+    // The certificate was exported once, into its own secret, for all three mappings.
+    expect(first.exportReady).toBe(true);
+    const exportSecret = await secrets.send(
+      new DescribeSecretCommand({ SecretId: certificateExportSecretName(CertificateArn!) }),
+    );
+    expect(Object.keys(exportSecret.VersionIdsToStages ?? {})).toEqual([
+      exportVersionId(CertificateArn!, first.serial!),
+    ]);
     expect(started.sort()).toEqual([...first.queued].sort());
     // While the first executions still run, Step Functions answers the same name and input with the
     // original execution (its idempotency); once they are closed, with ExecutionAlreadyExists. Either

@@ -1,4 +1,5 @@
 import { ACMClient, DescribeCertificateCommand } from '@aws-sdk/client-acm';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { SQSClient, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -13,7 +14,7 @@ import { startQueuedRenewals } from '../../lambda/renewal-executions/renewal-exe
 import { recordExport } from '../../lambda/shared/mapping-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
 import { aboutCertificate, fixtureEvent } from '../helpers/events.js';
-import { CERTIFICATE_ARN, REGION, REQUEST } from '../helpers/fixtures.js';
+import { CERTIFICATE_ARN, KMS_KEY_ARN, REGION, REQUEST } from '../helpers/fixtures.js';
 
 const STATE_MACHINE = 'arn:aws:states:eu-west-1:111122223333:stateMachine:ExportInstall';
 const OLD_SERIAL = '0a:0b:0c';
@@ -105,13 +106,19 @@ const healthEvent = () =>
     CERTIFICATE_ARN,
   );
 
-const run = (event: RenewalEvent) =>
+// The certificate these tests describe has no export option (not exportable): start-renewal queues the
+// executions without an export, and each says why. renewal-export.test.ts covers the one export.
+const run = async (event: RenewalEvent) =>
   startRenewal(event, {
     acm: new ACMClient({ region: REGION }),
+    secrets: new SecretsManagerClient({ region: REGION }),
     sqs: new SQSClient({ region: REGION }),
     db: dynamo.db,
+    claims: { db: dynamo.db, tableName: await dynamo.createExportClaimsTable() },
+    kmsKeyId: KMS_KEY_ARN,
     tableName,
     queueUrl: QUEUE_URL,
+    now: () => new Date(),
   });
 
 /**

@@ -482,7 +482,9 @@ describe('export-install workflow', () => {
     expect(result.status).toBe('SUCCEEDED');
     const retries = result.events.filter((event) => event.type === 'StateRetried');
     expect(retries.map((event) => event.state?.name)).toEqual(['ExportCertificate', 'ExportCertificate']);
-    expect(result.secrets.size).toBe(1);
+    // The mapping's secret and the certificate's export, one version each, from one export.
+    expect([...result.secrets.values()].map((secret) => secret.versions)).toEqual([1, 1]);
+    expect(result.exports).toBe(1);
   });
 
   it('fails with a sentence a human understands when the certificate is not exportable', async () => {
