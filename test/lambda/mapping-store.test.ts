@@ -5,6 +5,7 @@ import {
   mappingKey,
   mappingsForCertificate,
   recordExport,
+  recordExportStarted,
   recordInstallResult,
 } from '../../lambda/shared/mapping-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
@@ -40,6 +41,24 @@ describe('the inventory', () => {
       TagKeyValue: 'env=dev',
       'CertificateArn#CertName': `${CERTIFICATE_ARN}#web-server`,
     });
+  });
+
+  it('makes a new mapping, Exporting, before its secret is first written, and leaves an existing one as it is', async () => {
+    const started = { secretId: EXPORT.secretId, profile: 'default', executionArn: EXPORT.executionArn };
+    expect(await recordExportStarted(inventory.db, tableName, REQUEST, started)).toBe(true);
+    expect(await item()).toEqual({
+      ...mappingKey(REQUEST),
+      ...REQUEST,
+      SecretId: EXPORT.secretId,
+      Profile: 'default',
+      LastExecutionArn: EXPORT.executionArn,
+      LastInstallStatus: 'Exporting',
+    });
+    expect(await recordExport(inventory.db, tableName, REQUEST, EXPORT)).toBe(true);
+    const exported = await item();
+    const again = { ...started, executionArn: `${EXPORT.executionArn}-2` };
+    expect(await recordExportStarted(inventory.db, tableName, REQUEST, again)).toBe(false);
+    expect(await item()).toEqual(exported);
   });
 
   it('records an export with ISO-8601 dates and names only', async () => {

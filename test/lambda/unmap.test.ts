@@ -11,9 +11,10 @@ import {
   SSMClient,
   UpdateAssociationCommand,
 } from '@aws-sdk/client-ssm';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { certificateExportSecretName } from '../../lambda/shared/certificate-export.js';
 import type { ExportRequest } from '../../lambda/shared/export-request.js';
 import { mappingKey, recordExport } from '../../lambda/shared/mapping-store.js';
 import {
@@ -129,6 +130,30 @@ describe('unmap', () => {
       message: expect.stringMatching(
         /is unmapped: no host gets it any more; its secret is deleted on 2026-12-25/,
       ),
+    });
+  });
+
+  it("deletes the certificate's export with its last mapping, with the same window, and keeps it while another remains", async () => {
+    const exportSecret = certificateExportSecretName(REQUEST.CertificateArn);
+    const otherTarget = { ...REQUEST, TargetTagValue: 'prod' };
+    await mapped();
+    await recordExport(dynamo.db, tableName, otherTarget, {
+      expiresAt: '2027-12-24T23:59:59.000Z',
+      exportedAt: '2026-11-24T10:00:00.000Z',
+      secretId: 'acm-passphrase/web-server/00000000000000aa',
+      serial: '0a:1b',
+      executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-2',
+      installStatus: 'Success',
+    });
+    await run();
+    expect(secrets).not.toHaveReceivedCommandWith(DeleteSecretCommand, { SecretId: exportSecret });
+
+    await dynamo.db.send(new DeleteCommand({ TableName: tableName, Key: mappingKey(otherTarget) }));
+    await mapped();
+    await run();
+    expect(secrets).toHaveReceivedCommandWith(DeleteSecretCommand, {
+      SecretId: exportSecret,
+      RecoveryWindowInDays: 30,
     });
   });
 

@@ -348,11 +348,33 @@ describe('least privilege', () => {
     expect(JSON.stringify(exportStatement.Resource)).toContain('AWS::AccountId');
   });
 
-  it('keeps secret writes under the acm-passphrase/ prefix, and nothing in the app can read a secret', () => {
-    const writes = statementsAllowing('secretsmanager:PutSecretValue');
-    expect(writes).toHaveLength(1);
-    expect(JSON.stringify(writes[0]!.Resource)).toContain(':secret:acm-passphrase/*');
-    expect(statementsAllowing('secretsmanager:GetSecretValue')).toEqual([]);
+  it('keeps secret writes under the mapping and export prefixes; only the two export makers read secrets', () => {
+    const writes = statementsAllowing('secretsmanager:PutSecretValue').map((statement) =>
+      JSON.stringify(statement.Resource),
+    );
+    // The export step writes both kinds; start-renewal only the certificate's export.
+    expect(writes.filter((resource) => resource.includes(':secret:acm-passphrase/*'))).toHaveLength(1);
+    expect(writes.filter((resource) => resource.includes(':secret:acm-export/*'))).toHaveLength(2);
+    expect(writes).toHaveLength(3);
+    const readers = new Set(
+      Object.entries(template.findResources('AWS::IAM::Policy'))
+        .filter(([, policy]) =>
+          (policy.Properties.PolicyDocument.Statement as Statement[]).some((statement) =>
+            actionsOf(statement).includes('secretsmanager:GetSecretValue'),
+          ),
+        )
+        .map(([id]) => id.replace(/[0-9A-F]{8}$/, '')),
+    );
+    expect([...readers].sort()).toEqual([
+      'ExportWorkflowExportCertificateRoleDefaultPolicy',
+      'RenewalStartRenewalRoleDefaultPolicy',
+    ]);
+  });
+
+  it("grants no host the certificate export secrets, only its mappings' secrets by tag", () => {
+    const hostPolicies = template.findResources('AWS::IAM::ManagedPolicy');
+    expect(JSON.stringify(hostPolicies)).toContain('acm-passphrase/');
+    expect(JSON.stringify(hostPolicies)).not.toContain('acm-export/');
   });
 
   it('uses the app key only through Secrets Manager and SNS', () => {

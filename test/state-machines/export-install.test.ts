@@ -452,6 +452,23 @@ describe('export-install workflow', () => {
     expect(timedOut.inventoryItems[0]).toMatchObject({ LastInstallStatus: 'TimedOut' });
   });
 
+  it('leaves a new mapping whose export kept failing Failed with the reason, and no secret without it', async () => {
+    const result = await run(REQUEST, { exportThrottles: 100 });
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('TransientAwsError');
+    // The mapping was made (Exporting) before any secret could be; the failure path ended its status.
+    expect(result.inventoryItems).toEqual([
+      expect.objectContaining({
+        CertName: REQUEST.CertName,
+        LastInstallStatus: 'Failed',
+        LastInstallSummary: expect.stringContaining('ThrottlingException: Rate exceeded'),
+      }),
+    ]);
+    expect(result.inventoryItems[0]).not.toHaveProperty('Serial');
+    expect(result.secrets.size).toBe(0);
+    expect(result.alerts).toHaveLength(1);
+  });
+
   it('sends one install command however often the install step is retried after it took effect', async () => {
     const result = await run(REQUEST, {
       invocations: [invocation('i-0aaa', 'Success')],

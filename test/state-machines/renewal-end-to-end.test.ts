@@ -3,7 +3,8 @@
  * the renewal; the queue's consumer starts the export-install workflow (the deployed ASL, run with the real handlers), whose install command runs
  * the install document's own script on two temporary hosts.
  */
-import { ACMClient, DescribeCertificateCommand } from '@aws-sdk/client-acm';
+import { ACMClient } from '@aws-sdk/client-acm';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { SQSClient, SendMessageBatchCommand, type SendMessageBatchCommandInput } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -11,16 +12,19 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startQueuedRenewals } from '../../lambda/renewal-executions/renewal-executions.js';
+import { certificateExportSecretName, exportVersionId } from '../../lambda/shared/certificate-export.js';
 import { mappingsForCertificate } from '../../lambda/shared/mapping-store.js';
 import {
   type RenewalEvent,
   type RenewalOutcome,
   startRenewal,
 } from '../../lambda/start-renewal/start-renewal.js';
-import { makeCertificate } from '../helpers/certificates.js';
+import { certificateDetail, fakeAcmAndSecrets } from '../helpers/acm-fake.js';
+import { type TestCertificate, makeCertificate } from '../helpers/certificates.js';
 import { aboutCertificate, fixtureEvent } from '../helpers/events.js';
-import { CERTIFICATE_ARN, REGION, REQUEST } from '../helpers/fixtures.js';
+import { CERTIFICATE_ARN, KMS_KEY_ARN, REGION, REQUEST } from '../helpers/fixtures.js';
 import { FakeHost } from '../helpers/install-script.js';
+import { invocation } from '../helpers/ssm-fake.js';
 import { type WorkflowHarness, startWorkflowHarness } from '../helpers/workflow-harness.js';
 
 const STATE_MACHINE = 'arn:aws:states:eu-west-1:111122223333:stateMachine:ExportInstall';
@@ -32,16 +36,15 @@ beforeAll(async () => {
 afterAll(async () => harness.stop());
 
 /**
- * Delivers the renewal event to the start-renewal logic, with ACM now describing `serial`, then hands
- * what it queued to the queue's consumer, as the SQS event source would.
+ * Delivers the renewal event to the start-renewal logic, with ACM now holding `renewed` (in the same
+ * account as the harness's runs: its secrets and export claims), then hands what it queued to the
+ * queue's consumer, as the SQS event source would. Returns the executions started, by name.
  */
-async function deliver(event: RenewalEvent, serial: string, tableName: string) {
-  const acm = mockClient(ACMClient);
+async function deliver(event: RenewalEvent, renewed: TestCertificate, tableName: string) {
+  const account = await harness.account(tableName);
+  const fakes = fakeAcmAndSecrets(renewed, certificateDetail(renewed), { stored: account.secrets });
   const sqs = mockClient(SQSClient);
   const sfn = mockClient(SFNClient);
-  acm
-    .on(DescribeCertificateCommand)
-    .resolves({ Certificate: { CertificateArn: CERTIFICATE_ARN, Serial: serial } });
   const queued: { messageId: string; body: string }[] = [];
   sqs.on(SendMessageBatchCommand).callsFake((input: SendMessageBatchCommandInput) => {
     for (const entry of input.Entries ?? []) {
@@ -53,10 +56,14 @@ async function deliver(event: RenewalEvent, serial: string, tableName: string) {
   try {
     const outcome: RenewalOutcome = await startRenewal(event, {
       acm: new ACMClient({ region: REGION }),
+      secrets: new SecretsManagerClient({ region: REGION }),
       sqs: new SQSClient({ region: REGION }),
       db: harness.dynamo.db,
+      claims: { db: harness.dynamo.db, tableName: account.exportClaimsTable },
+      kmsKeyId: KMS_KEY_ARN,
       tableName,
       queueUrl: 'https://sqs.eu-west-1.amazonaws.com/111122223333/renewals',
+      now: () => new Date(),
     });
     await startQueuedRenewals(queued, {
       sfn: new SFNClient({ region: REGION }),
@@ -65,12 +72,15 @@ async function deliver(event: RenewalEvent, serial: string, tableName: string) {
       now: () => 0,
       sleep: async () => undefined,
     });
-    const inputs = sfn
-      .commandCalls(StartExecutionCommand)
-      .map((call) => JSON.parse(call.args[0].input.input!));
-    return { outcome, inputs };
+    const started = new Map(
+      sfn
+        .commandCalls(StartExecutionCommand)
+        .map((call) => [call.args[0].input.name!, JSON.parse(call.args[0].input.input!)] as const),
+    );
+    return { outcome, inputs: [...started.values()], started, exports: fakes.exports.exports };
   } finally {
-    acm.restore();
+    fakes.acm.restore();
+    fakes.secrets.restore();
     sqs.restore();
     sfn.restore();
   }
@@ -92,12 +102,15 @@ describe('renewal, end to end', () => {
       fixtureEvent<RenewalEvent & { resources: string[] }>('acm-certificate-available-renewal-private'),
       CERTIFICATE_ARN,
     );
-    const { inputs } = await deliver(event, renewed.acmSerial, tableName);
-    // The renewal carries the mapping's recorded profile, so its hosts get the files as before.
-    expect(inputs).toEqual([{ ...REQUEST, Profile: 'default' }]);
+    const { inputs, exports } = await deliver(event, renewed, tableName);
+    // The renewal carries the mapping's recorded profile, so its hosts get the files as before, and the
+    // serial start-renewal exported the certificate at, once.
+    expect(inputs).toEqual([{ ...REQUEST, Profile: 'default', ExportedSerial: renewed.acmSerial }]);
+    expect(exports).toBe(1);
 
     const second = await harness.run(inputs[0], { certificate: renewed, hosts, tableName });
     expect(second.status).toBe('SUCCEEDED');
+    expect(second.exports).toBe(0);
     for (const host of hosts) {
       expect(installedCertificate(host)).toBe(renewed.certificatePem.trim());
       expect(installedCertificate(host, '.previous')).toBe(original.certificatePem.trim());
@@ -105,8 +118,79 @@ describe('renewal, end to end', () => {
     const [mapping] = await mappingsForCertificate(harness.dynamo.db, tableName, CERTIFICATE_ARN);
     expect(mapping).toMatchObject({ Serial: renewed.acmSerial, LastInstallStatus: 'Success' });
 
-    const again = await deliver(event, renewed.acmSerial, tableName);
+    const again = await deliver(event, renewed, tableName);
     expect(again.inputs).toEqual([]);
     expect(again.outcome.upToDate).toEqual(['web-server@env=dev']);
+  });
+
+  it('exports a renewed certificate with twelve mappings once, through duplicate events and faults', async () => {
+    const tableName = await harness.dynamo.createInventoryTable();
+    const original = makeCertificate('rsa');
+    const renewed = makeCertificate('rsa');
+    const values = Array.from({ length: 12 }, (_, index) => `web-${index}`);
+    const installed = { invocations: [invocation('i-0aaa', 'Success')], tableName };
+    let firstExports = 0;
+    for (const value of values) {
+      const run = await harness.run(
+        { ...REQUEST, TargetTagValue: value },
+        { certificate: original, ...installed },
+      );
+      expect(run.status).toBe('SUCCEEDED');
+      firstExports += run.exports;
+    }
+    // Twelve mappings, one export of the original serial.
+    expect(firstExports).toBe(1);
+
+    // ACM's event, delivered twice, and AWS Health's notice of the same renewal.
+    const acmEvent = aboutCertificate(
+      fixtureEvent<RenewalEvent & { resources: string[] }>('acm-certificate-available-renewal-private'),
+      CERTIFICATE_ARN,
+    );
+    const healthEvent = aboutCertificate(
+      fixtureEvent<RenewalEvent & { resources: string[] }>('aws-health-acm-renewal-state-change'),
+      CERTIFICATE_ARN,
+    );
+    const deliveries = [
+      await deliver(acmEvent, renewed, tableName),
+      await deliver(acmEvent, renewed, tableName),
+      await deliver(healthEvent, renewed, tableName),
+    ];
+    expect(deliveries.map((delivery) => delivery.exports)).toEqual([1, 0, 0]);
+    // Every delivery names the same twelve executions: Step Functions starts each once.
+    const executions = new Map(deliveries.flatMap((delivery) => [...delivery.started]));
+    expect(executions.size).toBe(12);
+
+    let renewalExports = 0;
+    let faults = 0;
+    let seed = 0;
+    for (const input of executions.values()) {
+      seed += 1;
+      const run = await harness.run(input, {
+        certificate: renewed,
+        ...installed,
+        faults: { seed, rate: 0.05 },
+      });
+      expect({ status: run.status, error: run.error, cause: run.cause }).toEqual({
+        status: 'SUCCEEDED',
+        error: undefined,
+        cause: undefined,
+      });
+      renewalExports += run.exports;
+      faults += run.faults.before + run.faults.after + run.faults.lostResponses;
+    }
+    expect(faults).toBeGreaterThan(0);
+    expect(renewalExports).toBe(0);
+
+    // Every mapping's secret holds the one export of the renewed serial, each in its own secret.
+    const { secrets } = await harness.account(tableName);
+    const exported = secrets.get(certificateExportSecretName(CERTIFICATE_ARN))!;
+    expect(exported.contents.get(exportVersionId(CERTIFICATE_ARN, renewed.acmSerial))).toBe(exported.value);
+    const mappings = await mappingsForCertificate(harness.dynamo.db, tableName, CERTIFICATE_ARN);
+    expect(mappings).toHaveLength(12);
+    for (const mapping of mappings) {
+      expect(mapping).toMatchObject({ Serial: renewed.acmSerial, LastInstallStatus: 'Success' });
+      expect(secrets.get(mapping.SecretId!)!.value).toBe(exported.value);
+    }
+    expect(new Set(mappings.map((mapping) => mapping.SecretId)).size).toBe(12);
   });
 });
