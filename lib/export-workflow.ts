@@ -24,7 +24,6 @@ import { HandlerFunction } from './handler-function.js';
 import { commandDocumentContent, dryRunDocumentContent } from './command-document.js';
 import { AssociationSync } from './association-sync.js';
 import { InstallDocument } from './install-document.js';
-import { keyUseThrough } from './key-use.js';
 import { stateMachineFile } from './paths.js';
 
 export interface InstallSettings {

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestCertificate, makeCertificate } from '../helpers/certificates.js';
 import { REQUEST } from '../helpers/fixtures.js';
-import { FakeHost } from '../helpers/install-script.js';
+import { FakeHost, secretIdsOf } from '../helpers/install-script.js';
+import { invocation } from '../helpers/ssm-fake.js';
 import { FakeStateManager, type ManagedNode } from '../helpers/state-manager.js';
 import { type WorkflowHarness, type WorkflowRun, startWorkflowHarness } from '../helpers/workflow-harness.js';
 
@@ -107,4 +108,41 @@ describe('convergence through the mapping association', () => {
     expect(renewal.output).toMatchObject({ associationId: 'assoc-0001' });
     expect(harness.associations.size).toBe(1);
   });
+
+  it('a host with 21 certificates on one tag (one more than State Manager lets target a node) converges through one association', async () => {
+    const tableName = await harness.dynamo.createInventoryTable();
+    const sites = Array.from({ length: 21 }, (_, n) => ({
+      certificate: makeCertificate(n % 2 ? 'ec' : 'rsa'),
+      request: {
+        ...REQUEST,
+        CertificateArn: REQUEST.CertificateArn.replace(/[0-9a-f]{12}$/, n.toString(16).padStart(12, '0')),
+        CertName: `site${n}.example.com`,
+      },
+    }));
+    let last: WorkflowRun | undefined;
+    for (const site of sites) {
+      last = await harness.run(site.request, {
+        certificate: site.certificate,
+        invocations: [invocation('i-0aaa', 'Success')],
+        tableName,
+      });
+      expect(last.status).toBe('SUCCEEDED');
+    }
+    const association = onlyAssociation();
+    expect(secretIdsOf(association.Parameters ?? {})).toHaveLength(21);
+
+    // A node that joins the tag afterwards: one association selects it, where State Manager allows 20.
+    const edge = node('i-edge', { env: 'dev' });
+    const stateManager = new FakeStateManager([edge], secretsOf(last!));
+    const [run] = stateManager.applied(association);
+    expect(run!.status).toBe('Success');
+    for (const site of sites) {
+      const installed = readFileSync(
+        path.join(edge.host.certDirectory, `${site.request.CertName}-cert.pem`),
+        'utf8',
+      );
+      expect(installed.trim()).toBe(site.certificate.certificatePem.trim());
+    }
+    expect(run!.run.stdout.trim().split('\n').at(-1)).toBe('RESULTS certificates=21 failed=0');
+  }, 120_000);
 });

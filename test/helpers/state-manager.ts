@@ -21,9 +21,14 @@ export interface AssociationRun {
   readonly run: HostRun;
 }
 
+/** "Each managed node can be targeted by a maximum of 20 associations" (State Manager user guide). */
+export const NODE_ASSOCIATION_LIMIT = 20;
+
 export class FakeStateManager {
   readonly runs: AssociationRun[] = [];
   private readonly matched = new Map<string, Set<string>>();
+  /** The associations that have selected each node, by name. */
+  private readonly targetedBy = new Map<string, Set<string>>();
 
   constructor(
     private readonly nodes: ManagedNode[],
@@ -65,6 +70,14 @@ export class FakeStateManager {
     const matched = this.matched.get(association.AssociationName ?? '') ?? new Set<string>();
     const runs: AssociationRun[] = [];
     for (const node of nodes) {
+      const targeting = this.targetedBy.get(node.id) ?? new Set<string>();
+      targeting.add(association.AssociationName ?? '');
+      this.targetedBy.set(node.id, targeting);
+      if (targeting.size > NODE_ASSOCIATION_LIMIT) {
+        throw new Error(
+          `managed node ${node.id} would be targeted by ${targeting.size} associations; State Manager allows ${NODE_ASSOCIATION_LIMIT}`,
+        );
+      }
       if (!node.online) continue;
       for (const [id, secret] of secrets) if (secret) node.host.serveSecretFor(id, secret);
       const run = node.host.runAsAgent(parameters);

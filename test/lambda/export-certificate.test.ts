@@ -8,8 +8,6 @@ import {
   CreateSecretCommand,
   GetRandomPasswordCommand,
   PutSecretValueCommand,
-  InvalidRequestException,
-  ResourceExistsException,
   RestoreSecretCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';

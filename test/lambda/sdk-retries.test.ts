@@ -8,6 +8,7 @@ import {
 } from '../../lambda/record-and-install/record-and-install.js';
 import { AssociationStore } from '../helpers/association-store.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
+import { jsonEndpoint } from '../helpers/json-endpoint.js';
 import { RECORD_AND_INSTALL_INPUT, REGION, recordAndInstallDependencies } from '../helpers/fixtures.js';
 
 /*
@@ -21,49 +22,29 @@ interface SentCommand {
   CommandId: string;
   Comment: string;
   Status: string;
-  RequestedDateTime: number;
+  RequestedDateTime: Date;
 }
 
+/** SSM's SendCommand and ListCommands; the first SendCommand's answer is lost after it took effect. */
 function ssmEndpoint() {
   const commands: SentCommand[] = [];
-  let lose = true;
-  const requestHandler = {
-    async handle(request: { headers: Record<string, string>; body?: string }) {
-      const target = request.headers['x-amz-target'] ?? request.headers['X-Amz-Target'] ?? '';
-      const input = JSON.parse(request.body ?? '{}') as Record<string, unknown>;
-      let output: unknown;
-      if (target.endsWith('.SendCommand')) {
-        const command = {
-          CommandId: `cmd-${commands.length + 1}`,
-          Comment: input.Comment as string,
-          Status: 'InProgress',
-          RequestedDateTime: Date.parse('2026-11-24T10:00:01Z') / 1000,
-        };
-        commands.push(command);
-        if (lose) {
-          lose = false;
-          throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
-        }
-        output = { Command: command };
-      } else if (target.endsWith('.ListCommands')) {
-        output = {
-          Commands: input.CommandId ? commands.filter((c) => c.CommandId === input.CommandId) : commands,
-        };
-      } else {
-        throw new Error(`unexpected call ${target}`);
-      }
-      const body = new TextEncoder().encode(JSON.stringify(output));
-      return {
-        response: {
-          statusCode: 200,
-          reason: 'OK',
-          headers: { 'content-type': 'application/x-amz-json-1.1' },
-          body,
-        },
+  const endpoint = jsonEndpoint({
+    SendCommand: (input: { Comment: string }) => {
+      const command = {
+        CommandId: `cmd-${commands.length + 1}`,
+        Comment: input.Comment,
+        Status: 'InProgress',
+        RequestedDateTime: new Date('2026-11-24T10:00:01Z'),
       };
+      commands.push(command);
+      return { Command: command };
     },
-  };
-  return { commands, requestHandler };
+    ListCommands: (input: { CommandId?: string }) => ({
+      Commands: input.CommandId ? commands.filter((c) => c.CommandId === input.CommandId) : commands,
+    }),
+  });
+  endpoint.loseAnswers('SendCommand');
+  return { commands, requestHandler: endpoint.requestHandler };
 }
 
 const INPUT: RecordAndInstallInput = {

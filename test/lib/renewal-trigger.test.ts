@@ -130,11 +130,21 @@ function actionsOf(roleName: string): string[] {
 }
 
 describe('start-renewal function', () => {
-  it('may query the certificate index, read certificates, queue renewals and dead-letter, nothing more', () => {
+  it('may query the certificate index, export a certificate once, queue renewals and dead-letter, nothing more', () => {
     expect(actionsOf('StartRenewal')).toEqual(
       [
         'acm:DescribeCertificate',
+        'acm:ExportCertificate',
         'dynamodb:Query',
+        // The claim on the export, and the certificate's export secret, through Secrets Manager only.
+        'dynamodb:PutItem',
+        'kms:Decrypt',
+        'kms:GenerateDataKey',
+        'secretsmanager:CreateSecret',
+        'secretsmanager:GetRandomPassword',
+        'secretsmanager:GetSecretValue',
+        'secretsmanager:PutSecretValue',
+        'secretsmanager:RestoreSecret',
         // The renewal queue, and Lambda's on-failure destination: the dead-letter queue.
         'sqs:GetQueueAttributes',
         'sqs:GetQueueUrl',
@@ -155,14 +165,14 @@ describe('the renewal queue', () => {
     const starter = Object.values(template.findResources('AWS::Lambda::Function')).find((fn) =>
       JSON.stringify(fn.Properties.Environment ?? {}).includes('START_INTERVAL_MS'),
     )!;
-    // 2 starts a second by default, shared by the two consumers: one each every second.
-    expect(starter.Properties.Environment.Variables.START_INTERVAL_MS).toBe('1000');
-    expect(starter.Properties.Timeout).toBe(40);
+    // 25 starts a second by default, shared by the two consumers: one each every 80 ms.
+    expect(starter.Properties.Environment.Variables.START_INTERVAL_MS).toBe('80');
+    expect(starter.Properties.Timeout).toBe(31);
   });
 
   it('hides a message for six times the consumer timeout, and dead-letters it after 5 receives, alarmed', () => {
     template.hasResourceProperties('AWS::SQS::Queue', {
-      VisibilityTimeout: 240,
+      VisibilityTimeout: 186,
       MessageRetentionPeriod: 4 * 86_400,
       RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() },
       SqsManagedSseEnabled: true,
