@@ -25,7 +25,14 @@ import { startRenewal } from '../../lambda/start-renewal/start-renewal.js';
 import { DEFAULT_RENEWAL_STARTS_PER_SECOND } from '../../lib/renewal-trigger.js';
 import { certificateDetail, fakeAcmAndSecrets } from '../helpers/acm-fake.js';
 import { makeCertificate } from '../helpers/certificates.js';
-import { ACCOUNT_ID, CERTIFICATE_ARN, KMS_KEY_ARN, PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
+import {
+  ACCOUNT_ID,
+  CERTIFICATE_ARN,
+  EXPORT_STEP_SETTINGS,
+  KMS_KEY_ARN,
+  REGION,
+  REQUEST,
+} from '../helpers/fixtures.js';
 
 const LATENCY_MS = 10;
 const PAGE = 1_400;
@@ -117,16 +124,10 @@ export async function benchRenewalFanout(): Promise<void> {
       await exportCertificate(
         parseQueuedRenewal(message.body).input,
         {
+          ...EXPORT_STEP_SETTINGS,
           acm,
           secrets,
           claims,
-          kmsKeyId: KMS_KEY_ARN,
-          region: REGION,
-          accountId: ACCOUNT_ID,
-          partition: 'aws',
-          grantedTagKeys: ['env'],
-          profiles: PROFILES,
-          recordStarted: async () => undefined,
           now: () => new Date(),
         },
         { executionArn: `arn:aws:states:${REGION}:${ACCOUNT_ID}:execution:ExportInstall:renew-${index}` },

@@ -52,6 +52,17 @@ export const CONVERGENCE: ConvergenceSettings = {
   deploymentTag: { key: 'cert-lifecycle:deployment', value: 'CertLifecycle' },
 };
 
+/** The export step's deployment settings in the test account (what its environment gives it). */
+export const EXPORT_STEP_SETTINGS = {
+  kmsKeyId: KMS_KEY_ARN,
+  region: REGION,
+  accountId: ACCOUNT_ID,
+  partition: 'aws',
+  grantedTagKeys: ['env'],
+  profiles: PROFILES,
+  recordStarted: async () => undefined,
+};
+
 /** Everything a target's association is written from, in the test deployment. */
 export const TARGET_ASSOCIATIONS: TargetAssociationSettings = {
   ...CONVERGENCE,

@@ -20,7 +20,7 @@ import {
 } from '../helpers/acm-fake.js';
 import { type TestCertificate, makeCertificate } from '../helpers/certificates.js';
 import { type LocalDynamo, startLocalDynamo } from '../helpers/dynalite.js';
-import { ACCOUNT_ID, CERTIFICATE_ARN, KMS_KEY_ARN, PROFILES, REGION, REQUEST } from '../helpers/fixtures.js';
+import { CERTIFICATE_ARN, EXPORT_STEP_SETTINGS, KMS_KEY_ARN, REGION, REQUEST } from '../helpers/fixtures.js';
 import { jsonEndpoint } from '../helpers/json-endpoint.js';
 
 const EXPORT_SECRET = certificateExportSecretName(CERTIFICATE_ARN);
@@ -168,15 +168,7 @@ describe("each effect once through the SDK's own retries (faults at the HTTP lay
 
   it("a lost answer to the write of a mapping's secret (PutSecretValue) makes one version", async () => {
     const service = endpoints();
-    const exportStep = {
-      ...service.deps,
-      region: REGION,
-      accountId: ACCOUNT_ID,
-      partition: 'aws',
-      grantedTagKeys: ['env'],
-      profiles: PROFILES,
-      recordStarted: async () => undefined,
-    };
+    const exportStep = { ...EXPORT_STEP_SETTINGS, ...service.deps };
     const execution = (name: string) => ({
       executionArn: `arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:${name}`,
     });
