@@ -37,8 +37,16 @@ export class CertLifecycleStack extends Stack {
     const inventory = new CertificateInventory(this, 'Inventory', {
       tableName: config.tableName || undefined,
     });
+    // The Windows step of the install, check and remove documents: a document of its own, which the
+    // others run on Windows nodes (one document cannot hold both scripts within SSM's 64 KB).
+    const windowsDocument = new InstallDocument(this, 'WindowsDocument', {
+      documentName: `${this.stackName}-Windows-ACMCertificate`,
+      sourceFile: 'install-acm-certificate-windows',
+      scriptFile: 'install-acm-certificate',
+    });
     const installDocument = new InstallDocument(this, 'InstallDocument', {
       documentName: config.installDocumentName,
+      windowsDocumentName: windowsDocument.documentName,
     });
     const instanceAccess = new InstanceCertificateAccess(this, 'InstanceAccess', {
       key,
@@ -49,6 +57,7 @@ export class CertLifecycleStack extends Stack {
       alerts,
       key,
       installDocument,
+      windowsDocumentName: windowsDocument.documentName,
       install: {
         maxConcurrency: config.installMaxConcurrency,
         maxErrors: config.installMaxErrors,
@@ -96,6 +105,7 @@ export class CertLifecycleStack extends Stack {
       logRetention,
     });
     const drift = new DriftMonitor(this, 'Drift', {
+      windowsDocumentName: windowsDocument.documentName,
       inventory: inventory.table,
       alerts,
       profiles,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { ssmDocumentFile, ssmScriptFile } from './paths.js';
+import { ssmDocumentFile, ssmPowerShellFile, ssmScriptFile } from './paths.js';
 
 /** A schema 2.2 Command document's content, as SSM receives it. */
 export interface CommandDocumentContent {
@@ -17,11 +17,26 @@ export interface CommandDocumentContent {
       interpolationType?: string;
     }
   >;
-  readonly mainSteps: {
-    action: string;
-    name: string;
-    inputs: { timeoutSeconds?: string; runCommand: string[] };
-  }[];
+  readonly mainSteps: CommandStep[];
+}
+
+/** A step: a script (Linux shell or Windows PowerShell), or another document run on the same host. */
+export interface CommandStep {
+  readonly action: string;
+  readonly name: string;
+  readonly precondition?: { StringEquals: [string, string] };
+  readonly inputs: {
+    timeoutSeconds?: string;
+    runCommand?: string[];
+    documentType?: string;
+    documentPath?: string;
+    documentParameters?: Record<string, string>;
+  };
+}
+
+/** The document a Windows step runs (its deployed name), where the document has such a step. */
+export interface CommandDocumentOptions {
+  readonly windowsDocumentName?: string;
 }
 
 /**
@@ -37,24 +52,67 @@ export function embeddedScript(text: string): string {
 }
 
 /**
- * `ssm-documents/<name>.yaml` with its one shell step's script read from `<script>.sh` beside it (its
- * own `<name>.sh` unless the document runs another's script), as `embeddedScript` makes it, as one
- * element of `runCommand` (SSM Agent writes it out whole and runs it with its `#!/bin/bash`). The script
- * lives in its own file so editors and shellcheck read it; the tests run what is deployed.
+ * A PowerShell script as a document carries it: without comment lines, blank lines and indentation (the
+ * script holds no block comment, here-string or quoted text spanning lines; tests check this, and run
+ * this form). SSM Agent writes the lines to a `.ps1` file and runs it with `powershell.exe -f`.
  */
-export function commandDocumentContent(name: string, script = name): CommandDocumentContent {
+export function embeddedPowerShell(text: string): string {
+  const kept = text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  return [...kept, ''].join('\n');
+}
+
+/**
+ * `ssm-documents/<name>.yaml` with each script step's script read from beside it (`<script>.sh` for the
+ * Linux `aws:runShellScript` step, `<script>.ps1` for a Windows `aws:runPowerShellScript` step), as
+ * `embeddedScript` and `embeddedPowerShell` make them, each one element of `runCommand` (SSM Agent writes
+ * it out whole and runs it). An `aws:runDocument` step runs the Windows document under its deployed
+ * name. The scripts live in their own files so editors and linters read them; the tests run what is
+ * deployed.
+ */
+export function commandDocumentContent(
+  name: string,
+  script = name,
+  options: CommandDocumentOptions = {},
+): CommandDocumentContent {
   const document = parse(readFileSync(ssmDocumentFile(name), 'utf8')) as CommandDocumentContent;
-  const [step, ...others] = document.mainSteps;
-  if (!step || others.length > 0 || step.action !== 'aws:runShellScript') {
-    throw new Error(`${name}.yaml must have exactly one aws:runShellScript step`);
+  const scripts = document.mainSteps.filter((step) => step.action !== 'aws:runDocument');
+  if (
+    scripts.length !== 1 ||
+    !['aws:runShellScript', 'aws:runPowerShellScript'].includes(scripts[0]!.action)
+  ) {
+    throw new Error(
+      `${name}.yaml must have exactly one script step (aws:runShellScript or aws:runPowerShellScript)`,
+    );
   }
-  if (step.inputs.runCommand !== undefined) {
-    throw new Error(`${name}.yaml must leave runCommand to ${script}.sh`);
-  }
-  const text = readFileSync(ssmScriptFile(script), 'utf8');
-  if (!text.startsWith('#!/bin/bash\n')) throw new Error(`${script}.sh must start with #!/bin/bash`);
-  const runCommand = [embeddedScript(text)];
-  return { ...document, mainSteps: [{ ...step, inputs: { ...step.inputs, runCommand } }] };
+  const mainSteps = document.mainSteps.map((step): CommandStep => {
+    if (step.action === 'aws:runDocument') {
+      if (step.inputs.documentType !== 'SSMDocument' || !step.inputs.documentPath) {
+        throw new Error(`${name}.yaml: step ${step.name} must run an SSM document by name`);
+      }
+      return options.windowsDocumentName
+        ? { ...step, inputs: { ...step.inputs, documentPath: options.windowsDocumentName } }
+        : step;
+    }
+    if (step.inputs.runCommand !== undefined) {
+      throw new Error(`${name}.yaml must leave runCommand to the script beside it`);
+    }
+    if (step.action === 'aws:runPowerShellScript') {
+      return {
+        ...step,
+        inputs: {
+          ...step.inputs,
+          runCommand: [embeddedPowerShell(readFileSync(ssmPowerShellFile(script), 'utf8'))],
+        },
+      };
+    }
+    const text = readFileSync(ssmScriptFile(script), 'utf8');
+    if (!text.startsWith('#!/bin/bash\n')) throw new Error(`${script}.sh must start with #!/bin/bash`);
+    return { ...step, inputs: { ...step.inputs, runCommand: [embeddedScript(text)] } };
+  });
+  return { ...document, mainSteps };
 }
 
 /**

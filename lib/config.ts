@@ -297,6 +297,7 @@ function profileSettingsOf(
 export function installProfilesOf(config: AppConfig): InstallProfiles {
   return {
     [DEFAULT_PROFILE]: {
+      ...DEFAULT_HOST_INSTALL,
       certDirectory: config.installCertDirectory,
       keyDirectory: config.installKeyDirectory,
       fileOwner: config.installFileOwner,

@@ -10,6 +10,8 @@ import { HandlerFunction } from './handler-function.js';
 import { InstallDocument } from './install-document.js';
 
 export interface DriftMonitorProps {
+  /** The Windows document the check document runs on Windows nodes. */
+  readonly windowsDocumentName: string;
   readonly inventory: dynamodb.ITable;
   readonly alerts: AlertTopic;
   /** Where each profile's hosts keep the certificates. */
@@ -40,6 +42,7 @@ export class DriftMonitor extends Construct {
       documentName: `${Aws.STACK_NAME}-Check-ACMCertificate`,
       sourceFile: 'check-acm-certificate',
       scriptFile: 'install-acm-certificate',
+      windowsDocumentName: props.windowsDocumentName,
     });
 
     this.checker = new HandlerFunction(this, 'Check', {

@@ -42,6 +42,8 @@ export interface ExportWorkflowProps {
   /** The app key: encrypts the secrets and the alert topic. */
   readonly key: kms.IKey;
   readonly installDocument: { readonly documentName: string; readonly documentArn: string };
+  /** The Windows document the install and remove documents run on Windows nodes. */
+  readonly windowsDocumentName: string;
   readonly install: InstallSettings;
   /** The tag keys the hosts' access policy compares: exports to any other key are refused. */
   readonly grantedTagKeys: readonly string[];
@@ -182,6 +184,11 @@ export class ExportWorkflow extends Construct {
       deploymentTag,
       documentDigest: createHash('sha256')
         .update(JSON.stringify(commandDocumentContent('install-acm-certificate')))
+        .update(
+          JSON.stringify(
+            commandDocumentContent('install-acm-certificate-windows', 'install-acm-certificate'),
+          ),
+        )
         .digest('hex'),
       logRetention: props.logRetention,
     });
@@ -294,6 +301,7 @@ export class ExportWorkflow extends Construct {
       documentName: `${Aws.STACK_NAME}-Remove-ACMCertificate`,
       sourceFile: 'remove-acm-certificate',
       scriptFile: 'install-acm-certificate',
+      windowsDocumentName: props.windowsDocumentName,
     });
     this.unmapper = new HandlerFunction(this, 'Unmap', {
       handlerName: 'unmap',

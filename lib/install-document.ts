@@ -12,6 +12,8 @@ export interface InstallDocumentProps {
   readonly scriptFile?: string;
   /** The document's content, when it is made in code rather than read from sourceFile. */
   readonly content?: CommandDocumentContent;
+  /** The Windows document the document's Windows step runs (`aws:runDocument`). @default the name in its YAML */
+  readonly windowsDocumentName?: string;
 }
 
 /** An SSM Command document of the app, from `ssm-documents/` (the install document by default). */
@@ -31,6 +33,7 @@ export class InstallDocument extends Construct {
         commandDocumentContent(
           props.sourceFile ?? 'install-acm-certificate',
           props.scriptFile ?? props.sourceFile ?? 'install-acm-certificate',
+          props.windowsDocumentName ? { windowsDocumentName: props.windowsDocumentName } : {},
         ),
       // A named document cannot be replaced in place; updates add a version, and commands use $LATEST.
       updateMethod: 'NewVersion',

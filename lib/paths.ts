@@ -14,3 +14,9 @@ export const ssmDocumentFile = (name: string): string =>
 
 /** The shell script of a document's one `aws:runShellScript` step, kept beside the document. */
 export const ssmScriptFile = (name: string): string => path.join(PROJECT_ROOT, 'ssm-documents', `${name}.sh`);
+
+/** The PowerShell script of a document's `aws:runPowerShellScript` step (Windows), kept beside the document. */
+export const ssmPowerShellFile = (name: string): string =>
+  path.join(PROJECT_ROOT, 'ssm-documents', `${name}.ps1`);
+
+export const ssmDocumentsDirectory = (): string => path.join(PROJECT_ROOT, 'ssm-documents');

@@ -35,7 +35,7 @@ export function checkParameters(
   host: HostInstallSettings,
 ): Record<string, string[]> {
   // The endpoint settings go as the install sends them (an empty one not at all).
-  const { VerifyEndpoint, VerifyServerName } = hostParameters(host);
+  const { VerifyEndpoint, VerifyServerName, IisBindings, HttpSysBindings } = hostParameters(host);
   return {
     CertName: [mapping.CertName],
     CertDirectory: [host.certDirectory],
@@ -43,6 +43,9 @@ export function checkParameters(
     CertificateArn: [mapping.CertificateArn],
     ...(VerifyEndpoint ? { VerifyEndpoint } : {}),
     ...(VerifyServerName ? { VerifyServerName } : {}),
+    // Windows nodes report the thumbprint each of the profile's bindings points at.
+    ...(IisBindings ? { IisBindings } : {}),
+    ...(HttpSysBindings ? { HttpSysBindings } : {}),
   };
 }
 

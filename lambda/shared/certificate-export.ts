@@ -16,6 +16,7 @@ import { CertificateChangedDuringExportError, ExportInProgressError } from './er
 import { logger } from './logger.js';
 import { writeSecretVersion } from './secret-versions.js';
 import { serialFromHex } from './serial.js';
+import { windowsKeystore } from './pkcs12.js';
 
 /**
  * One export of a certificate per serial, whatever number of mappings it has. The export is kept in a
@@ -123,12 +124,15 @@ export async function exportOnce(
   if (!exported.Certificate || !exported.PrivateKey) {
     throw new Error('ACM returned an export without a certificate or private key');
   }
-  const material: ExportedMaterial = {
+  const acmExport = {
     passphrase,
     encryptedPrivateKey: exported.PrivateKey,
     certificate: exported.Certificate,
     certificateChain: exported.CertificateChain ?? '',
   };
+  // Windows hosts cannot open ACM's encrypted PKCS #8 key (README, "Windows hosts"): their keystore
+  // is made here, once per serial, beside it.
+  const material: ExportedMaterial = { ...acmExport, windowsKeystore: windowsKeystore(acmExport) };
   // What was described is what is stored under its serial: ACM renewing in between is retried.
   if (leafSerial(material) !== serial) {
     throw new CertificateChangedDuringExportError(

@@ -1,4 +1,5 @@
 import { type ExportRequest, mappingId } from './export-request.js';
+import type { WindowsKeystore } from './pkcs12.js';
 
 /** Every secret this app writes lives under this prefix; the instance policy grants reads below it only. */
 export const SECRET_PREFIX = 'acm-passphrase/';
@@ -30,6 +31,17 @@ export interface ExportedMaterial {
   readonly certificate: string;
   /** The issuing chain, leaf excluded, as ACM returned it. */
   readonly certificateChain: string;
+  /** The PKCS #12 keystore a Windows host imports, under a password of its own (made at export). */
+  readonly windowsKeystore?: WindowsKeystore;
+}
+
+/** PEM labels of the Windows keystore and its password (base64), which the Linux step passes over. */
+export const PKCS12_PEM_LABEL = 'PKCS12';
+export const PKCS12_PASSWORD_PEM_LABEL = 'PKCS12 PASSWORD';
+
+function pemBlock(label: string, body: Buffer): string {
+  const lines = body.toString('base64').match(/.{1,64}/g) ?? [];
+  return [`-----BEGIN ${label}-----`, ...lines, `-----END ${label}-----`].join('\n');
 }
 
 /**
@@ -42,7 +54,19 @@ export function formatCertificateBundle(material: ExportedMaterial): string {
     Buffer.from(material.passphrase, 'utf8').toString('base64'),
     `-----END ${PASSPHRASE_PEM_LABEL}-----`,
   ].join('\n');
-  return [passphraseBlock, material.encryptedPrivateKey, material.certificate, material.certificateChain]
+  const keystore = material.windowsKeystore
+    ? [
+        pemBlock(PKCS12_PEM_LABEL, material.windowsKeystore.pfx),
+        pemBlock(PKCS12_PASSWORD_PEM_LABEL, Buffer.from(material.windowsKeystore.password, 'ascii')),
+      ]
+    : [];
+  return [
+    passphraseBlock,
+    material.encryptedPrivateKey,
+    material.certificate,
+    material.certificateChain,
+    ...keystore,
+  ]
     .map((block) => block.trim())
     .filter((block) => block.length > 0)
     .join('\n')
@@ -61,6 +85,12 @@ export function parseCertificateBundle(text: string): ExportedMaterial {
   const passphrase = blocks.find((block) => block.label === PASSPHRASE_PEM_LABEL);
   const key = blocks.find((block) => block.label === 'ENCRYPTED PRIVATE KEY');
   const certificates = blocks.filter((block) => block.label === 'CERTIFICATE');
+  const decoded = (label: string) => {
+    const block = blocks.find((candidate) => candidate.label === label);
+    return block ? Buffer.from((block.body ?? '').replace(/\s+/g, ''), 'base64') : undefined;
+  };
+  const pfx = decoded(PKCS12_PEM_LABEL);
+  const password = decoded(PKCS12_PASSWORD_PEM_LABEL);
   const [leaf, ...chain] = certificates;
   if (!passphrase || !key || !leaf) {
     throw new Error(
@@ -72,5 +102,6 @@ export function parseCertificateBundle(text: string): ExportedMaterial {
     encryptedPrivateKey: key.pem,
     certificate: leaf.pem,
     certificateChain: chain.map((block) => block.pem).join('\n'),
+    ...(pfx && password ? { windowsKeystore: { pfx, password: password.toString('ascii') } } : {}),
   };
 }

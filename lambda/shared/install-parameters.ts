@@ -18,6 +18,18 @@ const DIRECTORY = '^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$';
 /** A POSIX user or group name. */
 const ACCOUNT_NAME = '^[a-z_][a-z0-9_-]*$';
 
+/** A DNS host name, each label letters, digits and inner hyphens. */
+const HOST_NAME = '[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*';
+/** An IIS site binding: `<site>:<port>:<host name>` (the host name empty for a binding without one). */
+const IIS_BINDING = `[A-Za-z0-9]([A-Za-z0-9 ._-]{0,62}[A-Za-z0-9])?:[0-9]{1,5}:(\\*\\.)?(${HOST_NAME})?`;
+/** An HTTP.sys certificate binding as netsh names it: `ipport=<IPv4 or [IPv6]>:<port>` or `hostnameport=<name>:<port>`. */
+const HTTP_SYS_BINDING = `(ipport=([0-9]{1,3}(\\.[0-9]{1,3}){3}|\\[[0-9A-Fa-f:]+\\])|hostnameport=${HOST_NAME}):[0-9]{1,5}`;
+/** A Windows account: `<domain or authority>\\<name>` (an IIS application pool, `NT SERVICE\\<service>`, a gMSA ending in `$`). */
+const WINDOWS_ACCOUNT = '[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}\\\\[A-Za-z0-9][A-Za-z0-9 ._$-]{0,63}';
+/** How many bindings (of each kind) and key readers one profile may name. */
+export const MAX_WINDOWS_BINDINGS = 20;
+export const MAX_KEY_READERS = 10;
+
 /** A mapping's secret: `acm-passphrase/<CertName>/<mapping id>`. */
 const SECRET_ID = `${SECRET_PREFIX}[A-Za-z0-9]+([._-][A-Za-z0-9]+)*/[0-9a-f]{16}`;
 const SECRET_ID_LENGTH = 100;
@@ -99,6 +111,29 @@ export const INSTALL_PARAMETER_RULES = {
     maxChars: 253,
     description: 'The SNI name to ask the endpoint for, when it serves several. Empty for none.',
   },
+  IisBindings: {
+    pattern: `^(${IIS_BINDING}(;${IIS_BINDING}){0,${MAX_WINDOWS_BINDINGS - 1}})?$`,
+    maxChars: 6000,
+    description:
+      'Windows: the IIS https bindings to move to the certificate, ;-separated, each <site>:<port>:<host name> (host name empty for none). Empty for none.',
+  },
+  HttpSysBindings: {
+    pattern: `^(${HTTP_SYS_BINDING}( ${HTTP_SYS_BINDING}){0,${MAX_WINDOWS_BINDINGS - 1}})?$`,
+    maxChars: 5600,
+    description:
+      'Windows: the HTTP.sys certificate bindings to move to the certificate, space-separated, each ipport=<address>:<port> or hostnameport=<name>:<port>. Empty for none.',
+  },
+  KeyReaders: {
+    pattern: `^(${WINDOWS_ACCOUNT}(;${WINDOWS_ACCOUNT}){0,${MAX_KEY_READERS - 1}})?$`,
+    maxChars: 979,
+    description:
+      'Windows: accounts given read on the private key, ;-separated (e.g. IIS AppPool\\DefaultAppPool). Empty for none.',
+  },
+  KeyExportable: {
+    pattern: '^(true|false)$',
+    maxChars: 5,
+    description: 'Windows: true to import the private key as exportable from the store.',
+  },
 } as const satisfies Record<string, InstallParameterRule>;
 
 export type InstallParameterName = keyof typeof INSTALL_PARAMETER_RULES;
@@ -121,6 +156,14 @@ export interface HostInstallSettings {
   readonly verifyServerName: string;
   /** Seconds to keep asking the endpoint after the reload (0-300), as text. */
   readonly verifySeconds: string;
+  /** Windows: IIS bindings `<site>:<port>:<host name>`, `;`-separated; empty for none. */
+  readonly iisBindings: string;
+  /** Windows: HTTP.sys bindings `ipport=…` / `hostnameport=…`, space-separated; empty for none. */
+  readonly httpSysBindings: string;
+  /** Windows: accounts given read on the key, `;`-separated; empty for none. */
+  readonly keyReaders: string;
+  /** Windows: `true` to import the key as exportable. */
+  readonly keyExportable: string;
 }
 
 /**
@@ -166,6 +209,10 @@ export const DEFAULT_HOST_INSTALL: HostInstallSettings = {
   verifyEndpoint: '',
   verifyServerName: '',
   verifySeconds: '10',
+  iisBindings: '',
+  httpSysBindings: '',
+  keyReaders: '',
+  keyExportable: 'false',
 };
 
 /** Each host setting and the install parameter that carries it to the host. */
@@ -180,6 +227,10 @@ export const HOST_SETTING_PARAMETERS = {
   verifyEndpoint: 'VerifyEndpoint',
   verifyServerName: 'VerifyServerName',
   verifySeconds: 'VerifySeconds',
+  iisBindings: 'IisBindings',
+  httpSysBindings: 'HttpSysBindings',
+  keyReaders: 'KeyReaders',
+  keyExportable: 'KeyExportable',
 } as const satisfies Record<keyof HostInstallSettings, InstallParameterName>;
 
 /**

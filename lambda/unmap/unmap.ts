@@ -130,6 +130,9 @@ async function sendRemoval(
         KeyDirectory: [host.keyDirectory],
         FileOwner: [host.fileOwner],
         FileGroup: [host.fileGroup],
+        // Windows nodes take the certificate out of the profile's bindings it owns.
+        ...(host.iisBindings ? { IisBindings: [host.iisBindings] } : {}),
+        ...(host.httpSysBindings ? { HttpSysBindings: [host.httpSysBindings] } : {}),
       },
       MaxConcurrency: removal.maxConcurrency,
       MaxErrors: removal.maxErrors,

@@ -37,7 +37,7 @@ export const INSTALL_SCRIPT = path.join(
   mkdtempSync(path.join(tmpdir(), 'deployed-')),
   'install-acm-certificate.sh',
 );
-writeFileSync(INSTALL_SCRIPT, installDocument().mainSteps[0]!.inputs.runCommand[0]!, { mode: 0o755 });
+writeFileSync(INSTALL_SCRIPT, installDocument().mainSteps[0]!.inputs.runCommand![0]!, { mode: 0o755 });
 
 export const isRoot = process.getuid?.() === 0;
 
