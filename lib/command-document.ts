@@ -40,15 +40,29 @@ export interface CommandDocumentOptions {
 }
 
 /**
- * A host script as a document carries it: without its comment lines and indentation, which are for
+ * A host script as a document carries it: without its comments and indentation, which are for
  * readers of the file and cost SSM's 64 KB document quota (which counts every step's script and the
  * parameters a command sends). Nothing else changes, so the scripts must hold no heredoc and no quoted
  * text spanning lines (tests check both, and run this form).
  */
 export function embeddedScript(text: string): string {
   const [shebang, ...lines] = text.split('\n');
-  const kept = lines.map((line) => line.trimStart()).filter((line) => line !== '' && !line.startsWith('#'));
+  const kept = lines
+    .map((line) => withoutTrailingComment(line.trimStart()))
+    .filter((line) => line !== '' && !line.startsWith('#'));
   return [shebang, ...kept, ''].join('\n');
+}
+
+/**
+ * A line without the comment that ends it: a ` # ` after code whose quotes are all closed, with no quote
+ * in the comment itself (anything less plain is kept as it is).
+ */
+function withoutTrailingComment(line: string): string {
+  const match = /^(.*?\S)\s+# [^'"`]*$/.exec(line);
+  if (!match) return line;
+  const code = match[1]!;
+  const closed = (quote: string) => code.split(quote).length % 2 === 1;
+  return closed("'") && closed('"') && !code.includes('\\') && !code.includes('<<') ? code : line;
 }
 
 /**

@@ -79,9 +79,9 @@ function Read-Parameters {
   $p.VerifyEndpoint = Read-Parameter 'VerifyEndpoint' '' '^(([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5})?$' 262
   $p.VerifySeconds = Read-Parameter 'VerifySeconds' '10' '^([0-9]|[1-9][0-9]|[12][0-9][0-9]|300)$' 3
   $p.VerifyServerName = Read-Parameter 'VerifyServerName' '' '^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)?$' 253
-  $p.IisBindings = Read-Parameter 'IisBindings' '' '^([A-Za-z0-9]([A-Za-z0-9 ._-]{0,62}[A-Za-z0-9])?:[0-9]{1,5}:(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)?(;[A-Za-z0-9]([A-Za-z0-9 ._-]{0,62}[A-Za-z0-9])?:[0-9]{1,5}:(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*)?){0,19})?$' 6000
-  $p.HttpSysBindings = Read-Parameter 'HttpSysBindings' '' '^((ipport=([0-9]{1,3}(\.[0-9]{1,3}){3}|\[[0-9A-Fa-f:]+\])|hostnameport=[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*):[0-9]{1,5}( (ipport=([0-9]{1,3}(\.[0-9]{1,3}){3}|\[[0-9A-Fa-f:]+\])|hostnameport=[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*):[0-9]{1,5}){0,19})?$' 5600
-  $p.KeyReaders = Read-Parameter 'KeyReaders' '' '^([A-Za-z0-9][A-Za-z0-9 ._-]{0,31}\\[A-Za-z0-9][A-Za-z0-9 ._$-]{0,63}(;[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}\\[A-Za-z0-9][A-Za-z0-9 ._$-]{0,63}){0,9})?$' 979
+  $p.IisBindings = Read-Parameter 'IisBindings' '' '^([A-Za-z0-9][A-Za-z0-9 ._-]{0,63}:[0-9]{1,5}:[A-Za-z0-9.*-]{0,253}(;[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}:[0-9]{1,5}:[A-Za-z0-9.*-]{0,253}){0,4})?$' 400
+  $p.HttpSysBindings = Read-Parameter 'HttpSysBindings' '' '^((ipport=([0-9]{1,3}(\.[0-9]{1,3}){3}|\[[0-9A-Fa-f:]+\])|hostnameport=[A-Za-z0-9.-]{1,253}):[0-9]{1,5}( (ipport=([0-9]{1,3}(\.[0-9]{1,3}){3}|\[[0-9A-Fa-f:]+\])|hostnameport=[A-Za-z0-9.-]{1,253}):[0-9]{1,5}){0,4})?$' 300
+  $p.KeyReaders = Read-Parameter 'KeyReaders' '' '^([A-Za-z0-9][A-Za-z0-9 ._-]{0,31}\\[A-Za-z0-9][A-Za-z0-9 ._$-]{0,63}(;[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}\\[A-Za-z0-9][A-Za-z0-9 ._$-]{0,63}){0,4})?$' 200
   $p.KeyExportable = Read-Parameter 'KeyExportable' 'false' '^(true|false)$' 5
   if ($p.Action -eq 'Install' -and -not $p.Region) { Stop-Install 'parameter Region is not valid' }
   foreach ($port in ([regex]::Matches($p.IisBindings + ';' + $p.HttpSysBindings, ':([0-9]{1,5})(?=;| |$)') | ForEach-Object { [int]$_.Groups[1].Value })) {

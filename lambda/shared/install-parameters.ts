@@ -18,17 +18,19 @@ const DIRECTORY = '^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$';
 /** A POSIX user or group name. */
 const ACCOUNT_NAME = '^[a-z_][a-z0-9_-]*$';
 
-/** A DNS host name, each label letters, digits and inner hyphens. */
-const HOST_NAME = '[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*';
-/** An IIS site binding: `<site>:<port>:<host name>` (the host name empty for a binding without one). */
-const IIS_BINDING = `[A-Za-z0-9]([A-Za-z0-9 ._-]{0,62}[A-Za-z0-9])?:[0-9]{1,5}:(\\*\\.)?(${HOST_NAME})?`;
+/** An IIS site binding: `<site>:<port>:<host name>` (the host name empty for a binding without one, `*.` for a wildcard). */
+const IIS_BINDING = '[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}:[0-9]{1,5}:[A-Za-z0-9.*-]{0,253}';
 /** An HTTP.sys certificate binding as netsh names it: `ipport=<IPv4 or [IPv6]>:<port>` or `hostnameport=<name>:<port>`. */
-const HTTP_SYS_BINDING = `(ipport=([0-9]{1,3}(\\.[0-9]{1,3}){3}|\\[[0-9A-Fa-f:]+\\])|hostnameport=${HOST_NAME}):[0-9]{1,5}`;
+const HTTP_SYS_BINDING =
+  '(ipport=([0-9]{1,3}(\\.[0-9]{1,3}){3}|\\[[0-9A-Fa-f:]+\\])|hostnameport=[A-Za-z0-9.-]{1,253}):[0-9]{1,5}';
 /** A Windows account: `<domain or authority>\\<name>` (an IIS application pool, `NT SERVICE\\<service>`, a gMSA ending in `$`). */
 const WINDOWS_ACCOUNT = '[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}\\\\[A-Za-z0-9][A-Za-z0-9 ._$-]{0,63}';
-/** How many bindings (of each kind) and key readers one profile may name. */
-export const MAX_WINDOWS_BINDINGS = 20;
-export const MAX_KEY_READERS = 10;
+/**
+ * How many bindings (of each kind) and key readers one profile may name, and their lengths: the install
+ * document and the parameters a command sends stay inside SSM's 64 KB.
+ */
+export const MAX_WINDOWS_BINDINGS = 5;
+export const MAX_KEY_READERS = 5;
 
 /** A mapping's secret: `acm-passphrase/<CertName>/<mapping id>`. */
 const SECRET_ID = `${SECRET_PREFIX}[A-Za-z0-9]+([._-][A-Za-z0-9]+)*/[0-9a-f]{16}`;
@@ -113,19 +115,19 @@ export const INSTALL_PARAMETER_RULES = {
   },
   IisBindings: {
     pattern: `^(${IIS_BINDING}(;${IIS_BINDING}){0,${MAX_WINDOWS_BINDINGS - 1}})?$`,
-    maxChars: 6000,
+    maxChars: 400,
     description:
       'Windows: the IIS https bindings to move to the certificate, ;-separated, each <site>:<port>:<host name> (host name empty for none). Empty for none.',
   },
   HttpSysBindings: {
     pattern: `^(${HTTP_SYS_BINDING}( ${HTTP_SYS_BINDING}){0,${MAX_WINDOWS_BINDINGS - 1}})?$`,
-    maxChars: 5600,
+    maxChars: 300,
     description:
       'Windows: the HTTP.sys certificate bindings to move to the certificate, space-separated, each ipport=<address>:<port> or hostnameport=<name>:<port>. Empty for none.',
   },
   KeyReaders: {
     pattern: `^(${WINDOWS_ACCOUNT}(;${WINDOWS_ACCOUNT}){0,${MAX_KEY_READERS - 1}})?$`,
-    maxChars: 979,
+    maxChars: 200,
     description:
       'Windows: accounts given read on the private key, ;-separated (e.g. IIS AppPool\\DefaultAppPool). Empty for none.',
   },
@@ -135,6 +137,14 @@ export const INSTALL_PARAMETER_RULES = {
     description: 'Windows: true to import the private key as exportable from the store.',
   },
 } as const satisfies Record<string, InstallParameterRule>;
+
+/** The parameters only the Windows step reads (the Linux script never sees a use for them). */
+export const WINDOWS_PARAMETERS: readonly string[] = [
+  'IisBindings',
+  'HttpSysBindings',
+  'KeyReaders',
+  'KeyExportable',
+];
 
 export type InstallParameterName = keyof typeof INSTALL_PARAMETER_RULES;
 

@@ -8,9 +8,16 @@ import { exportRequestJsonSchema } from '../../lambda/shared/export-request.js';
 import {
   type CommandDocumentContent,
   commandDocumentContent,
+  embeddedPowerShell,
   embeddedScript,
 } from '../../lib/command-document.js';
-import { PROJECT_ROOT, ssmDocumentFile, ssmScriptFile, stateMachineFile } from '../../lib/paths.js';
+import {
+  PROJECT_ROOT,
+  ssmDocumentFile,
+  ssmPowerShellFile,
+  ssmScriptFile,
+  stateMachineFile,
+} from '../../lib/paths.js';
 import { synthesize } from '../helpers/stack.js';
 
 /** Every handler folder under lambda/ is one function of the stack. */
@@ -496,13 +503,27 @@ describe('command documents', () => {
     )!.Properties as { Content: CommandDocumentContent; UpdateMethod: string; DocumentType: string };
 
   it('is the install document from ssm-documents/, under the configured name', () => {
-    const named = synthesize({ installDocumentName: 'Team-InstallCertificate' }).template;
+    const { template: named, stack } = synthesize({ installDocumentName: 'Team-InstallCertificate' });
     named.hasResourceProperties('AWS::SSM::Document', {
       Name: 'Team-InstallCertificate',
       DocumentType: 'Command',
       UpdateMethod: 'NewVersion',
-      Content: commandDocumentContent('install-acm-certificate'),
+      Content: commandDocumentContent('install-acm-certificate', 'install-acm-certificate', {
+        windowsDocumentName: `${stack.stackName}-Windows-ACMCertificate`,
+      }),
     });
+  });
+
+  const stackName = synthesize().stack.stackName;
+
+  it('the Windows document runs exactly the PowerShell script beside the install script', () => {
+    const { Content } = deployed(template, '-Windows-ACMCertificate');
+    expect(Content.mainSteps.map((step) => [step.action, step.precondition])).toEqual([
+      ['aws:runPowerShellScript', { StringEquals: ['platformType', 'Windows'] }],
+    ]);
+    expect(Content.mainSteps[0]!.inputs.runCommand).toEqual([
+      embeddedPowerShell(readFileSync(ssmPowerShellFile('install-acm-certificate'), 'utf8')),
+    ]);
   });
 
   it.each([
@@ -515,10 +536,13 @@ describe('command documents', () => {
       const { Content } = deployed(template, name);
       const yaml = parse(readFileSync(ssmDocumentFile(file), 'utf8')) as CommandDocumentContent;
       expect(Content.parameters).toEqual(yaml.parameters);
-      expect(Content.mainSteps).toHaveLength(1);
+      // The Linux script, then the Windows document on Windows nodes, under its deployed name.
+      expect(Content.mainSteps.map((step) => step.action)).toEqual(['aws:runShellScript', 'aws:runDocument']);
       expect(Content.mainSteps[0]!.inputs.runCommand).toEqual([
         embeddedScript(readFileSync(ssmScriptFile(script), 'utf8')),
       ]);
+      expect(Content.mainSteps[1]!.inputs.documentPath).toBe(`${stackName}-Windows-ACMCertificate`);
+      expect(deployed(template, `${stackName}-Windows-ACMCertificate`)).toBeDefined();
       // SSM's limit on a document's content, which also counts the parameters sent with a command: the
       // content with every parameter at its longest (Certificates or else CertName and SecretId).
       const longest = Object.entries(Content.parameters)

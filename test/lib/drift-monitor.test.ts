@@ -13,7 +13,7 @@ describe('drift monitor', () => {
     const documents = Object.values(template.findResources('AWS::SSM::Document')).map((document) =>
       JSON.stringify(document.Properties),
     );
-    expect(documents).toHaveLength(4);
+    expect(documents).toHaveLength(5);
     expect(
       documents.some(
         (document) => document.includes('-Check-ACMCertificate') && document.includes('status=missing'),

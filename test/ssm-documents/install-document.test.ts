@@ -6,7 +6,9 @@ import {
   INSTALL_PARAMETER_RULES,
   type InstallParameterName,
   MAX_CERTIFICATES_PER_TARGET,
+  WINDOWS_PARAMETERS,
 } from '../../lambda/shared/install-parameters.js';
+import { commandDocumentContent } from '../../lib/command-document.js';
 import { installDocument, installScript } from '../helpers/install-script.js';
 import { REGION, REQUEST } from '../helpers/fixtures.js';
 
@@ -19,7 +21,10 @@ const accepts = (name: string, value: string) => {
 describe('install document', () => {
   it('is a schema 2.2 shell-script Command document', () => {
     expect(document.schemaVersion).toBe('2.2');
-    expect(document.mainSteps.map((step) => step.action)).toEqual(['aws:runShellScript']);
+    expect(document.mainSteps.map((step) => [step.action, step.precondition])).toEqual([
+      ['aws:runShellScript', { StringEquals: ['platformType', 'Linux'] }],
+      ['aws:runDocument', { StringEquals: ['platformType', 'Windows'] }],
+    ]);
   });
 
   it('declares exactly the parameters the rules module defines, with the same patterns and limits', () => {
@@ -33,9 +38,29 @@ describe('install document', () => {
   it('has the script check every parameter again with the same pattern', () => {
     const script = installScript();
     for (const [name, rule] of Object.entries(INSTALL_PARAMETER_RULES)) {
+      if (WINDOWS_PARAMETERS.includes(name)) continue;
       expect(script, name).toContain(`require ${name} "$`);
       expect(script, name).toContain(`'${rule.pattern}' ${rule.maxChars}`);
     }
+  });
+
+  it('hands the Windows document every parameter it declares, by reference, under the same rules', () => {
+    const windows = commandDocumentContent('install-acm-certificate-windows', 'install-acm-certificate');
+    const step = document.mainSteps[1]!;
+    const passed = Object.keys(windows.parameters).filter((name) => name !== 'Action');
+    expect(step.inputs.documentParameters).toEqual(
+      Object.fromEntries(passed.map((name) => [name, `{{${name}}}`])),
+    );
+    for (const name of passed) {
+      const rule = INSTALL_PARAMETER_RULES[name as InstallParameterName];
+      expect(windows.parameters[name]!.allowedPattern, name).toBe(rule.pattern);
+      expect(windows.parameters[name]!.maxChars, name).toBe(rule.maxChars);
+      expect(windows.parameters[name]!.interpolationType, name).toBe('ENV_VAR');
+    }
+    expect(windows.parameters.Action).toMatchObject({
+      default: 'Install',
+      allowedPattern: '^(Install|Remove|Check)$',
+    });
   });
 
   it('receives every parameter as an environment variable, never pasted into the script', () => {
@@ -168,6 +193,9 @@ describe('install document', () => {
             reloadCommand: 'systemctl reload nginx',
             verifyEndpoint: '127.0.0.1:443',
             verifyServerName: 'app.example.com',
+            iisBindings: 'Default Web Site:443:app.example.com',
+            httpSysBindings: 'ipport=0.0.0.0:443',
+            keyReaders: 'IIS AppPool\\DefaultAppPool',
           },
         },
       },
