@@ -47,7 +47,11 @@ export interface TargetInstance {
   readonly pingStatus?: string;
   readonly platform?: string;
   readonly agentVersion?: string;
-  /** Online, Linux, and an agent new enough for the install document. */
+  /** Linux or Windows: which step of the install document the host runs. */
+  readonly platformType?: string;
+  /** Windows: what the host's own check cannot tell here (the Windows step's needs are the README's). */
+  readonly windowsNeeds?: string;
+  /** Online, Linux or Windows Server 2019 or later, and an agent new enough for the install document. */
   readonly ready: boolean;
   readonly notReadyBecause?: string;
   /** What the host said of itself when the dry run's document ran there. */
@@ -103,7 +107,10 @@ export async function dryRun(input: unknown, deps: DryRunDependencies): Promise<
   const instances = (await taggedInstances(deps.ssm, request.TargetTagKey, request.TargetTagValue)).map(
     describeInstance,
   );
-  const readyIds = instances.filter((instance) => instance.ready).map((instance) => instance.instanceId);
+  // The host's own check is a Linux script; a Windows node is judged by what SSM knows of it.
+  const readyIds = instances
+    .filter((instance) => instance.ready && instance.platformType !== 'Windows')
+    .map((instance) => instance.instanceId);
   let hostCheck: HostCheckCommand | undefined;
   if (readyIds.length > 0 && tagNotGrantedBecause === undefined && unknownProfileBecause === undefined) {
     const mapping: CertificateMapping | undefined = await getMapping(deps.db, deps.tableName, request);
@@ -148,7 +155,7 @@ export async function collectDryRun(
   if (!answers) return report;
   const instances = report.instances.map((instance) => {
     const host = answers.get(instance.instanceId);
-    if (!instance.ready) return instance;
+    if (!instance.ready || instance.platformType === 'Windows') return instance;
     if (!host) {
       const notReadyBecause = report.hostCheck.instanceIds.includes(instance.instanceId)
         ? 'no answer: SSM has no run of the dry run on this host'
@@ -183,10 +190,15 @@ async function taggedInstances(ssm: SSMClient, key: string, value: string): Prom
   return instances;
 }
 
-function describeInstance(info: InstanceInformation): TargetInstance {
+export function describeInstance(info: InstanceInformation): TargetInstance {
   const problems = [
     info.PingStatus !== 'Online' ? `agent is ${info.PingStatus ?? 'not reporting'}` : undefined,
-    info.PlatformType !== 'Linux' ? `platform is ${info.PlatformType ?? 'unknown'}, not Linux` : undefined,
+    info.PlatformType !== 'Linux' && info.PlatformType !== 'Windows'
+      ? `platform is ${info.PlatformType ?? 'unknown'}, neither Linux nor Windows`
+      : undefined,
+    info.PlatformType === 'Windows' && compareVersions(info.PlatformVersion ?? '0', WINDOWS_SERVER_2019) < 0
+      ? `Windows ${info.PlatformVersion ?? 'version unknown'} is older than Windows Server 2019 (${WINDOWS_SERVER_2019}), which the keystore's AES-256 protection needs`
+      : undefined,
     !info.AgentVersion || compareVersions(info.AgentVersion, MINIMUM_AGENT_VERSION) < 0
       ? `SSM Agent ${info.AgentVersion ?? 'version unknown'} is older than ${MINIMUM_AGENT_VERSION}`
       : undefined,
@@ -196,10 +208,17 @@ function describeInstance(info: InstanceInformation): TargetInstance {
     pingStatus: info.PingStatus,
     platform: [info.PlatformName, info.PlatformVersion].filter(Boolean).join(' ') || info.PlatformType,
     agentVersion: info.AgentVersion,
+    ...(info.PlatformType ? { platformType: info.PlatformType } : {}),
+    ...(info.PlatformType === 'Windows' ? { windowsNeeds: WINDOWS_NEEDS } : {}),
     ready: problems.length === 0,
     ...(problems.length > 0 ? { notReadyBecause: problems.join('; ') } : {}),
   };
 }
+
+/** Windows Server 2019's version: the first to import a PKCS #12 keystore protected with AES-256. */
+export const WINDOWS_SERVER_2019 = '10.0.17763';
+const WINDOWS_NEEDS =
+  'not checked on the host: AWS Tools for PowerShell or the AWS CLI v2, the WebAdministration module for IIS bindings, and each named binding existing (README, "Windows hosts")';
 
 /** Compares dotted version numbers numerically ("3.3.10" is later than "3.3.9"). */
 export function compareVersions(a: string, b: string): number {

@@ -151,7 +151,7 @@ async function reportsWhereOutputIsCut(
 /**
  * One host's outcome. A host counts as installed only when its run printed the install's RESULT line,
  * or recorded the certificate as installed itself (when SSM cut the output): SSM reports a step skipped
- * by its precondition (a Windows node carrying the tag) as Success.
+ * by its precondition as Success (every node skips the other platform's step; a macOS node skips both).
  */
 function instanceResult(
   invocation: CommandInvocation,
@@ -174,7 +174,7 @@ function instanceResult(
       : result
         ? 'Success'
         : pluginOutput(invocation).includes(SKIPPED_STEP)
-          ? 'Skipped: not a Linux node'
+          ? 'Skipped: neither Linux nor Windows'
           : 'Success without the install RESULT line';
   const error = status === 'Success' ? undefined : (errorLine(invocation) ?? report?.error);
   return {

@@ -217,7 +217,7 @@ describe('an install command looked at once (completeIfFinished)', () => {
       CommandInvocations: [
         invocation('i-0aaa', 'Success'),
         invocation(
-          'i-0win',
+          'i-0mac',
           'Success',
           'Success',
           'Step execution skipped due to unsatisfied preconditions: \'"StringEquals": [platformType, Linux]\'. Step name: installCertificate',
@@ -229,7 +229,7 @@ describe('an install command looked at once (completeIfFinished)', () => {
       outcome: 'Failed',
       summary: { targets: 3, succeeded: 1, failed: 2 },
       reason:
-        '2 of 3 instances failed: i-0win Skipped: not a Linux node, i-0odd Success without the install RESULT line',
+        '2 of 3 instances failed: i-0mac Skipped: neither Linux nor Windows, i-0odd Success without the install RESULT line',
     });
   });
 
