@@ -19,6 +19,18 @@ export function pluginOutput(invocation: CommandInvocation): string {
   return (invocation.CommandPlugins ?? []).map((plugin) => plugin.Output ?? '').join('\n');
 }
 
+/** What SSM Agent prints for a step whose precondition (its platform) the node does not meet. */
+const SKIPPED_STEP = 'Step execution skipped due to unsatisfied preconditions';
+
+/**
+ * Whether the node skipped every step: neither platform's (a macOS node). Every node skips the other
+ * platform's step, so one skipped step says nothing.
+ */
+export function everyStepSkipped(invocation: CommandInvocation): boolean {
+  const plugins = invocation.CommandPlugins ?? [];
+  return plugins.length > 0 && plugins.every((plugin) => (plugin.Output ?? '').includes(SKIPPED_STEP));
+}
+
 /** The last line of a document's output (its error output included) that starts with `prefix`. */
 export function lastLineStartingWith(invocation: CommandInvocation, prefix: string): string | undefined {
   return pluginOutput(invocation)

@@ -5,7 +5,7 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { type ExportRequest, tagKeyValue } from './export-request.js';
-import { errorLine, listInvocations, pluginOutput, resultLine } from './command-invocations.js';
+import { errorLine, everyStepSkipped, listInvocations, resultLine } from './command-invocations.js';
 import { type HostCertificateReport, hostReports, reportOfRun } from './host-compliance.js';
 import type { InstallOutcome, InstallStatusReport, InstanceInstallResult } from './workflow-state.js';
 
@@ -117,9 +117,6 @@ async function describeCommand(ssm: SSMClient, commandId: string): Promise<Comma
   return response.Commands?.[0];
 }
 
-/** What SSM Agent prints for a step whose precondition (here: a Linux node) the node does not meet. */
-const SKIPPED_STEP = 'Step execution skipped due to unsatisfied preconditions';
-
 /**
  * What the hosts whose output lacks the line that says how the install ended (SSM returns the first
  * 2,500 characters of it here) recorded themselves for this certificate in this command: read only for
@@ -133,7 +130,7 @@ async function reportsWhereOutputIsCut(
   const cut = invocations
     .filter((invocation) =>
       invocation.Status === 'Success'
-        ? !resultLine(invocation) && !pluginOutput(invocation).includes(SKIPPED_STEP)
+        ? !resultLine(invocation) && !everyStepSkipped(invocation)
         : !errorLine(invocation),
     )
     .map((invocation) => invocation.InstanceId)
@@ -173,7 +170,7 @@ function instanceResult(
       ? invocation.StatusDetails || invocation.Status || 'Unknown'
       : result
         ? 'Success'
-        : pluginOutput(invocation).includes(SKIPPED_STEP)
+        : everyStepSkipped(invocation)
           ? 'Skipped: neither Linux nor Windows'
           : 'Success without the install RESULT line';
   const error = status === 'Success' ? undefined : (errorLine(invocation) ?? report?.error);

@@ -101,3 +101,76 @@ describe('an install whose output SSM cut', () => {
     expect(report.instances[0]).toMatchObject({ status: 'Failed', error: 'systemctl reload nginx failed' });
   });
 });
+
+describe('a host under the document of two platforms', () => {
+  const skipped = (platform: string, step: string) => ({
+    Name: step,
+    Status: 'Success' as const,
+    Output: `Step execution skipped due to unsatisfied preconditions: '"StringEquals": [platformType, ${platform}]'. Step name: ${step}`,
+  });
+
+  it('is read from its own record when the Linux output was cut, the Windows step skipped beside it', async () => {
+    ssm.on(ListCommandInvocationsCommand).resolves({
+      CommandInvocations: [
+        {
+          ...invocation('i-0aaa', 'Success'),
+          CommandPlugins: [
+            { Name: 'installCertificate', Status: 'Success', Output: CUT },
+            skipped('Windows', 'installCertificateWindows'),
+          ],
+        },
+      ],
+    });
+    ssm.on(ListComplianceItemsCommand).resolves({
+      ComplianceItems: [
+        item('COMPLIANT', '2026-11-24T10:00:40Z', { status: 'installed', serial: '0a:1b:2c' }),
+      ],
+    });
+    const report = await assess();
+    expect(report.outcome).toBe('Success');
+    expect(report.instances[0]).toMatchObject({ status: 'Success', result: { serial: '0a:1b:2c' } });
+  });
+
+  it('is installed when its Windows step printed the RESULT line, the Linux step skipped', async () => {
+    ssm.on(ListCommandInvocationsCommand).resolves({
+      CommandInvocations: [
+        {
+          ...invocation('i-0aaa', 'Success'),
+          CommandPlugins: [
+            skipped('Linux', 'installCertificate'),
+            {
+              Name: 'installCertificateWindows',
+              Status: 'Success',
+              Output:
+                'installed: web-server (thumbprint 12B4) is in the LocalMachine\\My store and 1 bindings moved to it\nRESULT cert_name=web-server status=installed serial=0a:1b:2c not_after=2027-12-01T00:00:00Z sha256=AB:CD thumbprint=12B4 served=unchecked',
+            },
+          ],
+        },
+      ],
+    });
+    const report = await assess();
+    expect(report.outcome).toBe('Success');
+    expect(report.instances[0]).toMatchObject({
+      status: 'Success',
+      result: { cert_name: 'web-server', status: 'installed', serial: '0a:1b:2c', thumbprint: '12B4' },
+    });
+    expect(ssm).not.toHaveReceivedCommand(ListComplianceItemsCommand);
+  });
+
+  it("is skipped only when it ran neither platform's step", async () => {
+    ssm.on(ListCommandInvocationsCommand).resolves({
+      CommandInvocations: [
+        {
+          ...invocation('i-0aaa', 'Success'),
+          CommandPlugins: [
+            skipped('Linux', 'installCertificate'),
+            skipped('Windows', 'installCertificateWindows'),
+          ],
+        },
+      ],
+    });
+    const report = await assess();
+    expect(report.outcome).toBe('Failed');
+    expect(report.instances[0]!.status).toBe('Skipped: neither Linux nor Windows');
+  });
+});
