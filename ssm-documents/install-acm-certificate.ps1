@@ -150,11 +150,36 @@ function Grant-PrivateKeyRead($Certificate, [string[]]$Identities) {
   }
   $file = Join-Path (Join-Path $env:ProgramData $folder) $name
   $acl = Get-Acl -LiteralPath $file
+  $changed = $false
   foreach ($identity in $Identities) {
+    $held = @($acl.Access | Where-Object { $_.IdentityReference.Value -eq $identity -and $_.AccessControlType -eq 'Allow' -and ($_.FileSystemRights -band [System.Security.AccessControl.FileSystemRights]::Read) -eq [System.Security.AccessControl.FileSystemRights]::Read })
+    if ($held.Count -gt 0) { continue }
     $rule = New-Object System.Security.AccessControl.FileSystemAccessRule -ArgumentList $identity, 'Read', 'Allow'
     $acl.AddAccessRule($rule)
+    $changed = $true
   }
-  Set-Acl -LiteralPath $file -AclObject $acl
+  if ($changed) { Set-Acl -LiteralPath $file -AclObject $acl }
+}
+
+# Deletes the persisted private key of a certificate leaving the store (the store keeps only a link to it).
+function Remove-PrivateKey($Certificate) {
+  if (-not $Certificate.HasPrivateKey) { return }
+  $key = [System.Security.Cryptography.X509Certificates.RSACertificateExtensions]::GetRSAPrivateKey($Certificate)
+  if ($null -eq $key) { $key = [System.Security.Cryptography.X509Certificates.ECDsaCertificateExtensions]::GetECDsaPrivateKey($Certificate) }
+  if ($key -is [System.Security.Cryptography.RSACng] -or $key -is [System.Security.Cryptography.ECDsaCng]) { $key.Key.Delete() }
+  elseif ($key -is [System.Security.Cryptography.RSACryptoServiceProvider]) { $key.PersistKeyInCsp = $false; $key.Clear() }
+}
+
+# Whether any IIS or HTTP.sys binding on this host, configured here or not, still uses the thumbprint.
+function Test-CertificateInUse([string]$Thumbprint) {
+  if (Get-Module -ListAvailable -Name WebAdministration) {
+    Import-Module WebAdministration
+    foreach ($binding in @(Get-ChildItem -Path IIS:\SslBindings -ErrorAction SilentlyContinue)) {
+      if ([string]$binding.Thumbprint -eq $Thumbprint) { return $true }
+    }
+  }
+  $lines = & "$env:SystemRoot\System32\netsh.exe" http show sslcert
+  return [bool]($lines | Select-String -SimpleMatch -Pattern $Thumbprint.ToLowerInvariant())
 }
 
 function Get-IisBindingThumbprint($Binding) {
@@ -323,11 +348,13 @@ function Find-StoreCertificate([string]$Thumbprint) {
   } finally { $store.Close() }
 }
 
+# Takes a certificate of this product out of the store, with its key.
 function Remove-StoreCertificate([string]$Thumbprint) {
   $certificate = Find-StoreCertificate $Thumbprint
   if ($null -eq $certificate) { return }
   $store = Open-Store 'ReadWrite'
   try { $store.Remove($certificate) } finally { $store.Close() }
+  Remove-PrivateKey $certificate
 }
 
 # --- Bindings -----------------------------------------------------------------------------------------
@@ -501,7 +528,11 @@ function Install-Certificate($P, [string]$CertName, [string]$SecretId, [int]$Sec
     $state.Current = $new
     $state.Previous = $previous
     Set-InstallState $CertName $state
-    foreach ($old in $older) { if ($old -ne $previous) { Remove-StoreCertificate $old } }
+    foreach ($old in $older) {
+      if ($old -eq $previous) { continue }
+      if (Test-CertificateInUse $old) { Write-Line "note: $CertName's older certificate $old stays in the store: a binding not named here still uses it"; continue }
+      Remove-StoreCertificate $old
+    }
     Write-Line "installed: $CertName (thumbprint $new) is in the $(Get-StoreLocation)\My store and $($moving.Count) bindings moved to it"
     return "cert_name=$CertName status=installed serial=$($facts.Serial) not_after=$($facts.NotAfter) sha256=$($facts.Sha256) thumbprint=$new served=$served"
   } finally {

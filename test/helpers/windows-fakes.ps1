@@ -30,6 +30,15 @@ function Add-StoreCertificate($Certificate) {
   Write-FakeCall "store-add $($Certificate.Thumbprint)"
 }
 
+function Remove-PrivateKey($Certificate) { Write-FakeCall "delete-key $($Certificate.Thumbprint)" }
+
+# In use: by a configured binding, or by one named in FAKE_ROOT/in-use (a binding the profile does not name).
+function Test-CertificateInUse([string]$Thumbprint) {
+  $others = Join-Path $FakeRoot 'in-use'
+  if ((Test-Path -LiteralPath $others) -and (Get-Content -LiteralPath $others) -contains $Thumbprint) { return $true }
+  return @((Read-FakeJson 'bindings.json').Values | Where-Object { $_.Thumbprint -eq $Thumbprint }).Count -gt 0
+}
+
 function Set-CertificateFriendlyName($Certificate, [string]$Name) { Write-FakeCall "friendly-name $($Certificate.Thumbprint) $Name" }
 
 function Grant-PrivateKeyRead($Certificate, [string[]]$Identities) {

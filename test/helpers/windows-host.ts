@@ -111,6 +111,11 @@ export class FakeWindowsHost {
     return Object.fromEntries(Object.entries(entries).map(([key, value]) => [key, value.Thumbprint]));
   }
 
+  /** Thumbprints a binding the profile does not name still uses. */
+  usedElsewhere(...thumbprints: string[]): void {
+    writeFileSync(path.join(this.root, 'in-use'), thumbprints.join('\n'));
+  }
+
   fault(name: 'store-add' | 'binding' | 'compliance' | 'hang-after-bind', value = ''): void {
     writeFileSync(path.join(this.root, 'faults', name), value);
   }

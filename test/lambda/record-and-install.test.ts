@@ -46,6 +46,7 @@ const PARAMETERS = {
   Formats: ['pem'],
   Pkcs12Encryption: ['aes-256'],
   VerifySeconds: ['10'],
+  KeyExportable: ['false'],
 };
 
 const ASSOCIATION_NAME = /^Install-ACMCertificate\.default\.[0-9a-f]{16}$/;

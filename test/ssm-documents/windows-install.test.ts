@@ -91,8 +91,25 @@ describe('the Windows step of the install document, run by PowerShell', () => {
       serial: third.acmSerial,
     });
     expect(Object.keys(host.store()).sort()).toEqual([thumbprintOf(second), thumbprintOf(third)].sort());
+    expect(host.calls()).toContain(`delete-key ${thumbprintOf(first)}`);
     expect(host.state('web')).toEqual({ Current: thumbprintOf(third), Previous: thumbprintOf(second) });
     expect(host.bindings()).toEqual({ [IIS]: thumbprintOf(third), [HTTP_SYS]: thumbprintOf(third) });
+  });
+
+  it('keeps an older certificate that a binding it was not given still uses', async () => {
+    freshHost().putSecret(SECRET, windowsBundle(first));
+    await host.run(install());
+    host.putSecret(SECRET, windowsBundle(second));
+    await host.run(install());
+    host.usedElsewhere(thumbprintOf(first));
+    host.putSecret(SECRET, windowsBundle(third));
+    const run = await host.run(install());
+
+    expect(run.stdout).toContain(`older certificate ${thumbprintOf(first)} stays in the store`);
+    expect(Object.keys(host.store()).sort()).toEqual(
+      [thumbprintOf(first), thumbprintOf(second), thumbprintOf(third)].sort(),
+    );
+    expect(host.calls()).not.toContain(`delete-key ${thumbprintOf(first)}`);
   });
 
   describe('a failure leaves the bindings on the previous certificate and the new one out of the store', () => {
@@ -153,6 +170,7 @@ describe('the Windows step of the install document, run by PowerShell', () => {
       );
       expect(host.bindings()).toEqual({ [IIS]: thumbprintOf(first), [HTTP_SYS]: thumbprintOf(first) });
       expect(host.store()).toEqual({ [thumbprintOf(first)]: true });
+      expect(host.calls()).toContain(`delete-key ${thumbprintOf(second)}`);
       expect(host.state('web')).toEqual({ Current: thumbprintOf(first), Previous: null });
     });
   });
