@@ -140,3 +140,18 @@ export function stackWithOutputs(outputs: Record<string, string>) {
     ],
   };
 }
+
+/** Values no document parameter may take: shell metacharacters, quotes, a newline, an overlong word. */
+export const SHELL_HOSTILE = [
+  'a;reboot',
+  '$(id)',
+  '`id`',
+  'a\nb',
+  'x'.repeat(300),
+  "a'b",
+  'a b"c',
+  'a|b',
+  'a&b',
+  'a>b',
+  '*',
+];

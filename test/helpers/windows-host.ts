@@ -20,6 +20,11 @@ const deployed = path.join(
 );
 writeFileSync(deployed, embeddedPowerShell(readFileSync(WINDOWS_SCRIPT_SOURCE, 'utf8')));
 
+/** The file the tests run: the script as the Windows document carries it. */
+export function deployedScript(): string {
+  return deployed;
+}
+
 export interface WindowsRun {
   readonly code: number;
   readonly stdout: string;

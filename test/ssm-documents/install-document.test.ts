@@ -10,7 +10,7 @@ import {
 } from '../../lambda/shared/install-parameters.js';
 import { commandDocumentContent } from '../../lib/command-document.js';
 import { installDocument, installScript } from '../helpers/install-script.js';
-import { REGION, REQUEST } from '../helpers/fixtures.js';
+import { REGION, REQUEST, SHELL_HOSTILE } from '../helpers/fixtures.js';
 
 const document = installDocument();
 const accepts = (name: string, value: string) => {
@@ -84,19 +84,6 @@ describe('install document', () => {
     expect(document.parameters.VerifySeconds!.default).toBe(DEFAULT_HOST_INSTALL.verifySeconds);
   });
 
-  const SHELL_HOSTILE = [
-    'a;reboot',
-    '$(id)',
-    '`id`',
-    'a\nb',
-    'x'.repeat(300),
-    "a'b",
-    'a b"c',
-    'a|b',
-    'a&b',
-    'a>b',
-    '*',
-  ];
   it.each(Object.keys(INSTALL_PARAMETER_RULES) as InstallParameterName[])(
     'the %s allowedPattern refuses shell metacharacters, newlines and overlong values',
     (name) => {

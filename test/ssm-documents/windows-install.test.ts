@@ -239,6 +239,16 @@ describe('the Windows step of the install document, run by PowerShell', () => {
     expect(host.store()).toEqual({ [thumbprintOf(first)]: true });
   }, 120_000);
 
+  it('runs two installs of one name one after the other (the named mutex)', async () => {
+    freshHost().putSecret(SECRET, windowsBundle(first));
+    const runs = await Promise.all([collect(host.start(install())), collect(host.start(install()))]);
+
+    expect(runs.map((run) => run.code)).toEqual([0, 0]);
+    expect(runs.map((run) => run.result!.status).sort()).toEqual(['installed', 'unchanged']);
+    expect(host.calls().filter((call) => call.startsWith('store-add'))).toHaveLength(1);
+    expect(host.store()).toEqual({ [thumbprintOf(first)]: true });
+  });
+
   it('installs each certificate of a target on its own, one failing stopping none of the others', async () => {
     freshHost().putSecret(SECRET, windowsBundle(first));
     const broken = 'acm-passphrase/api/fedcba9876543210';

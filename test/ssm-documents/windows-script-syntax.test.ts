@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { embeddedPowerShell } from '../../lib/command-document.js';
 import { INSTALL_PARAMETER_RULES } from '../../lambda/shared/install-parameters.js';
 import { pwsh } from '../helpers/powershell.js';
-import { WINDOWS_SCRIPT_SOURCE } from '../helpers/windows-host.js';
+import { SHELL_HOSTILE } from '../helpers/fixtures.js';
+import { WINDOWS_SCRIPT_SOURCE, deployedScript } from '../helpers/windows-host.js';
 
 const source = readFileSync(WINDOWS_SCRIPT_SOURCE, 'utf8');
 
@@ -56,6 +57,31 @@ describe('the Windows install script', () => {
       [...source].every((character) => character === '\n' || (character >= ' ' && character <= '~')),
     ).toBe(true);
     expect(source).not.toMatch(/<#|#>|@"|@'/);
+  });
+
+  it('refuses, by its own check, every hostile value the documents refuse, for every parameter it reads', () => {
+    const names = [...source.matchAll(/Read-Parameter '(\w+)'/g)].map((match) => match[1]!);
+    const cases = names.flatMap((name) => SHELL_HOSTILE.map((value) => ({ name, value })));
+    const verdicts = pwsh(
+      [
+        `. '${deployedScript()}' -DefineOnly`,
+        '$env:SSM_Region = "us-east-1"',
+        'foreach ($case in (ConvertFrom-Json $env:CASES)) {',
+        '  [Environment]::SetEnvironmentVariable("SSM_$($case.name)", $case.value)',
+        '  try { Read-Parameters | Out-Null; "accepted $($case.name)" } catch { "refused $($case.name): $(Get-FailureText $_)" }',
+        '  Remove-Item -LiteralPath "Env:SSM_$($case.name)" -ErrorAction SilentlyContinue; $env:SSM_Region = "us-east-1"',
+        '}',
+        'try { Read-Parameters | Out-Null; "accepted the defaults" } catch { "refused the defaults: $(Get-FailureText $_)" }',
+      ].join('\n'),
+      { CASES: JSON.stringify(cases) },
+    )
+      .split('\n')
+      .filter(Boolean);
+    expect(names.length).toBeGreaterThan(10);
+    expect(verdicts).toHaveLength(cases.length + 1);
+    expect(verdicts.filter((verdict) => !/^refused \w+: parameter \w+ is not valid$/.test(verdict))).toEqual([
+      'accepted the defaults',
+    ]);
   });
 
   it('checks every parameter it reads against the same rule as the document', () => {
