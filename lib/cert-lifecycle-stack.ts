@@ -13,6 +13,7 @@ import { ConvergenceMonitor } from './convergence-monitor.js';
 import { DriftMonitor } from './drift-monitor.js';
 import { ExpiryMonitor } from './expiry-monitor.js';
 import { InstallDocument } from './install-document.js';
+import { centralKeyAlias } from './member-account.js';
 import { InstanceCertificateAccess } from './instance-certificate-access.js';
 import { OperationsMonitoring } from './operations-monitoring.js';
 import { RenewalTrigger } from './renewal-trigger.js';
@@ -33,6 +34,8 @@ export class CertLifecycleStack extends Stack {
       description: 'Encrypts the exported certificate secrets and the alert topic',
       enableKeyRotation: true,
     });
+    // Hosts in member accounts name the key by its alias: its id is not known where they are.
+    key.addAlias(centralKeyAlias(this.stackName));
     const alerts = new AlertTopic(this, 'Alerts', { key, emails: config.alertEmails });
     const inventory = new CertificateInventory(this, 'Inventory', {
       tableName: config.tableName || undefined,

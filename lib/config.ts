@@ -103,6 +103,15 @@ export interface AppConfig {
   readonly convergenceComplianceSeverity: 'CRITICAL' | 'HIGH' | 'MEDIUM' | 'LOW' | 'UNSPECIFIED';
   /** Days an unmapped mapping's secret can still be restored before Secrets Manager deletes it. */
   readonly unmapRecoveryWindowDays: number;
+  /**
+   * The AWS Organizations organization (`o-…`) whose workload accounts get the member stack; empty for
+   * none (no `<stackName>-Member` template is synthesized).
+   */
+  readonly organizationId: string;
+  /** The central account the member stack trusts; empty for the account synth runs with. */
+  readonly centralAccount: string;
+  /** The central Region the member stack reports to; empty for the Region synth runs with. */
+  readonly centralRegion: string;
 }
 
 export const DEFAULT_CONFIG: AppConfig = {
@@ -129,6 +138,9 @@ export const DEFAULT_CONFIG: AppConfig = {
   expiryThresholdDays: 45,
   expiryScanSchedule: 'rate(1 day)',
   securityHubRegion: '',
+  organizationId: '',
+  centralAccount: '',
+  centralRegion: '',
   privateCaArns: [],
   auditSchedule: 'rate(1 day)',
   auditReportFormat: 'JSON',
@@ -421,6 +433,9 @@ const READERS: Record<keyof AppConfig, Reader> = {
   instanceTagKeys: tagKeys,
   expiryThresholdDays: integer(1, 397),
   expiryScanSchedule: schedule,
+  organizationId: text(/^(o-[a-z0-9]{10,32})?$/, 'empty, or an organization id like "o-a1b2c3d4e5"'),
+  centralAccount: text(/^([0-9]{12})?$/, 'empty, or a 12-digit account id'),
+  centralRegion: text(/^([a-z]{2}(-[a-z]+)+-[0-9]+)?$/, 'empty, or a Region name like "eu-west-1"'),
   securityHubRegion: text(
     /^([a-z]{2}(-[a-z]+)+-[0-9]+)?$/,
     'a Region name like "eu-west-1", or empty for the stack Region',

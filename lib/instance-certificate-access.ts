@@ -5,13 +5,19 @@ import { Construct } from 'constructs';
 import { SECRET_PREFIX } from '../lambda/shared/certificate-secret.js';
 
 export interface InstanceCertificateAccessProps {
-  /** The key the certificate secrets are encrypted with. */
-  readonly key: kms.IKey;
+  /**
+   * The key the certificate secrets are encrypted with; or, for hosts in another account than the
+   * secrets, the keys of that account's Region whose alias is `keyAlias`.
+   */
+  readonly key: kms.IKey | { readonly keyAlias: string };
   /**
    * Tag keys compared between a secret and the calling role: a host may read a secret only when the
    * secret's tag `<key>` equals the same tag on the host's role. @default ['env']
    */
   readonly tagKeys?: readonly string[];
+  /** The account and Region the secrets live in. @default this stack's */
+  readonly secretsAccount?: string;
+  readonly secretsRegion?: string;
 }
 
 /**
@@ -24,7 +30,13 @@ export class InstanceCertificateAccess extends Construct {
 
   constructor(scope: Construct, id: string, props: InstanceCertificateAccessProps) {
     super(scope, id);
-    const secrets = `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${SECRET_PREFIX}*`;
+    const account = props.secretsAccount ?? Aws.ACCOUNT_ID;
+    const region = props.secretsRegion ?? Aws.REGION;
+    const secrets = `arn:${Aws.PARTITION}:secretsmanager:${region}:${account}:secret:${SECRET_PREFIX}*`;
+    const viaSecretsManager = { 'kms:ViaService': `secretsmanager.${region}.amazonaws.com` };
+    // The same ARNs as cdk-nag names them in its findings.
+    const nag = (service: string, resource: string) =>
+      `arn:<AWS::Partition>:${service}:${props.secretsRegion ?? '<AWS::Region>'}:${props.secretsAccount ?? '<AWS::AccountId>'}:${resource}`;
     this.policy = new iam.ManagedPolicy(this, 'Policy', {
       description: 'Lets a host read the exported certificates tagged like its own role, and nothing else',
       statements: [
@@ -41,18 +53,36 @@ export class InstanceCertificateAccess extends Construct {
               },
             }),
         ),
-        new iam.PolicyStatement({
-          sid: 'DecryptThroughSecretsManager',
-          actions: ['kms:Decrypt'],
-          resources: [props.key.keyArn],
-          conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com` } },
-        }),
+        'keyAlias' in props.key
+          ? new iam.PolicyStatement({
+              sid: 'DecryptThroughSecretsManager',
+              actions: ['kms:Decrypt'],
+              // The key's id is the other account's; its alias names it (kms:ResourceAliases).
+              resources: [`arn:${Aws.PARTITION}:kms:${region}:${account}:key/*`],
+              conditions: {
+                StringEquals: viaSecretsManager,
+                'ForAnyValue:StringEquals': { 'kms:ResourceAliases': props.key.keyAlias },
+              },
+            })
+          : new iam.PolicyStatement({
+              sid: 'DecryptThroughSecretsManager',
+              actions: ['kms:Decrypt'],
+              resources: [props.key.keyArn],
+              conditions: { StringEquals: viaSecretsManager },
+            }),
       ],
     });
     Validations.of(this.policy).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${SECRET_PREFIX}*]`,
+      id: `AwsSolutions-IAM5[Resource::${nag('secretsmanager', `secret:${SECRET_PREFIX}*`)}]`,
       reason:
         "Secrets are created per mapping at run time; the condition limits a host to those whose tag matches its role's.",
     });
+    if ('keyAlias' in props.key) {
+      Validations.of(this.policy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${nag('kms', 'key/*')}]`,
+        reason:
+          "The secrets' key is another account's, known here by its alias: kms:ResourceAliases and kms:ViaService limit Decrypt to that key, through Secrets Manager.",
+      });
+    }
   }
 }

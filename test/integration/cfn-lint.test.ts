@@ -21,12 +21,21 @@ describe('cfn-lint', () => {
     if (spawnSync('cfn-lint', ['--version']).error) {
       throw new Error('cfn-lint is not installed: the integration tests need it (pip install cfn-lint)');
     }
-    const { app } = createApp({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
+    const { app } = createApp({
+      outdir,
+      context: {
+        'aws:cdk:bundling-stacks': [],
+        // The member stack's template too.
+        organizationId: 'o-a1b2c3d4e5',
+        centralAccount: '111122223333',
+        centralRegion: 'eu-west-1',
+      },
+    });
     app.synth();
     const templates = readdirSync(outdir)
       .filter((name) => name.endsWith('.template.json'))
       .map((name) => path.join(outdir, name));
-    expect(templates.length).toBeGreaterThan(0);
+    expect(templates.some((file) => file.endsWith('-Member.template.json'))).toBe(true);
 
     const result = spawnSync(
       'cfn-lint',

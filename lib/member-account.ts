@@ -1,0 +1,192 @@
+import { Aws, Validations } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { DEPLOYMENT_TAG_KEY } from '../lambda/shared/target-association.js';
+import { InstallDocument } from './install-document.js';
+import { InstanceCertificateAccess } from './instance-certificate-access.js';
+
+/** Where the central deployment is, which a member account trusts and reports to. */
+export interface CentralDeployment {
+  /** The central account's id. */
+  readonly account: string;
+  /** The central deployment's Region (its secrets, key and event bus). */
+  readonly region: string;
+  /** The central stack's name: its roles' names begin with it, and the documents here are named after it. */
+  readonly stackName: string;
+  /** The organization both accounts belong to (`o-…`): no principal outside it is trusted. */
+  readonly organizationId: string;
+}
+
+export interface MemberAccountProps {
+  readonly central: CentralDeployment;
+  /** The tag keys hosts are selected by (the central `instanceTagKeys`). @default ['env'] */
+  readonly tagKeys?: readonly string[];
+}
+
+/** The alias of the central key the certificate secrets are encrypted with. */
+export const centralKeyAlias = (stackName: string): string => `alias/${stackName}-certificates`;
+/** The role the central deployment acts through in a member account (the same name in every one). */
+export const memberRoleName = (stackName: string): string => `${stackName}-Central`;
+
+/**
+ * What a workload account needs for the central deployment to install certificates on its hosts: the
+ * install, check, remove and Windows documents (under the central stack's names), the policy for the
+ * hosts' roles (they read their secrets in the central account, bound to their own tag), a role that only
+ * the central deployment's roles of the same organization may assume, and a rule that forwards this
+ * app's command and association events to the central event bus. No asset, no function: the template
+ * deploys as a CloudFormation StackSet.
+ */
+export class MemberAccount extends Construct {
+  readonly role: iam.Role;
+  readonly hostPolicy: iam.ManagedPolicy;
+  readonly documentNames: readonly string[];
+
+  constructor(scope: Construct, id: string, props: MemberAccountProps) {
+    super(scope, id);
+    const { central } = props;
+    const tagKeys = props.tagKeys ?? ['env'];
+
+    const windows = new InstallDocument(this, 'WindowsDocument', {
+      documentName: `${central.stackName}-Windows-ACMCertificate`,
+      sourceFile: 'install-acm-certificate-windows',
+      scriptFile: 'install-acm-certificate',
+    });
+    const documents = [
+      ['InstallDocument', 'Install', 'install-acm-certificate'],
+      ['CheckDocument', 'Check', 'check-acm-certificate'],
+      ['RemoveDocument', 'Remove', 'remove-acm-certificate'],
+    ].map(
+      ([documentId, verb, file]) =>
+        new InstallDocument(this, documentId!, {
+          documentName: `${central.stackName}-${verb}-ACMCertificate`,
+          sourceFile: file,
+          scriptFile: 'install-acm-certificate',
+          windowsDocumentName: windows.documentName,
+        }),
+    );
+    this.documentNames = [...documents.map((document) => document.documentName), windows.documentName];
+
+    this.hostPolicy = new InstanceCertificateAccess(this, 'HostAccess', {
+      key: { keyAlias: centralKeyAlias(central.stackName) },
+      tagKeys,
+      secretsAccount: central.account,
+      secretsRegion: central.region,
+    }).policy;
+
+    this.role = new iam.Role(this, 'CentralRole', {
+      roleName: memberRoleName(central.stackName),
+      description: `Assumed by the certificate-lifecycle deployment ${central.stackName} in ${central.account} to install certificates here`,
+      assumedBy: new iam.AccountPrincipal(central.account).withConditions({
+        // Only the central deployment's own roles, and only while both accounts are in the organization.
+        ArnLike: {
+          'aws:PrincipalArn': `arn:${Aws.PARTITION}:iam::${central.account}:role/${central.stackName}-*`,
+        },
+        StringEquals: { 'aws:PrincipalOrgID': central.organizationId },
+      }),
+    });
+    this.allowCentral(
+      documents.map((document) => document.documentArn),
+      central.stackName,
+      tagKeys,
+    );
+
+    // This app's commands and association runs, to the central bus (a role is required for an event bus
+    // of another account that trusts the organization).
+    const centralBus = events.EventBus.fromEventBusArn(
+      this,
+      'CentralBus',
+      `arn:${Aws.PARTITION}:events:${central.region}:${central.account}:event-bus/default`,
+    );
+    const forwarder = new iam.Role(this, 'ForwardRole', {
+      assumedBy: new iam.ServicePrincipal('events.amazonaws.com'),
+      description: "Puts this app's SSM events on the central deployment's event bus",
+    });
+    new events.Rule(this, 'ForwardToCentral', {
+      description: `This app's SSM command and association events, to ${central.stackName} in ${central.account}`,
+      eventPattern: {
+        source: ['aws.ssm'],
+        detailType: [
+          'EC2 Command Status-change Notification',
+          'EC2 State Manager Instance Association State Change',
+        ],
+        detail: { 'document-name': documents.map((document) => document.documentName) },
+      },
+      targets: [new targets.EventBus(centralBus, { role: forwarder })],
+    });
+  }
+
+  /** What the central deployment does here: the same grants it holds in its own account. */
+  private allowCentral(documentArns: string[], stackName: string, tagKeys: readonly string[]): void {
+    const partition = Aws.PARTITION;
+    const region = Aws.REGION;
+    const account = Aws.ACCOUNT_ID;
+    const statements = [
+      new iam.PolicyStatement({ actions: ['ssm:SendCommand'], resources: documentArns }),
+      ...tagKeys.map(
+        (tagKey) =>
+          new iam.PolicyStatement({
+            actions: ['ssm:SendCommand'],
+            resources: [
+              `arn:${partition}:ec2:${region}:${account}:instance/*`,
+              `arn:${partition}:ssm:${region}:${account}:managed-instance/*`,
+            ],
+            conditions: { StringLike: { [`ssm:resourceTag/${tagKey}`]: '*' } },
+          }),
+      ),
+      new iam.PolicyStatement({
+        actions: [
+          'ssm:CreateAssociation',
+          'ssm:UpdateAssociation',
+          'ssm:DeleteAssociation',
+          'ssm:DescribeAssociation',
+        ],
+        resources: [documentArns[0]!],
+      }),
+      new iam.PolicyStatement({
+        actions: ['ssm:CreateAssociation', 'ssm:AddTagsToResource'],
+        resources: [`arn:${partition}:ssm:${region}:${account}:association/*`],
+        conditions: { StringEquals: { [`aws:RequestTag/${DEPLOYMENT_TAG_KEY}`]: stackName } },
+      }),
+      new iam.PolicyStatement({
+        actions: ['ssm:UpdateAssociation', 'ssm:DeleteAssociation', 'ssm:DescribeAssociation'],
+        resources: [`arn:${partition}:ssm:${region}:${account}:association/*`],
+        conditions: { StringEquals: { [`aws:ResourceTag/${DEPLOYMENT_TAG_KEY}`]: stackName } },
+      }),
+      new iam.PolicyStatement({
+        // None of these supports resource-level permissions.
+        actions: [
+          'ssm:ListAssociations',
+          'ssm:DescribeInstanceInformation',
+          'ssm:ListCommands',
+          'ssm:ListCommandInvocations',
+          'ssm:ListComplianceItems',
+        ],
+        resources: ['*'],
+      }),
+    ];
+    for (const statement of statements) this.role.addToPolicy(statement);
+    Validations.of(this.role).acknowledge(
+      {
+        id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
+        reason:
+          'Instances are chosen at run time by their tag; SendCommand reaches only those carrying a granted tag key, and only with these documents.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:managed-instance/*]',
+        reason: 'On-premises nodes are chosen at run time by their tag, as instances are.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:association/*]',
+        reason:
+          "Association ids are generated by SSM; the deployment's tag on the association limits this to the app's own.",
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'ListAssociations, DescribeInstanceInformation, ListCommands, ListCommandInvocations and ListComplianceItems support no resource-level permissions.',
+      },
+    );
+  }
+}

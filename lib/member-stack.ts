@@ -1,0 +1,47 @@
+import { DefaultStackSynthesizer, Stack, type StackProps, Stage, type StageProps } from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import { type CentralDeployment, MemberAccount } from './member-account.js';
+
+export interface MemberStackProps extends StackProps {
+  readonly central: CentralDeployment;
+  /** The tag keys hosts are selected by (the central `instanceTagKeys`). @default ['env'] */
+  readonly tagKeys?: readonly string[];
+}
+
+/**
+ * A workload account's part of an organisation's deployment, as its own template: deployable by a
+ * service-managed CloudFormation StackSet (automatic deployment to an organizational unit), so it needs
+ * no CDK bootstrap in the account (no bootstrap version rule, no assets).
+ */
+export class MemberStack extends Stack {
+  readonly member: MemberAccount;
+
+  constructor(scope: Construct, id: string, props: MemberStackProps) {
+    super(scope, id, {
+      ...props,
+      synthesizer: props.synthesizer ?? new DefaultStackSynthesizer({ generateBootstrapVersionRule: false }),
+    });
+    this.member = new MemberAccount(this, 'Member', {
+      central: props.central,
+      ...(props.tagKeys ? { tagKeys: props.tagKeys } : {}),
+    });
+  }
+}
+
+export interface MemberStageProps extends StageProps {
+  readonly central: CentralDeployment;
+  readonly tagKeys?: readonly string[];
+}
+
+/** The member stack as a CDK Pipelines stage: one per workload account and Region. */
+export class MemberStage extends Stage {
+  readonly stack: MemberStack;
+
+  constructor(scope: Construct, id: string, props: MemberStageProps) {
+    super(scope, id, props);
+    this.stack = new MemberStack(this, 'Member', {
+      central: props.central,
+      ...(props.tagKeys ? { tagKeys: props.tagKeys } : {}),
+    });
+  }
+}
