@@ -5,7 +5,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { AlertTopic } from './alert-topic.js';
 import { CertificateInventory } from './certificate-inventory.js';
-import { type AppConfig, installProfilesOf } from './config.js';
+import { type AppConfig, installProfilesOf, resolveConfig } from './config.js';
 import { ExportApi } from './export-api.js';
 import { ExportWorkflow } from './export-workflow.js';
 import { AuditReportMonitor } from './audit-report-monitor.js';
@@ -19,14 +19,18 @@ import { OperationsMonitoring } from './operations-monitoring.js';
 import { RenewalTrigger } from './renewal-trigger.js';
 
 export interface CertLifecycleStackProps extends StackProps {
-  readonly config: AppConfig;
+  /**
+   * The deployment's settings, checked by the same rules as the app's context values; each left out
+   * takes its default (`DEFAULT_CONFIG`). @default every default
+   */
+  readonly config?: Partial<AppConfig>;
 }
 
 /** The whole app in one stack: it only composes the constructs in `lib/`. */
 export class CertLifecycleStack extends Stack {
   constructor(scope: Construct, id: string, props: CertLifecycleStackProps) {
     super(scope, id, props);
-    const { config } = props;
+    const config = resolveConfig(props.config);
     const logRetention = config.logRetentionDays as logs.RetentionDays;
     const profiles = installProfilesOf(config);
 

@@ -503,17 +503,31 @@ const didYouMean = (name: string, known: readonly string[]) => {
 
 /** Reads every setting from context, falls back to the defaults, and reports all bad values at once. */
 export function loadConfig(node: Node): AppConfig {
+  const context = node.getAllContext() as Record<string, unknown>;
+  const values = Object.fromEntries(
+    Object.entries(context).filter(([key]) => !isCdkKey(key) || Object.hasOwn(READERS, key)),
+  );
+  return checkedConfig(values, 'context key', "(the README's Deploy section lists the keys)");
+}
+
+/**
+ * The settings given in code (a consumer's props), checked by the same rules as context values: every
+ * one left out takes its default, and every problem is reported at once.
+ */
+export function resolveConfig(settings: Readonly<Partial<Record<keyof AppConfig, unknown>>> = {}): AppConfig {
+  return checkedConfig(settings as Record<string, unknown>, 'setting', '(AppConfig lists them)');
+}
+
+function checkedConfig(values: Record<string, unknown>, what: string, where: string): AppConfig {
   const problems: string[] = [];
-  for (const key of Object.keys(node.getAllContext() as Record<string, unknown>)) {
-    if (!Object.hasOwn(READERS, key) && !isCdkKey(key)) {
-      problems.push(
-        `unknown context key ${key}${didYouMean(key, Object.keys(READERS))}: nothing reads it (the README's Deploy section lists the keys)`,
-      );
+  for (const key of Object.keys(values)) {
+    if (!Object.hasOwn(READERS, key)) {
+      problems.push(`unknown ${what} ${key}${didYouMean(key, Object.keys(READERS))}: nothing reads it ${where}`);
     }
   }
   const config: Record<string, unknown> = {};
   for (const key of Object.keys(READERS) as (keyof AppConfig)[]) {
-    const raw = node.tryGetContext(key);
+    const raw = values[key];
     config[key] = raw === undefined ? DEFAULT_CONFIG[key] : READERS[key](raw, problems, key);
   }
   if (problems.length === 0) {
