@@ -522,7 +522,9 @@ function checkedConfig(values: Record<string, unknown>, what: string, where: str
   const problems: string[] = [];
   for (const key of Object.keys(values)) {
     if (!Object.hasOwn(READERS, key)) {
-      problems.push(`unknown ${what} ${key}${didYouMean(key, Object.keys(READERS))}: nothing reads it ${where}`);
+      problems.push(
+        `unknown ${what} ${key}${didYouMean(key, Object.keys(READERS))}: nothing reads it ${where}`,
+      );
     }
   }
   const config: Record<string, unknown> = {};
