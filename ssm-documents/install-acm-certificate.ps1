@@ -520,19 +520,23 @@ function Install-Certificate($P, [string]$CertName, [string]$SecretId, [int]$Sec
       Stop-Install "$failure; the bindings are back on their previous certificate"
     }
 
-    # Committed: the previous stays for rollback, older ones of this name leave the store.
-    $older = @($state['Previous'], $state['Current']) | Where-Object { $_ -and $_ -ne $new }
+    # Committed: the previous stays for rollback, older ones of this name leave the store. They are
+    # recorded as Retired first, so that one a kill or a binding elsewhere kept is removed by a later run.
     $previous = $state['Current']
     if (-not $previous -or $previous -eq $new) { $previous = $state['Previous'] }
+    $retired = @(@($state['Retired']) + @($state['Previous'], $state['Current']) | Where-Object { $_ -and $_ -ne $new -and $_ -ne $previous } | Select-Object -Unique)
     $state.Remove('Pending'); $state.Remove('Was')
     $state.Current = $new
     $state.Previous = $previous
+    $state.Retired = $retired
     Set-InstallState $CertName $state
-    foreach ($old in $older) {
-      if ($old -eq $previous) { continue }
-      if (Test-CertificateInUse $old) { Write-Line "note: $CertName's older certificate $old stays in the store: a binding not named here still uses it"; continue }
+    $kept = @()
+    foreach ($old in $retired) {
+      if (Test-CertificateInUse $old) { Write-Line "note: $CertName's older certificate $old stays in the store: a binding not named here still uses it"; $kept += $old; continue }
       Remove-StoreCertificate $old
     }
+    $state.Retired = $kept
+    Set-InstallState $CertName $state
     Write-Line "installed: $CertName (thumbprint $new) is in the $(Get-StoreLocation)\My store and $($moving.Count) bindings moved to it"
     return "cert_name=$CertName status=installed serial=$($facts.Serial) not_after=$($facts.NotAfter) sha256=$($facts.Sha256) thumbprint=$new served=$served"
   } finally {
@@ -546,7 +550,7 @@ function Remove-Certificate($P, [string]$CertName) {
   $lock = Enter-NameLock $CertName 300
   try {
     $state = Undo-Pending $CertName (Get-InstallState $CertName) $bindings
-    $ours = @($state['Current'], $state['Previous']) | Where-Object { $_ }
+    $ours = @(@($state['Current'], $state['Previous']) + @($state['Retired']) | Where-Object { $_ })
     $cleared = 0
     foreach ($binding in $bindings) {
       if ($ours -contains (Get-BindingThumbprint $binding)) { Set-BindingThumbprint $binding ''; $cleared++ }

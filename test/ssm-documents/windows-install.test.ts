@@ -20,6 +20,7 @@ const install = (extra: Record<string, string> = {}) => ({
 const first = makeCertificate('rsa', 'www.example.com');
 const second = makeCertificate('rsa', 'www.example.com');
 const third = makeCertificate('ec', 'www.example.com');
+const fourth = makeCertificate('rsa', 'www.example.com');
 const OLD = 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
 
 let host: FakeWindowsHost;
@@ -50,7 +51,7 @@ describe('the Windows step of the install document, run by PowerShell', () => {
     expect(host.bindings()).toEqual({ [IIS]: thumbprint, [HTTP_SYS]: thumbprint });
     expect(host.calls()).toContain(`grant ${thumbprint} IIS AppPool\\DefaultAppPool;NT SERVICE\\W3SVC`);
     expect(host.calls()).toContain(`friendly-name ${thumbprint} cert-lifecycle web ${first.acmSerial}`);
-    expect(host.state('web')).toEqual({ Current: thumbprint, Previous: null });
+    expect(host.state('web')).toEqual({ Current: thumbprint, Previous: null, Retired: [] });
     expect(host.compliance()).toEqual([
       expect.objectContaining({
         Type: 'Custom:CertLifecycle_0123456789abcdef',
@@ -92,7 +93,11 @@ describe('the Windows step of the install document, run by PowerShell', () => {
     });
     expect(Object.keys(host.store()).sort()).toEqual([thumbprintOf(second), thumbprintOf(third)].sort());
     expect(host.calls()).toContain(`delete-key ${thumbprintOf(first)}`);
-    expect(host.state('web')).toEqual({ Current: thumbprintOf(third), Previous: thumbprintOf(second) });
+    expect(host.state('web')).toEqual({
+      Current: thumbprintOf(third),
+      Previous: thumbprintOf(second),
+      Retired: [],
+    });
     expect(host.bindings()).toEqual({ [IIS]: thumbprintOf(third), [HTTP_SYS]: thumbprintOf(third) });
   });
 
@@ -110,6 +115,15 @@ describe('the Windows step of the install document, run by PowerShell', () => {
       [thumbprintOf(first), thumbprintOf(second), thumbprintOf(third)].sort(),
     );
     expect(host.calls()).not.toContain(`delete-key ${thumbprintOf(first)}`);
+    expect(host.state('web')).toMatchObject({ Retired: [thumbprintOf(first)] });
+
+    // Once nothing uses it, the next install removes it.
+    host.usedElsewhere();
+    host.putSecret(SECRET, windowsBundle(fourth));
+    await host.run(install());
+    expect(Object.keys(host.store()).sort()).toEqual([thumbprintOf(third), thumbprintOf(fourth)].sort());
+    expect(host.calls()).toContain(`delete-key ${thumbprintOf(first)}`);
+    expect(host.state('web')).toMatchObject({ Retired: [] });
   });
 
   describe('a failure leaves the bindings on the previous certificate and the new one out of the store', () => {
@@ -171,7 +185,7 @@ describe('the Windows step of the install document, run by PowerShell', () => {
       expect(host.bindings()).toEqual({ [IIS]: thumbprintOf(first), [HTTP_SYS]: thumbprintOf(first) });
       expect(host.store()).toEqual({ [thumbprintOf(first)]: true });
       expect(host.calls()).toContain(`delete-key ${thumbprintOf(second)}`);
-      expect(host.state('web')).toEqual({ Current: thumbprintOf(first), Previous: null });
+      expect(host.state('web')).toEqual({ Current: thumbprintOf(first), Previous: null, Retired: [] });
     });
   });
 
