@@ -93,7 +93,21 @@ export interface HostRun {
  * PATH that serves one secret string. Everything lives under the test's temporary directory, which the
  * test setup removes.
  */
-export class FakeHost {
+/** A managed node the workflow harness's SSM runs the install document on, as SSM Agent would. */
+export interface AgentHost {
+  /** Which of the install document's steps the node runs. */
+  readonly platformType: 'Linux' | 'Windows';
+  serveSecret(secretString: string): void;
+  serveSecretFor(secretId: string, secretString: string): void;
+  runAsAgent(parameters: Record<string, string[] | undefined>): {
+    status: number;
+    stdout: string;
+    stderr: string;
+  };
+}
+
+export class FakeHost implements AgentHost {
+  readonly platformType = 'Linux' as const;
   /** The role the fake AWS side says asked, when it refuses: as Secrets Manager words a refusal. */
   static readonly ROLE_ARN = 'arn:aws:sts::111122223333:assumed-role/web-hosts/i-0123456789abcdef0';
   static readonly ACCESS_DENIED = `An error occurred (AccessDeniedException) when calling the GetSecretValue operation: User: ${FakeHost.ROLE_ARN} is not authorized to perform: secretsmanager:GetSecretValue on resource: acm-passphrase/web-server/0123456789abcdef because no identity-based policy allows the secretsmanager:GetSecretValue action`;

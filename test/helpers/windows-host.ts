@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +8,7 @@ import { ssmPowerShellFile } from '../../lib/paths.js';
 import { formatCertificateBundle } from '../../lambda/shared/certificate-secret.js';
 import { pfxOf, windowsKeystore } from '../../lambda/shared/pkcs12.js';
 import { type TestCertificate, encryptAsAcmDoes } from './certificates.js';
+import type { AgentHost } from './install-script.js';
 import { PWSH, pwsh } from './powershell.js';
 
 /** The Windows step's script as the install document carries it. */
@@ -78,7 +79,8 @@ export function thumbprintOf(certificate: TestCertificate): string {
  * A Windows host on Linux: the real script under pwsh with its Windows-only operations replaced
  * (windows-fakes.ps1), a CurrentUser\My store of its own (its own HOME), and files the tests read.
  */
-export class FakeWindowsHost {
+export class FakeWindowsHost implements AgentHost {
+  readonly platformType = 'Windows' as const;
   readonly root = mkdtempSync(path.join(tmpdir(), 'windows-host-'));
   readonly home = path.join(this.root, 'home');
 
@@ -95,6 +97,29 @@ export class FakeWindowsHost {
 
   putSecret(secretId: string, text: string): void {
     writeFileSync(path.join(this.root, 'secrets', secretId.replace(/\//g, '_')), text);
+  }
+
+  serveSecretFor(secretId: string, text: string): void {
+    this.putSecret(secretId, text);
+  }
+
+  /** The workflow harness names every secret it serves (serveSecretFor): nothing else is read here. */
+  serveSecret(): void {}
+
+  /**
+   * The install document's Windows step as SSM Agent runs it here: each parameter of the command (the
+   * Linux ones too, which the script never reads) as an SSM_* variable, the step's output and status.
+   */
+  runAsAgent(parameters: Record<string, string[] | undefined>): {
+    status: number;
+    stdout: string;
+    stderr: string;
+  } {
+    const values = Object.fromEntries(
+      Object.entries(parameters).map(([name, value]) => [name, value?.[0] ?? '']),
+    );
+    const result = spawnSync(PWSH, this.command(), { env: this.environment(values), encoding: 'utf8' });
+    return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
   }
 
   /** IIS (`iis:<site>:<port>:<host>`) and HTTP.sys (`httpsys:<kind>=<endpoint>`) bindings, by key. */

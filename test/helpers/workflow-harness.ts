@@ -42,7 +42,7 @@ import { stateMachineFile } from '../../lib/paths.js';
 import { type SecretsStore, certificateDetail, fakeAcmAndSecrets } from './acm-fake.js';
 import type { TestCertificate } from './certificates.js';
 import { type LocalDynamo, startLocalDynamo } from './dynalite.js';
-import { FakeHost, secretIdsOf } from './install-script.js';
+import { type AgentHost, FakeHost, secretIdsOf } from './install-script.js';
 import { type FaultCounts, type FaultPlan, injectFaults, seededRandom } from './faults.js';
 import { invocation } from './ssm-fake.js';
 import {
@@ -129,7 +129,7 @@ export interface WorkflowScenario {
    * temporary roots) when the workflow sends it; their results drive the command's status. When absent,
    * `commandProgress` and `invocations` script SSM's answers instead.
    */
-  readonly hosts?: readonly FakeHost[];
+  readonly hosts?: readonly AgentHost[];
   /**
    * What SSM DescribeInstanceInformation knows of the tagged instances (for dry runs). @default with
    * `hosts`: each of them online, Linux, with a current agent
@@ -566,7 +566,7 @@ function fakeStateManager(ssm: ReturnType<typeof fakeSsm>, byId: Map<string, Cre
 export const hostInstanceId = (index: number) => `i-${String(index).padStart(17, '0')}`;
 
 function agentsOn(
-  hosts: readonly FakeHost[],
+  hosts: readonly AgentHost[],
   secrets: Map<string, { value: string }>,
   instanceInformation?: readonly InstanceInformation[],
 ) {
@@ -610,11 +610,13 @@ function agentsOn(
   ssm.on(DescribeInstanceInformationCommand).resolves({
     InstanceInformationList: [
       ...(instanceInformation ??
-        hosts.map((_, index) => ({
+        hosts.map((host, index) => ({
           InstanceId: hostInstanceId(index),
           PingStatus: 'Online' as const,
-          PlatformType: 'Linux' as const,
-          PlatformName: 'Amazon Linux',
+          PlatformType: host.platformType,
+          PlatformName:
+            host.platformType === 'Linux' ? 'Amazon Linux' : 'Microsoft Windows Server 2022 Datacenter',
+          ...(host.platformType === 'Windows' ? { PlatformVersion: '10.0.20348' } : {}),
           AgentVersion: '3.3.3050.0',
         }))),
     ],

@@ -9,6 +9,7 @@ import { INSTANCE_ACCESS_POLICY_ARN, REQUEST } from '../helpers/fixtures.js';
 import { FakeHost } from '../helpers/install-script.js';
 import { invocation } from '../helpers/ssm-fake.js';
 import { startTlsServer } from '../helpers/tls-server.js';
+import { FakeWindowsHost, thumbprintOf } from '../helpers/windows-host.js';
 import {
   type WorkflowHarness,
   type WorkflowRun,
@@ -137,6 +138,33 @@ describe('export-install workflow', () => {
       expect(readFileSync(path.join(host.keyDirectory, 'web-server-privkey.pem'), 'utf8')).toMatch(
         /^-----BEGIN PRIVATE KEY-----/,
       );
+    }
+  });
+
+  it("serves a tag of Linux and Windows hosts with one mapping: each host runs its platform's step", async () => {
+    const linux = new FakeHost();
+    const windows = new FakeWindowsHost();
+    try {
+      const result = await run(REQUEST, { hosts: [linux, windows] });
+
+      expect(result.status).toBe('SUCCEEDED');
+      expect(result.output).toMatchObject({ summary: { targets: 2, succeeded: 2, failed: 0 } });
+      const instances = (result.output as { instances: { result: Record<string, string> }[] }).instances;
+      expect(instances.map((instance) => instance.result.serial)).toEqual([
+        certificate.acmSerial,
+        certificate.acmSerial,
+      ]);
+      expect(instances[1]!.result.thumbprint).toBe(thumbprintOf(certificate));
+      expect(readFileSync(path.join(linux.certDirectory, 'web-server-cert.pem'), 'utf8').trim()).toBe(
+        certificate.certificatePem.trim(),
+      );
+      // The keystore the export made, imported with its key.
+      expect(windows.store()).toEqual({ [thumbprintOf(certificate)]: true });
+      expect(windows.compliance()).toEqual([
+        expect.objectContaining({ Id: 'web-server', Status: 'COMPLIANT' }),
+      ]);
+    } finally {
+      windows.remove();
     }
   });
 

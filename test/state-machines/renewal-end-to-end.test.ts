@@ -10,7 +10,7 @@ import { SQSClient, SendMessageBatchCommand, type SendMessageBatchCommandInput }
 import { mockClient } from 'aws-sdk-client-mock';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startQueuedRenewals } from '../../lambda/renewal-executions/renewal-executions.js';
 import { certificateExportSecretName, exportVersionId } from '../../lambda/shared/certificate-export.js';
 import { mappingsForCertificate } from '../../lambda/shared/mapping-store.js';
@@ -25,6 +25,7 @@ import { aboutCertificate, fixtureEvent } from '../helpers/events.js';
 import { CERTIFICATE_ARN, KMS_KEY_ARN, REGION, REQUEST } from '../helpers/fixtures.js';
 import { FakeHost } from '../helpers/install-script.js';
 import { invocation } from '../helpers/ssm-fake.js';
+import { FakeWindowsHost, thumbprintOf } from '../helpers/windows-host.js';
 import { type WorkflowHarness, startWorkflowHarness } from '../helpers/workflow-harness.js';
 
 const STATE_MACHINE = 'arn:aws:states:eu-west-1:111122223333:stateMachine:ExportInstall';
@@ -87,9 +88,12 @@ async function deliver(event: RenewalEvent, renewed: TestCertificate, tableName:
 }
 
 describe('renewal, end to end', () => {
-  it('puts the renewed certificate on every host, keeps the old one as .previous, and does it once', async () => {
+  it('puts the renewed certificate on every host, Linux and Windows, keeps the old one, and does it once', async () => {
     const tableName = await harness.dynamo.createInventoryTable();
-    const hosts = [new FakeHost(), new FakeHost()];
+    const linuxHosts = [new FakeHost(), new FakeHost()];
+    const windows = new FakeWindowsHost();
+    onTestFinished(() => windows.remove());
+    const hosts = [...linuxHosts, windows];
     const original = makeCertificate('rsa');
     const renewed = makeCertificate('rsa');
     const installedCertificate = (host: FakeHost, suffix = '') =>
@@ -111,10 +115,16 @@ describe('renewal, end to end', () => {
     const second = await harness.run(inputs[0], { certificate: renewed, hosts, tableName });
     expect(second.status).toBe('SUCCEEDED');
     expect(second.exports).toBe(0);
-    for (const host of hosts) {
+    for (const host of linuxHosts) {
       expect(installedCertificate(host)).toBe(renewed.certificatePem.trim());
       expect(installedCertificate(host, '.previous')).toBe(original.certificatePem.trim());
     }
+    // The Windows host's store: the renewed certificate with its key, the original kept for rollback.
+    expect(windows.store()).toEqual({ [thumbprintOf(renewed)]: true, [thumbprintOf(original)]: true });
+    expect(windows.state('web-server')).toMatchObject({
+      Current: thumbprintOf(renewed),
+      Previous: thumbprintOf(original),
+    });
     const [mapping] = await mappingsForCertificate(harness.dynamo.db, tableName, CERTIFICATE_ARN);
     expect(mapping).toMatchObject({ Serial: renewed.acmSerial, LastInstallStatus: 'Success' });
 
