@@ -271,4 +271,18 @@ describe('the README recipes', () => {
       tomcat: { formats: 'pkcs12', verifySeconds: '90' },
     });
   });
+
+  it('for Windows hosts are valid install profiles too', () => {
+    const readme = readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
+    const section = readme.slice(
+      readme.indexOf('### Windows hosts'),
+      readme.indexOf('### Letting a host read'),
+    );
+    const [block] = [...section.matchAll(/```json\n([\s\S]*?)```/g)].map((match) => match[1]!);
+    const { installProfiles } = JSON.parse(`{${block}}`) as { installProfiles: Record<string, unknown> };
+    expect(installProfilesOf(load({ installProfiles }))).toMatchObject({
+      iis: { iisBindings: 'Default Web Site:443:www.example.com', keyReaders: 'IIS AppPool\\DefaultAppPool' },
+      'api-service': { httpSysBindings: 'ipport=0.0.0.0:8443', keyReaders: 'NT SERVICE\\ApiService' },
+    });
+  });
 });
