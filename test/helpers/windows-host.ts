@@ -9,7 +9,7 @@ import { formatCertificateBundle } from '../../lambda/shared/certificate-secret.
 import { pfxOf, windowsKeystore } from '../../lambda/shared/pkcs12.js';
 import { type TestCertificate, encryptAsAcmDoes } from './certificates.js';
 import type { AgentHost } from './install-script.js';
-import { PWSH, pwsh } from './powershell.js';
+import { PWSH, PWSH_ENVIRONMENT, pwsh } from './powershell.js';
 
 /** The Windows step's script as the install document carries it. */
 export const WINDOWS_SCRIPT_SOURCE = ssmPowerShellFile('install-acm-certificate');
@@ -205,6 +205,7 @@ export class FakeWindowsHost implements AgentHost {
 
   private environment(parameters: Record<string, string>): NodeJS.ProcessEnv {
     const env: NodeJS.ProcessEnv = {
+      ...PWSH_ENVIRONMENT,
       PATH: process.env.PATH,
       HOME: this.home,
       FAKE_ROOT: this.root,
