@@ -434,6 +434,11 @@ function Enter-NameLock([string]$CertName, [int]$Seconds) {
   return $mutex
 }
 
+function Exit-NameLock($Lock) {
+  $Lock.ReleaseMutex()
+  $Lock.Dispose()
+}
+
 # A run killed while bindings moved left Pending: every binding goes back to what it was, and the new
 # certificate leaves the store unless it is the current one.
 function Undo-Pending([string]$CertName, $State, $Bindings) {
@@ -539,10 +544,7 @@ function Install-Certificate($P, [string]$CertName, [string]$SecretId, [int]$Sec
     Set-InstallState $CertName $state
     Write-Line "installed: $CertName (thumbprint $new) is in the $(Get-StoreLocation)\My store and $($moving.Count) bindings moved to it"
     return "cert_name=$CertName status=installed serial=$($facts.Serial) not_after=$($facts.NotAfter) sha256=$($facts.Sha256) thumbprint=$new served=$served"
-  } finally {
-    $lock.ReleaseMutex()
-    $lock.Dispose()
-  }
+  } finally { Exit-NameLock $lock }
 }
 
 function Remove-Certificate($P, [string]$CertName) {
@@ -563,10 +565,7 @@ function Remove-Certificate($P, [string]$CertName) {
     if ($removed -eq 0 -and $cleared -eq 0) { return "cert_name=$CertName status=absent files=0" }
     Write-Line "removed $removed certificates of $CertName from the store and took them out of $cleared bindings"
     return "cert_name=$CertName status=removed files=$removed"
-  } finally {
-    $lock.ReleaseMutex()
-    $lock.Dispose()
-  }
+  } finally { Exit-NameLock $lock }
 }
 
 function Test-Certificate($P, [string]$CertName) {
