@@ -1,5 +1,6 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
@@ -40,6 +41,24 @@ export class CertLifecycleStack extends Stack {
     });
     // Hosts in member accounts name the key by its alias: its id is not known where they are.
     key.addAlias(centralKeyAlias(this.stackName));
+    if (config.organizationId) {
+      // A host of the organisation decrypts a certificate secret only through Secrets Manager, which lets
+      // it read only what the secret's own policy and its role's tag allow.
+      key.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'OrganisationHostsDecryptThroughSecretsManager',
+          principals: [new iam.AnyPrincipal()],
+          actions: ['kms:Decrypt'],
+          resources: ['*'],
+          conditions: {
+            StringEquals: {
+              'aws:PrincipalOrgID': config.organizationId,
+              'kms:ViaService': `secretsmanager.${this.region}.amazonaws.com`,
+            },
+          },
+        }),
+      );
+    }
     const alerts = new AlertTopic(this, 'Alerts', { key, emails: config.alertEmails });
     const inventory = new CertificateInventory(this, 'Inventory', {
       tableName: config.tableName || undefined,

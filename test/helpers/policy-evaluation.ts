@@ -10,10 +10,13 @@ export interface PolicyRequest {
   readonly resource: string;
   /** Condition keys and their values in the request context (a multivalued key: an array). */
   readonly context: Record<string, string | readonly string[] | undefined>;
+  /** For a resource policy: the account of the calling principal (an account's root names all of them). */
+  readonly principalAccount?: string;
 }
 
 interface Statement {
   Effect: string;
+  Principal?: '*' | { AWS?: string | string[]; Service?: string | string[] };
   Action: string | string[];
   Resource?: string | string[];
   Condition?: Record<string, Record<string, string | string[]>>;
@@ -66,11 +69,20 @@ function conditionHolds(
   return values.length === 1 && match(values[0]!);
 }
 
+function principalMatches(statement: Statement, request: PolicyRequest): boolean {
+  if (request.principalAccount === undefined || statement.Principal === undefined) return true;
+  if (statement.Principal === '*') return true;
+  return list(statement.Principal.AWS).some(
+    (principal) => principal === '*' || principal.split(':')[4] === request.principalAccount,
+  );
+}
+
 /** Whether the policy document allows the request. */
 export function allows(document: { Statement: readonly unknown[] }, request: PolicyRequest): boolean {
   return (document.Statement as Statement[]).some(
     (statement) =>
       statement.Effect === 'Allow' &&
+      principalMatches(statement, request) &&
       list(statement.Action).some((action) => wildcard(action, request.action)) &&
       (statement.Resource === undefined ||
         list(statement.Resource).some((resource) => wildcard(resource, request.resource))) &&

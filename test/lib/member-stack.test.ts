@@ -167,6 +167,35 @@ describe('the member stack (a workload account of the organisation)', () => {
     });
   });
 
+  it('the central key lets hosts of the organisation decrypt through Secrets Manager only', () => {
+    const { stack } = createApp({ context: { 'aws:cdk:bundling-stacks': [], ...ORGANISATION_CONTEXT } });
+    const central = resolveIntrinsics(Template.fromStack(stack).toJSON(), {
+      'AWS::Partition': 'aws',
+      'AWS::AccountId': CENTRAL,
+      'AWS::Region': 'eu-west-1',
+    }) as {
+      Resources: Record<string, { Type: string; Properties: { KeyPolicy: { Statement: unknown[] } } }>;
+    };
+    const keyPolicy = Object.values(central.Resources).find((resource) => resource.Type === 'AWS::KMS::Key')!
+      .Properties.KeyPolicy;
+    // A principal of a member account: the key's own account's statements do not apply to it.
+    const decrypt = (context: Record<string, string>) =>
+      allows(keyPolicy, { action: 'kms:Decrypt', resource: '*', context, principalAccount: MEMBER });
+    expect(
+      decrypt({
+        'aws:PrincipalOrgID': ORGANIZATION,
+        'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com',
+      }),
+    ).toBe(true);
+    expect(
+      decrypt({
+        'aws:PrincipalOrgID': 'o-zzzzzzzzzz',
+        'kms:ViaService': 'secretsmanager.eu-west-1.amazonaws.com',
+      }),
+    ).toBe(false);
+    expect(decrypt({ 'aws:PrincipalOrgID': ORGANIZATION })).toBe(false);
+  });
+
   it("forwards this app's command and association events to the central event bus, with a role", () => {
     const rule = resources('AWS::Events::Rule')[0]!.Properties as {
       EventPattern: { detail: { 'document-name': string[] }; 'detail-type': string[] };
