@@ -1,4 +1,4 @@
-import { Aws, Validations } from 'aws-cdk-lib';
+import { Aws, Stack, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -27,8 +27,11 @@ export interface MemberAccountProps {
 
 /** The alias of the central key the certificate secrets are encrypted with. */
 export const centralKeyAlias = (stackName: string): string => `alias/${stackName}-certificates`;
-/** The role the central deployment acts through in a member account (the same name in every one). */
-export const memberRoleName = (stackName: string): string => `${stackName}-Central`;
+/**
+ * The role the central deployment acts through in a member account and Region: the same name in every
+ * account, one per Region (IAM names are global to an account, and the stack may be in several Regions).
+ */
+export const memberRoleName = (stackName: string, region: string): string => `${stackName}-Central-${region}`;
 
 /**
  * What a workload account needs for the central deployment to install certificates on its hosts: the
@@ -76,7 +79,7 @@ export class MemberAccount extends Construct {
     }).policy;
 
     this.role = new iam.Role(this, 'CentralRole', {
-      roleName: memberRoleName(central.stackName),
+      roleName: memberRoleName(central.stackName, Stack.of(this).region),
       description: `Assumed by the certificate-lifecycle deployment ${central.stackName} in ${central.account} to install certificates here`,
       assumedBy: new iam.AccountPrincipal(central.account).withConditions({
         // Only the central deployment's own roles, and only while both accounts are in the organization.

@@ -23,7 +23,9 @@ describe('the package as a construct library', () => {
     const member = assembly.getNestedAssembly('assembly-WorkloadA').stacks[0]!;
     expect(member.environment.account).toBe('444455556666');
     const memberTemplate = Template.fromJSON(member.template);
-    memberTemplate.hasResourceProperties('AWS::IAM::Role', { RoleName: 'PlatformCertificates-Central' });
+    memberTemplate.hasResourceProperties('AWS::IAM::Role', {
+      RoleName: 'PlatformCertificates-Central-eu-west-1',
+    });
     memberTemplate.hasResourceProperties('AWS::SSM::Document', {
       Name: 'PlatformCertificates-Install-ACMCertificate',
     });
@@ -54,6 +56,8 @@ describe('the package as a construct library', () => {
         organizationId: 'o-a1b2c3d4e5',
       },
     });
-    Template.fromStack(stack).hasResourceProperties('AWS::IAM::Role', { RoleName: 'Certs-Central' });
+    Template.fromStack(stack).hasResourceProperties('AWS::IAM::Role', {
+      RoleName: { 'Fn::Join': ['', ['Certs-Central-', { Ref: 'AWS::Region' }]] },
+    });
   });
 });

@@ -86,7 +86,8 @@ describe('the member stack (a workload account of the organisation)', () => {
           .Resources,
       ).find(
         (resource) =>
-          resource.Type === 'AWS::IAM::Role' && resource.Properties.RoleName === 'CertLifecycle-Central',
+          resource.Type === 'AWS::IAM::Role' &&
+          resource.Properties.RoleName === 'CertLifecycle-Central-eu-central-1',
       )!.Properties.AssumeRolePolicyDocument as { Statement: { Principal: unknown }[] };
     const assume = (principalArn: string, organization: string) => {
       const document = trust();
