@@ -1,7 +1,7 @@
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { CertLifecycleStack } from './cert-lifecycle-stack.js';
-import { ConfigError, loadConfig } from './config.js';
+import { type AppConfig, ConfigError, loadConfig } from './config.js';
 import { MemberStack } from './member-stack.js';
 
 /**
@@ -25,7 +25,7 @@ export function createApp(props: AppProps = {}): {
   return { app, stack, ...(member ? { member } : {}) };
 }
 
-function memberStackOf(app: App, config: ReturnType<typeof loadConfig>): MemberStack {
+function memberStackOf(app: App, config: AppConfig): MemberStack {
   const account = config.centralAccount || process.env.CDK_DEFAULT_ACCOUNT;
   const region = config.centralRegion || process.env.CDK_DEFAULT_REGION;
   if (!account || !region) {

@@ -13,5 +13,11 @@ export {
   centralKeyAlias,
   memberRoleName,
 } from './member-account.js';
-export { MemberStack, type MemberStackProps, MemberStage, type MemberStageProps } from './member-stack.js';
+export {
+  type MemberSettings,
+  MemberStack,
+  type MemberStackProps,
+  MemberStage,
+  type MemberStageProps,
+} from './member-stack.js';
 export { createApp } from './app.js';

@@ -2,11 +2,14 @@ import { DefaultStackSynthesizer, Stack, type StackProps, Stage, type StageProps
 import { Construct } from 'constructs';
 import { type CentralDeployment, MemberAccount } from './member-account.js';
 
-export interface MemberStackProps extends StackProps {
+/** Where the central deployment is, and the tag keys its hosts are selected by. */
+export interface MemberSettings {
   readonly central: CentralDeployment;
   /** The tag keys hosts are selected by (the central `instanceTagKeys`). @default ['env'] */
   readonly tagKeys?: readonly string[];
 }
+
+export interface MemberStackProps extends StackProps, MemberSettings {}
 
 /**
  * A workload account's part of an organisation's deployment, as its own template: deployable by a
@@ -21,17 +24,11 @@ export class MemberStack extends Stack {
       ...props,
       synthesizer: props.synthesizer ?? new DefaultStackSynthesizer({ generateBootstrapVersionRule: false }),
     });
-    this.member = new MemberAccount(this, 'Member', {
-      central: props.central,
-      ...(props.tagKeys ? { tagKeys: props.tagKeys } : {}),
-    });
+    this.member = new MemberAccount(this, 'Member', memberSettingsOf(props));
   }
 }
 
-export interface MemberStageProps extends StageProps {
-  readonly central: CentralDeployment;
-  readonly tagKeys?: readonly string[];
-}
+export interface MemberStageProps extends StageProps, MemberSettings {}
 
 /** The member stack as a CDK Pipelines stage: one per workload account and Region. */
 export class MemberStage extends Stage {
@@ -39,9 +36,11 @@ export class MemberStage extends Stage {
 
   constructor(scope: Construct, id: string, props: MemberStageProps) {
     super(scope, id, props);
-    this.stack = new MemberStack(this, 'Member', {
-      central: props.central,
-      ...(props.tagKeys ? { tagKeys: props.tagKeys } : {}),
-    });
+    this.stack = new MemberStack(this, 'Member', memberSettingsOf(props));
   }
+}
+
+/** The member settings of a stack's or stage's props, without the rest. */
+function memberSettingsOf(props: MemberSettings): MemberSettings {
+  return { central: props.central, ...(props.tagKeys ? { tagKeys: props.tagKeys } : {}) };
 }

@@ -130,15 +130,15 @@ export async function exportOnce(
     certificate: exported.Certificate,
     certificateChain: exported.CertificateChain ?? '',
   };
-  // Windows hosts cannot open ACM's encrypted PKCS #8 key (README, "Windows hosts"): their keystore
-  // is made here, once per serial, beside it.
-  const material: ExportedMaterial = { ...acmExport, windowsKeystore: windowsKeystore(acmExport) };
   // What was described is what is stored under its serial: ACM renewing in between is retried.
-  if (leafSerial(material) !== serial) {
+  if (leafSerial(acmExport) !== serial) {
     throw new CertificateChangedDuringExportError(
       `certificate ${certificateArn} changed while it was exported (renewed?); exporting again`,
     );
   }
+  // Windows hosts cannot open ACM's encrypted PKCS #8 key (README, "Windows hosts"): their keystore
+  // is made here, once per serial, beside it.
+  const material: ExportedMaterial = { ...acmExport, windowsKeystore: windowsKeystore(acmExport) };
   await writeSecretVersion(deps.secrets, {
     secretId: certificateExportSecretName(certificateArn),
     secretString: formatCertificateBundle(material),
