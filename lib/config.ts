@@ -532,6 +532,13 @@ function checkedConfig(values: Record<string, unknown>, what: string, where: str
     const raw = values[key];
     config[key] = raw === undefined ? DEFAULT_CONFIG[key] : READERS[key](raw, problems, key);
   }
+  if (!config.organizationId) {
+    for (const key of ['centralAccount', 'centralRegion'] as const) {
+      if (config[key]) {
+        problems.push(`${key} applies only to the member stack: set organizationId too, or leave ${key} out`);
+      }
+    }
+  }
   if (problems.length === 0) {
     const all = installProfilesOf(config as unknown as AppConfig);
     problems.push(...profileProblems(all[DEFAULT_PROFILE]!, 'the install* keys'));

@@ -51,6 +51,9 @@ describe('the member stack (a workload account of the organisation)', () => {
         context: { 'aws:cdk:bundling-stacks': [], organizationId: ORGANIZATION, centralAccount: CENTRAL },
       }),
     ).toThrow(ConfigError);
+    expect(() => createApp({ context: { 'aws:cdk:bundling-stacks': [], centralAccount: CENTRAL } })).toThrow(
+      'centralAccount applies only to the member stack: set organizationId too, or leave centralAccount out',
+    );
   });
 
   it('deploys as a StackSet: no bootstrap version rule, no assets, no function', () => {
