@@ -37,6 +37,22 @@ export interface CommandStep {
 /** The document a Windows step runs (its deployed name), where the document has such a step. */
 export interface CommandDocumentOptions {
   readonly windowsDocumentName?: string;
+  /**
+   * In a member account: the ARN prefix of the central account's secrets
+   * (`arn:<partition>:secretsmanager:<region>:<account>:secret:`), which the host puts before each secret
+   * name (a secret in another account is read by its ARN).
+   */
+  readonly secretsArn?: string;
+}
+
+/** The line of each script that a member account's documents set to the central secrets' ARN prefix. */
+const SECRETS_ARN_LINE = { sh: /^secrets_arn=''(?= |$)/m, ps1: /^\$SecretsArn = ''$/m } as const;
+
+function withSecretsArn(text: string, kind: keyof typeof SECRETS_ARN_LINE, arn: string | undefined): string {
+  if (arn === undefined) return text;
+  if (!/^[^'\s]+:secret:$/.test(arn)) throw new Error(`not a secret ARN prefix: ${arn}`);
+  if (!SECRETS_ARN_LINE[kind].test(text)) throw new Error(`the .${kind} script has no secrets ARN line`);
+  return text.replace(SECRETS_ARN_LINE[kind], kind === 'sh' ? `secrets_arn='${arn}'` : `$SecretsArn = '${arn}'`);
 }
 
 /**
@@ -118,11 +134,15 @@ export function commandDocumentContent(
         ...step,
         inputs: {
           ...step.inputs,
-          runCommand: [embeddedPowerShell(readFileSync(ssmPowerShellFile(script), 'utf8'))],
+          runCommand: [
+            embeddedPowerShell(
+              withSecretsArn(readFileSync(ssmPowerShellFile(script), 'utf8'), 'ps1', options.secretsArn),
+            ),
+          ],
         },
       };
     }
-    const text = readFileSync(ssmScriptFile(script), 'utf8');
+    const text = withSecretsArn(readFileSync(ssmScriptFile(script), 'utf8'), 'sh', options.secretsArn);
     if (!text.startsWith('#!/bin/bash\n')) throw new Error(`${script}.sh must start with #!/bin/bash`);
     return { ...step, inputs: { ...step.inputs, runCommand: [embeddedScript(text)] } };
   });

@@ -14,6 +14,8 @@ export interface InstallDocumentProps {
   readonly content?: CommandDocumentContent;
   /** The Windows document the document's Windows step runs (`aws:runDocument`). @default the name in its YAML */
   readonly windowsDocumentName?: string;
+  /** In a member account: the central secrets' ARN prefix the host reads its secrets under. */
+  readonly secretsArn?: string;
 }
 
 /** An SSM Command document of the app, from `ssm-documents/` (the install document by default). */
@@ -33,7 +35,10 @@ export class InstallDocument extends Construct {
         commandDocumentContent(
           props.sourceFile ?? 'install-acm-certificate',
           props.scriptFile ?? props.sourceFile ?? 'install-acm-certificate',
-          props.windowsDocumentName ? { windowsDocumentName: props.windowsDocumentName } : {},
+          {
+            ...(props.windowsDocumentName ? { windowsDocumentName: props.windowsDocumentName } : {}),
+            ...(props.secretsArn ? { secretsArn: props.secretsArn } : {}),
+          },
         ),
       // A named document cannot be replaced in place; updates add a version, and commands use $LATEST.
       updateMethod: 'NewVersion',

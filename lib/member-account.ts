@@ -52,10 +52,13 @@ export class MemberAccount extends Construct {
     const { central } = props;
     const tagKeys = props.tagKeys ?? ['env'];
 
+    // Hosts here read their secrets in the central account, by ARN.
+    const secretsArn = `arn:${Aws.PARTITION}:secretsmanager:${central.region}:${central.account}:secret:`;
     const windows = new InstallDocument(this, 'WindowsDocument', {
       documentName: `${central.stackName}-Windows-ACMCertificate`,
       sourceFile: 'install-acm-certificate-windows',
       scriptFile: 'install-acm-certificate',
+      secretsArn,
     });
     const documents = [
       ['InstallDocument', 'Install', 'install-acm-certificate'],
@@ -68,6 +71,7 @@ export class MemberAccount extends Construct {
           sourceFile: file,
           scriptFile: 'install-acm-certificate',
           windowsDocumentName: windows.documentName,
+          secretsArn,
         }),
     );
     this.documentNames = [...documents.map((document) => document.documentName), windows.documentName];

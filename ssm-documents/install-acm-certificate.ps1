@@ -26,6 +26,8 @@
 # compliance) are the functions under "Host operations"; tests dot-source this file with -DefineOnly,
 # replace those, and run the rest for real.
 param([switch]$DefineOnly)
+# A member account's documents set the central account's secret ARN prefix here.
+$SecretsArn = ''
 
 Set-StrictMode -Version 2.0
 $ErrorActionPreference = 'Stop'
@@ -459,7 +461,7 @@ function Install-Certificate($P, [string]$CertName, [string]$SecretId, [int]$Sec
   $lock = Enter-NameLock $CertName ([Math]::Max(1, $Seconds - 120))
   try {
     $state = Undo-Pending $CertName (Get-InstallState $CertName) $bindings
-    try { $text = Read-SecretText $SecretId $P.Region }
+    try { $text = Read-SecretText ($SecretsArn + $SecretId) $P.Region }
     catch {
       if ($_.Exception.Message.StartsWith('CERT-LIFECYCLE: ')) { throw }
       Stop-Install "cannot read secret ${SecretId}: $(($_.Exception.Message -replace '[\r\n]+', ' ')); check the host's network, its role's tags and the instance access policy"

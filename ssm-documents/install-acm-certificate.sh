@@ -279,6 +279,7 @@ action=${SSM_Action:-Install}
 cert_name=${SSM_CertName:-}
 secret_id=${SSM_SecretId:-}
 region=${SSM_Region:-}
+secrets_arn='' # a member account's documents set the central account's secret ARN prefix here
 cert_dir=${SSM_CertDirectory:-/etc/cert-lifecycle/certs}
 key_dir=${SSM_KeyDirectory:-/etc/cert-lifecycle/private}
 owner=${SSM_FileOwner:-root}
@@ -629,7 +630,7 @@ directory_verdict() { # path parameter
 secret_verdict() {
   local status=0 err="" arn='(arn:aws[a-z-]*:sts::[0-9]{12}:assumed-role/[A-Za-z0-9+=,.@_-]+/[A-Za-z0-9+=,.@_-]+)'
   err=$(timeout --foreground -k 5 "$secret_seconds" aws secretsmanager get-secret-value --region "$region" \
-    --secret-id "$secret_id" --query VersionId --output text 2>&1 >/dev/null) || status=$?
+    --secret-id "$secrets_arn$secret_id" --query VersionId --output text 2>&1 >/dev/null) || status=$?
   IDENTITY=""
   if [[ $err =~ $arn ]]; then IDENTITY=${BASH_REMATCH[1]}; fi
   err=$(printf '%s' "$err" | grep -v '^[[:space:]]*$' | tail -n 1 | tr -cd '[:print:]' | cut -c 1-200) || err=""
@@ -915,7 +916,7 @@ mkdir -m 0700 -- "$work" 2>/dev/null || fail "$FULL"
 # 1. The bundle, read with this host's own credentials (ABAC: the secret's tag must match the role's).
 aws_status=0
 timeout --foreground -k 5 "$secret_seconds" aws secretsmanager get-secret-value --region "$region" \
-  --secret-id "$secret_id" --query SecretString --output text 2>"$work/aws.err" >"$work/bundle.pem" || aws_status=$?
+  --secret-id "$secrets_arn$secret_id" --query SecretString --output text 2>"$work/aws.err" >"$work/bundle.pem" || aws_status=$?
 if ((aws_status != 0)); then
   printf x 2>/dev/null >"$work/probe" || fail "$FULL"
   reason=$(grep -v '^[[:space:]]*$' -- "$work/aws.err" | tail -n 1 | tr -cd '[:print:]' | cut -c 1-300) || reason=""

@@ -58,7 +58,31 @@ export const PROFILE_RULE: FieldRule = {
   minLength: 1,
   maxLength: 32,
 };
-export type ExportRequest = Record<ExportRequestField, string>;
+/**
+ * Optional on every request, together: the account and Region of the hosts, when they are not this
+ * deployment's own. The central deployment reaches them through the member stack's role there.
+ */
+export const TARGET_LOCATION_FIELDS = {
+  TargetAccount: {
+    description: "Account of the instances, when not this deployment's (12 digits; with TargetRegion)",
+    pattern: '^[0-9]{12}$',
+    minLength: 12,
+    maxLength: 12,
+  },
+  TargetRegion: {
+    description: "Region of the instances, when not this deployment's (with TargetAccount)",
+    pattern: '^[a-z]{2}(-[a-z]+)+-[0-9]+$',
+    minLength: 9,
+    maxLength: 32,
+  },
+} as const satisfies Record<string, FieldRule>;
+export type TargetLocationField = keyof typeof TARGET_LOCATION_FIELDS;
+const LOCATION_NAMES = Object.keys(TARGET_LOCATION_FIELDS) as TargetLocationField[];
+
+/** Where a mapping's hosts are, when not in the deployment's own account and Region. */
+export type TargetLocation = Record<TargetLocationField, string>;
+
+export type ExportRequest = Record<ExportRequestField, string> & Partial<TargetLocation>;
 
 const FIELD_NAMES = Object.keys(EXPORT_REQUEST_FIELDS) as ExportRequestField[];
 
@@ -114,11 +138,21 @@ function requestProblems(input: unknown, kind: RequestKind): string[] {
     } else if (kind === 'export' && name === PROFILE_FIELD) {
       const problem = ruleProblem(PROFILE_RULE, record[name]);
       if (problem) problems.push(`${name} ${problem}`);
-    } else if (!(FIELD_NAMES as string[]).includes(name)) problems.push(`${name} is not a known field`);
+    } else if (!([...FIELD_NAMES, ...LOCATION_NAMES] as string[]).includes(name)) {
+      problems.push(`${name} is not a known field`);
+    }
   }
   for (const name of FIELD_NAMES) {
     const problem = fieldProblem(name, record[name]);
     if (problem) problems.push(`${name} ${problem}`);
+  }
+  const given = LOCATION_NAMES.filter((name) => record[name] !== undefined);
+  for (const name of given) {
+    const problem = ruleProblem(TARGET_LOCATION_FIELDS[name], record[name]);
+    if (problem) problems.push(`${name} ${problem}`);
+  }
+  if (given.length === 1) {
+    problems.push('TargetAccount and TargetRegion go together: give both, or neither for this deployment');
   }
   return problems;
 }
@@ -154,17 +188,27 @@ export function profileOf(input: unknown): string {
   return typeof profile === 'string' ? profile : DEFAULT_PROFILE;
 }
 
-/** The four request fields of a larger object (a workflow step's input), nothing else. */
+/** The mapping's fields of a larger object (a workflow step's input, a mapping), nothing else. */
 export function requestFieldsOf(input: ExportRequest): ExportRequest {
   const { CertificateArn, CertName, TargetTagKey, TargetTagValue } = input;
-  return { CertificateArn, CertName, TargetTagKey, TargetTagValue };
+  const location = locationOf(input);
+  return { CertificateArn, CertName, TargetTagKey, TargetTagValue, ...location };
+}
+
+/** The request's target location, or undefined for this deployment's own account and Region. */
+export function locationOf(input: Partial<TargetLocation>): TargetLocation | undefined {
+  const { TargetAccount, TargetRegion } = input;
+  return TargetAccount && TargetRegion ? { TargetAccount, TargetRegion } : undefined;
 }
 
 /** The same rules as a JSON Schema draft-04 document, for the API Gateway request model. */
 export function exportRequestJsonSchema(kind: RequestKind = 'export'): Record<string, unknown> {
   const properties: Record<string, unknown> = {};
-  for (const name of FIELD_NAMES) {
-    const rule: FieldRule = EXPORT_REQUEST_FIELDS[name];
+  const rules: [string, FieldRule][] = [
+    ...FIELD_NAMES.map((name): [string, FieldRule] => [name, EXPORT_REQUEST_FIELDS[name]]),
+    ...LOCATION_NAMES.map((name): [string, FieldRule] => [name, TARGET_LOCATION_FIELDS[name]]),
+  ];
+  for (const [name, rule] of rules) {
     properties[name] = {
       type: 'string',
       description: rule.description,
@@ -196,6 +240,8 @@ export function exportRequestJsonSchema(kind: RequestKind = 'export'): Record<st
     required: FIELD_NAMES,
     additionalProperties: false,
     properties: { ...properties, ...profile, ...flags },
+    // Draft 4: each of the pair requires the other.
+    dependencies: { TargetAccount: ['TargetRegion'], TargetRegion: ['TargetAccount'] },
   };
 }
 
@@ -205,14 +251,28 @@ export function tagKeyValue(request: Pick<ExportRequest, 'TargetTagKey' | 'Targe
 }
 
 /**
- * A short, stable id for a mapping's target (certificate, tag key and value): 16 hex digits, so names
- * built from it (the mapping's secret, its association) hold no tag characters those names do not allow.
+ * The mapping table's partition for a target: its tag as `key=value`, preceded by `account/region/` for
+ * hosts in another account or Region (an account id is digits and a Region holds no "/", so the three
+ * parts read back unambiguously). The same tag in two accounts is two targets.
+ */
+export function targetPartition(
+  request: Pick<ExportRequest, 'TargetTagKey' | 'TargetTagValue'> & Partial<TargetLocation>,
+): string {
+  const location = locationOf(request);
+  const tag = tagKeyValue(request);
+  return location ? `${location.TargetAccount}/${location.TargetRegion}/${tag}` : tag;
+}
+
+/**
+ * A short, stable id for a mapping's target (certificate, tag key and value, and its account and Region
+ * when not this deployment's): 16 hex digits, so names built from it (the mapping's secret, its
+ * association) hold no tag characters those names do not allow.
  */
 export function mappingId(
-  request: Pick<ExportRequest, 'CertificateArn' | 'TargetTagKey' | 'TargetTagValue'>,
+  request: Pick<ExportRequest, 'CertificateArn' | 'TargetTagKey' | 'TargetTagValue'> & Partial<TargetLocation>,
 ): string {
-  return createHash('sha256')
-    .update([request.CertificateArn, request.TargetTagKey, request.TargetTagValue].join('\n'))
-    .digest('hex')
-    .slice(0, 16);
+  const location = locationOf(request);
+  const parts = [request.CertificateArn, request.TargetTagKey, request.TargetTagValue];
+  if (location) parts.push(location.TargetAccount, location.TargetRegion);
+  return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 16);
 }

@@ -5,7 +5,7 @@ import {
   UpdateCommand,
   paginateQuery,
 } from '@aws-sdk/lib-dynamodb';
-import { type ExportRequest, tagKeyValue } from './export-request.js';
+import { type ExportRequest, locationOf, targetPartition } from './export-request.js';
 
 /**
  * The certificate-to-target inventory (DESIGN.md "Data model"). One item per mapping of a certificate
@@ -41,6 +41,9 @@ export interface CertificateMapping {
   readonly CertName: string;
   readonly TargetTagKey: string;
   readonly TargetTagValue: string;
+  /** The hosts' account and Region, when not this deployment's own. */
+  readonly TargetAccount?: string;
+  readonly TargetRegion?: string;
   readonly CertExpiryDate?: string;
   readonly LastExportedDate?: string;
   readonly SecretId?: string;
@@ -59,7 +62,7 @@ export interface CertificateMapping {
 
 export function mappingKey(request: ExportRequest): Record<string, string> {
   return {
-    [PARTITION_KEY]: tagKeyValue(request),
+    [PARTITION_KEY]: targetPartition(request),
     [SORT_KEY]: `${request.CertificateArn}#${request.CertName}`,
   };
 }
@@ -124,6 +127,7 @@ export async function recordExport(
     'LastExecutionArn = :execution',
     'LastInstallStatus = :status',
   ];
+  addLocation(request, assignments, values);
   if (record.commandId) {
     assignments.push('LastCommandId = :command');
     values[':command'] = record.commandId;
@@ -163,25 +167,36 @@ export async function recordExportStarted(
   request: ExportRequest,
   started: { readonly secretId: string; readonly profile: string; readonly executionArn: string },
 ): Promise<boolean> {
+  const assignments = [
+    'CertificateArn = :arn',
+    'CertName = :name',
+    'TargetTagKey = :tagKey',
+    'TargetTagValue = :tagValue',
+    'SecretId = :secret',
+    '#profile = :profile',
+    'LastExecutionArn = :execution',
+    'LastInstallStatus = :status',
+  ];
+  const values: Record<string, string> = {
+    ':arn': request.CertificateArn,
+    ':name': request.CertName,
+    ':tagKey': request.TargetTagKey,
+    ':tagValue': request.TargetTagValue,
+    ':secret': started.secretId,
+    ':profile': started.profile,
+    ':execution': started.executionArn,
+    ':status': 'Exporting' satisfies InstallStatus,
+  };
+  addLocation(request, assignments, values);
   return conditionalUpdate(
     db.send(
       new UpdateCommand({
         TableName: tableName,
         Key: mappingKey(request),
-        UpdateExpression:
-          'SET CertificateArn = :arn, CertName = :name, TargetTagKey = :tagKey, TargetTagValue = :tagValue, SecretId = :secret, #profile = :profile, LastExecutionArn = :execution, LastInstallStatus = :status',
+        UpdateExpression: `SET ${assignments.join(', ')}`,
         ConditionExpression: 'attribute_not_exists(CertificateArn)',
         ExpressionAttributeNames: { '#profile': 'Profile' },
-        ExpressionAttributeValues: {
-          ':arn': request.CertificateArn,
-          ':name': request.CertName,
-          ':tagKey': request.TargetTagKey,
-          ':tagValue': request.TargetTagValue,
-          ':secret': started.secretId,
-          ':profile': started.profile,
-          ':execution': started.executionArn,
-          ':status': 'Exporting' satisfies InstallStatus,
-        },
+        ExpressionAttributeValues: values,
       }),
     ),
   );
@@ -267,6 +282,15 @@ export async function mappingsForCertificate(
     mappings.push(...((page.Items ?? []) as CertificateMapping[]));
   }
   return mappings;
+}
+
+/** A mapping in another account or Region keeps where its hosts are beside its key. */
+function addLocation(request: ExportRequest, assignments: string[], values: Record<string, string>): void {
+  const location = locationOf(request);
+  if (!location) return;
+  assignments.push('TargetAccount = :account', 'TargetRegion = :region');
+  values[':account'] = location.TargetAccount;
+  values[':region'] = location.TargetRegion;
 }
 
 async function conditionalUpdate(update: Promise<unknown>): Promise<boolean> {

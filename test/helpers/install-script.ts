@@ -39,6 +39,14 @@ export const INSTALL_SCRIPT = path.join(
 );
 writeFileSync(INSTALL_SCRIPT, installDocument().mainSteps[0]!.inputs.runCommand![0]!, { mode: 0o755 });
 
+/** The install script as a member account's documents carry it: the central secrets read by ARN. */
+function memberInstallScript(secretsArn: string): string {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'deployed-member-')), 'install-acm-certificate.sh');
+  const content = commandDocumentContent('install-acm-certificate', 'install-acm-certificate', { secretsArn });
+  writeFileSync(file, content.mainSteps[0]!.inputs.runCommand![0]!, { mode: 0o755 });
+  return file;
+}
+
 export const isRoot = process.getuid?.() === 0;
 
 /** Every ASCII punctuation mark ACM takes in a passphrase, so the host's handling of it is exercised. */
@@ -128,8 +136,12 @@ export class FakeHost implements AgentHost {
   private readonly secretsDirectory = path.join(this.root, 'secrets');
   private readonly complianceLog = path.join(this.root, 'compliance.log');
   private readonly complianceRefusal = path.join(this.root, 'compliance-refusal.txt');
+  /** The script this host runs: the deployment's own, or a member account's. */
+  readonly script: string;
 
-  constructor() {
+  /** `secretsArn`: the host is in a member account, whose documents read the central secrets by ARN. */
+  constructor(options: { readonly secretsArn?: string } = {}) {
+    this.script = options.secretsArn ? memberInstallScript(options.secretsArn) : INSTALL_SCRIPT;
     mkdirSync(this.bin);
     mkdirSync(this.tmp);
     mkdirSync(path.dirname(this.runDirectory));
@@ -223,7 +235,7 @@ export class FakeHost implements AgentHost {
 
   run(parameters: Record<string, string> = {}, environment: Record<string, string> = {}): HostRun {
     const before = readLog(this.awsLog).length;
-    const result = spawnSync(INSTALL_SCRIPT, [], {
+    const result = spawnSync(this.script, [], {
       env: this.environmentFor(parameters, environment),
       encoding: 'utf8',
       cwd: this.root,
@@ -239,7 +251,7 @@ export class FakeHost implements AgentHost {
   /** The same run, without waiting: for installs that overlap. */
   runConcurrently(parameters: Record<string, string> = {}, environment: Record<string, string> = {}) {
     return new Promise<Omit<HostRun, 'awsCalls'>>((resolve, reject) => {
-      const child = spawn(INSTALL_SCRIPT, [], {
+      const child = spawn(this.script, [], {
         env: this.environmentFor(parameters, environment),
         cwd: this.root,
       });

@@ -3,7 +3,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { embeddedPowerShell } from '../../lib/command-document.js';
+import { commandDocumentContent, embeddedPowerShell } from '../../lib/command-document.js';
 import { ssmPowerShellFile } from '../../lib/paths.js';
 import { formatCertificateBundle } from '../../lambda/shared/certificate-secret.js';
 import { pfxOf, windowsKeystore } from '../../lambda/shared/pkcs12.js';
@@ -20,6 +20,16 @@ const deployed = path.join(
   'install-acm-certificate.ps1',
 );
 writeFileSync(deployed, embeddedPowerShell(readFileSync(WINDOWS_SCRIPT_SOURCE, 'utf8')));
+
+/** The Windows step's script as a member account's document carries it (secrets read by ARN). */
+function memberScript(secretsArn: string): string {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'windows-member-script-')), 'install.ps1');
+  const step = commandDocumentContent('install-acm-certificate-windows', 'install-acm-certificate', {
+    secretsArn,
+  }).mainSteps[0]!;
+  writeFileSync(file, step.inputs.runCommand![0]!);
+  return file;
+}
 
 /** The file the tests run: the script as the Windows document carries it. */
 export function deployedScript(): string {
@@ -83,8 +93,11 @@ export class FakeWindowsHost implements AgentHost {
   readonly platformType = 'Windows' as const;
   readonly root = mkdtempSync(path.join(tmpdir(), 'windows-host-'));
   readonly home = path.join(this.root, 'home');
+  private readonly script: string;
 
-  constructor() {
+  /** `secretsArn`: the host is in a member account, whose documents read the central secrets by ARN. */
+  constructor(options: { readonly secretsArn?: string } = {}) {
+    this.script = options.secretsArn ? memberScript(options.secretsArn) : deployed;
     for (const directory of [this.home, path.join(this.root, 'secrets'), path.join(this.root, 'faults')]) {
       mkdirSync(directory, { recursive: true });
     }
@@ -199,7 +212,7 @@ export class FakeWindowsHost implements AgentHost {
       '-NoProfile',
       '-NonInteractive',
       '-Command',
-      `. '${deployed}' -DefineOnly; . '${FAKES}'; exit (Invoke-Main)`,
+      `. '${this.script}' -DefineOnly; . '${FAKES}'; exit (Invoke-Main)`,
     ];
   }
 

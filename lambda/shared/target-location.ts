@@ -1,0 +1,110 @@
+import { SSMClient, type SSMClientConfig } from '@aws-sdk/client-ssm';
+import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import { requiredEnv } from './env.js';
+import { type TargetLocation, locationOf } from './export-request.js';
+
+/**
+ * Where a mapping's hosts may be, and how the central deployment reaches them: through the member
+ * stack's role in the target account and Region (SSM acts only in its caller's account and Region).
+ */
+export interface TargetLocationPolicy {
+  /** This deployment's account and Region: a request that names them is told to leave them out. */
+  readonly home: { readonly account: string; readonly region: string };
+  /** Account ids a mapping may name; `organization` for any account of the organization. */
+  readonly accounts: readonly string[] | 'organization';
+  /** Regions a mapping may name besides this deployment's. */
+  readonly regions: readonly string[];
+}
+
+/**
+ * The role the central deployment acts through in a member account and Region: the same name in every
+ * account, one per Region (IAM names are global to an account, and the member stack may be in several).
+ */
+export const memberRoleName = (stackName: string, region: string): string => `${stackName}-Central-${region}`;
+
+export function memberRoleArn(location: TargetLocation, partition: string, stackName: string): string {
+  return `arn:${partition}:iam::${location.TargetAccount}:role/${memberRoleName(stackName, location.TargetRegion)}`;
+}
+
+/** Why a request's location may not be used, as sentences; empty when it may. */
+export function locationProblems(
+  request: Partial<TargetLocation>,
+  policy: TargetLocationPolicy,
+): string[] {
+  const location = locationOf(request);
+  if (!location) return [];
+  const { TargetAccount: account, TargetRegion: region } = location;
+  if (account === policy.home.account && region === policy.home.region) {
+    return [
+      "TargetAccount and TargetRegion name this deployment's own account and Region: leave both out for its hosts",
+    ];
+  }
+  const problems: string[] = [];
+  const accountAllowed =
+    account === policy.home.account ||
+    policy.accounts === 'organization' ||
+    policy.accounts.includes(account);
+  if (!accountAllowed) {
+    problems.push(
+      policy.accounts.length === 0
+        ? `TargetAccount ${account} is not allowed: this deployment installs in its own account only (configure organizationId, and targetAccounts to name accounts)`
+        : `TargetAccount ${account} is not allowed: this deployment installs in ${[policy.home.account, ...policy.accounts].join(', ')}`,
+    );
+  }
+  if (region !== policy.home.region && !policy.regions.includes(region)) {
+    problems.push(
+      `TargetRegion ${region} is not allowed: this deployment installs in ${[policy.home.region, ...policy.regions].join(', ')} (configure targetRegions)`,
+    );
+  }
+  return problems;
+}
+
+/** The policy from the environment the stack gives the functions that take requests. */
+export function locationPolicyFromEnv(): TargetLocationPolicy {
+  const accounts = process.env.TARGET_ACCOUNTS ?? '';
+  return {
+    home: { account: requiredEnv('DEPLOYMENT_ACCOUNT'), region: requiredEnv('AWS_REGION') },
+    accounts: accounts === '*' ? 'organization' : splitList(accounts),
+    regions: splitList(process.env.TARGET_REGIONS ?? ''),
+  };
+}
+
+function splitList(text: string): string[] {
+  return text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0);
+}
+
+/** The SSM client for a location: this deployment's own, or one acting through the member role there. */
+export type SsmAt = (location: TargetLocation | undefined) => SSMClient;
+
+/**
+ * Builds `SsmAt` for a function: one client per location, kept for the function's lifetime; each member
+ * client assumes the member role when it first calls, and again before the credentials expire.
+ */
+export function ssmClientsAt(home: SSMClient, config: SSMClientConfig = {}): SsmAt {
+  const clients = new Map<string, SSMClient>();
+  const stackName = process.env.STACK_NAME ?? '';
+  const partition = process.env.AWS_PARTITION ?? 'aws';
+  return (location) => {
+    if (!location) return home;
+    const key = `${location.TargetAccount}/${location.TargetRegion}`;
+    let client = clients.get(key);
+    if (!client) {
+      client = new SSMClient({
+        ...config,
+        region: location.TargetRegion,
+        credentials: fromTemporaryCredentials({
+          params: {
+            RoleArn: memberRoleArn(location, partition, stackName),
+            RoleSessionName: `${stackName}-${process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'central'}`.slice(0, 64),
+            DurationSeconds: 900,
+          },
+        }),
+      });
+      clients.set(key, client);
+    }
+    return client;
+  };
+}
