@@ -112,6 +112,13 @@ export interface AppConfig {
   readonly centralAccount: string;
   /** The central Region the member stack reports to; empty for the Region synth runs with. */
   readonly centralRegion: string;
+  /**
+   * The accounts a mapping may name as its TargetAccount; empty, with organizationId set, for any
+   * account of the organization (the member role trusts no other). Needs organizationId.
+   */
+  readonly targetAccounts: readonly string[];
+  /** The Regions a mapping may name as its TargetRegion besides this deployment's own. */
+  readonly targetRegions: readonly string[];
 }
 
 export const DEFAULT_CONFIG: AppConfig = {
@@ -141,6 +148,8 @@ export const DEFAULT_CONFIG: AppConfig = {
   organizationId: '',
   centralAccount: '',
   centralRegion: '',
+  targetAccounts: [],
+  targetRegions: [],
   privateCaArns: [],
   auditSchedule: 'rate(1 day)',
   auditReportFormat: 'JSON',
@@ -330,6 +339,24 @@ export function installProfilesOf(config: AppConfig): InstallProfiles {
   };
 }
 
+/** A list of values each matching `pattern` (possibly empty). */
+const listMatching =
+  (pattern: RegExp, what: string): Reader =>
+  (raw, problems, key) => {
+    const list = listOf(raw);
+    if (!list) {
+      problems.push(
+        `${key} must be a list of ${what} (or one comma-separated string); got ${JSON.stringify(raw)}`,
+      );
+      return [];
+    }
+    for (const entry of list) {
+      if (typeof entry !== 'string' || !pattern.test(entry))
+        problems.push(`${key} has an entry that is not one of ${what}: ${JSON.stringify(entry)}`);
+    }
+    return [...new Set(list)];
+  };
+
 const tagKeys: Reader = (raw, problems, key) => {
   const list = listOf(raw);
   if (!list || list.length === 0) {
@@ -436,6 +463,8 @@ const READERS: Record<keyof AppConfig, Reader> = {
   organizationId: text(/^(o-[a-z0-9]{10,32})?$/, 'empty, or an organization id like "o-a1b2c3d4e5"'),
   centralAccount: text(/^([0-9]{12})?$/, 'empty, or a 12-digit account id'),
   centralRegion: text(/^([a-z]{2}(-[a-z]+)+-[0-9]+)?$/, 'empty, or a Region name like "eu-west-1"'),
+  targetAccounts: listMatching(/^[0-9]{12}$/, '12-digit account ids'),
+  targetRegions: listMatching(/^[a-z]{2}(-[a-z]+)+-[0-9]+$/, 'Region names like "eu-west-1"'),
   securityHubRegion: text(
     /^([a-z]{2}(-[a-z]+)+-[0-9]+)?$/,
     'a Region name like "eu-west-1", or empty for the stack Region',
@@ -532,10 +561,22 @@ function checkedConfig(values: Record<string, unknown>, what: string, where: str
     const raw = values[key];
     config[key] = raw === undefined ? DEFAULT_CONFIG[key] : READERS[key](raw, problems, key);
   }
+  if (config.organizationId && config.installDocumentName) {
+    problems.push(
+      "installDocumentName cannot be set with organizationId: member accounts' documents carry the central stack's names (<stackName>-Install-ACMCertificate)",
+    );
+  }
   if (!config.organizationId) {
     for (const key of ['centralAccount', 'centralRegion'] as const) {
       if (config[key]) {
         problems.push(`${key} applies only to the member stack: set organizationId too, or leave ${key} out`);
+      }
+    }
+    for (const key of ['targetAccounts', 'targetRegions'] as const) {
+      if ((config[key] as string[]).length > 0) {
+        problems.push(
+          `${key} needs organizationId: hosts in other accounts and Regions are reached through the member stack, which trusts the organization`,
+        );
       }
     }
   }

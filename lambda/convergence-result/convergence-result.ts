@@ -2,7 +2,9 @@ import type { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { driftMessage } from '../shared/alert-message.js';
+import { type DriftedHost, driftMessage } from '../shared/alert-message.js';
+import { type TargetLocation, locationOf } from '../shared/export-request.js';
+import { eventLocation } from '../shared/target-location.js';
 import {
   DRIFT_GENERATOR_ID,
   archivedFinding,
@@ -17,6 +19,9 @@ import { activeFindings, importFindings } from '../shared/security-hub.js';
 
 /** State Manager's "EC2 State Manager Instance Association State Change" event (detail fields as sent). */
 export interface InstanceAssociationEvent {
+  /** Where the association ran: a member account's events come to the central bus with theirs. */
+  readonly account?: string;
+  readonly region?: string;
   readonly detail?: {
     readonly 'association-id'?: string;
     readonly 'instance-id'?: string;
@@ -35,6 +40,9 @@ export interface ConvergenceResultDependencies {
   readonly hostsTableName: string;
   /** Reads what the node recorded for each certificate (ListComplianceItems). */
   readonly ssm: SSMClient;
+  /** The same in a member account and Region; `home` says which account and Region are this one. */
+  readonly ssmAt?: (location: TargetLocation) => SSMClient;
+  readonly home?: { readonly account: string; readonly region: string };
   readonly securityHub: SecurityHubClient;
   readonly sns: SNSClient;
   readonly topicArn: string;
@@ -67,15 +75,22 @@ export async function handleConvergenceResult(
   const associationId = detail['association-id'];
   const instanceId = detail['instance-id'];
   if (!associationId || !instanceId) return { action: 'ignored', why: 'no association or instance id' };
-  const mappings = await mappingsByAssociation(deps.db, deps.tableName, associationId);
+  const location = deps.home && eventLocation(event, deps.home);
+  const where = (item: Partial<TargetLocation>) => JSON.stringify(locationOf(item) ?? null);
+  // An association id is an account's own: only mappings in the account and Region the event came from.
+  const mappings = (await mappingsByAssociation(deps.db, deps.tableName, associationId)).filter(
+    (mapping) => !deps.home || where(mapping) === where(location ?? {}),
+  );
   if (mappings.length === 0) {
     return { action: 'ignored', why: 'the association belongs to no mapping (unmapped?)' };
   }
+  if (location && !deps.ssmAt) throw new Error('no way to reach SSM in another account was given');
+  const ssm = location ? deps.ssmAt!(location) : deps.ssm;
 
   const status = detail.status ?? 'Unknown';
   const finished = status === 'Success' || status === 'Failed';
   const ranAt = Date.parse(detail['last-execution-date'] ?? '') || deps.now().getTime();
-  const reports = finished ? ((await hostReports(deps.ssm, [instanceId])).get(instanceId) ?? []) : [];
+  const reports = finished ? ((await hostReports(ssm, [instanceId])).get(instanceId) ?? []) : [];
   const certificates: CertificateOnHost[] = [];
   for (const mapping of mappings) {
     const report = mapping.SecretId ? reportOfRun(reports, mapping.SecretId, ranAt) : undefined;
@@ -130,7 +145,7 @@ async function reportDrift(
   await importFindings(deps.securityHub, [
     driftFinding(
       facts,
-      { instanceId: host.InstanceId, failure },
+      { instanceId: host.InstanceId, failure, ...hostLocationOf(mapping) },
       { securityHubRegion: deps.securityHubRegion, now, createdAt: existing?.CreatedAt },
     ),
   ]);
@@ -138,12 +153,18 @@ async function reportDrift(
   await deps.sns.send(
     new PublishCommand({
       ...driftMessage(mapping.CertName, mapping.CertificateArn, facts.currentSerial, [
-        { instanceId: host.InstanceId, failure },
+        { instanceId: host.InstanceId, failure, ...hostLocationOf(mapping) },
       ]),
       TopicArn: deps.topicArn,
     }),
   );
   return 'raised';
+}
+
+/** Where a mapping's hosts are, as a drifted host names it (nothing for this account and Region). */
+function hostLocationOf(mapping: CertificateMapping): Pick<DriftedHost, 'location'> {
+  const location = locationOf(mapping);
+  return location ? { location: { account: location.TargetAccount, region: location.TargetRegion } } : {};
 }
 
 function failureOf(host: HostState): string {

@@ -3,7 +3,9 @@ import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { requiredEnv } from '../shared/env.js';
+import { accountIdOf, requiredEnv } from '../shared/env.js';
+import { ssmClientsAt } from '../shared/target-location.js';
+import type { Context } from 'aws-lambda';
 import { logger } from '../shared/logger.js';
 import { findingsRegion } from '../shared/security-hub.js';
 import {
@@ -15,16 +17,22 @@ import {
 const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 const sns = new SNSClient({});
 const ssm = new SSMClient({});
+const ssmAt = ssmClientsAt(ssm);
 const securityHubRegion = findingsRegion();
 const securityHub = new SecurityHubClient({ region: securityHubRegion });
 
 /** EventBridge target: a target's association ran on one host. */
-export async function handler(event: InstanceAssociationEvent): Promise<ConvergenceOutcome> {
+export async function handler(
+  event: InstanceAssociationEvent,
+  context: Context,
+): Promise<ConvergenceOutcome> {
   const outcome = await handleConvergenceResult(event, {
     db,
     tableName: requiredEnv('TABLE_NAME'),
     hostsTableName: requiredEnv('HOSTS_TABLE_NAME'),
     ssm,
+    ssmAt,
+    home: { account: accountIdOf(context.invokedFunctionArn), region: requiredEnv('AWS_REGION') },
     securityHub,
     sns,
     topicArn: requiredEnv('ALERT_TOPIC_ARN'),

@@ -9,9 +9,12 @@ import {
   profileSettings,
 } from '../shared/install-parameters.js';
 import type { CertificateMapping } from '../shared/mapping-store.js';
+import { type TargetLocation, locationOf } from '../shared/export-request.js';
 
 export interface DriftCheckDependencies {
   readonly ssm: SSMClient;
+  /** SSM in the member account and Region of a mapping that names one. */
+  readonly ssmAt?: (location: TargetLocation) => SSMClient;
   readonly db: DynamoDBDocumentClient;
   readonly tableName: string;
   /** The read-only check document. */
@@ -59,7 +62,10 @@ export async function startDriftChecks(deps: DriftCheckDependencies): Promise<Dr
     mappings.push(...((page.Items ?? []) as CertificateMapping[]));
   }
   const results = await settleWithConcurrency(mappings, 5, async (mapping) => {
-    const response = await deps.ssm.send(
+    const location = locationOf(mapping);
+    if (location && !deps.ssmAt) throw new Error('no way to reach SSM in another account was given');
+    const ssm = location ? deps.ssmAt!(location) : deps.ssm;
+    const response = await ssm.send(
       new SendCommandCommand({
         DocumentName: deps.documentName,
         DocumentVersion: '$LATEST',

@@ -11,12 +11,17 @@ import {
   driftFindingId,
 } from '../shared/certificate-finding.js';
 import { listInvocations, resultLine } from '../shared/command-invocations.js';
+import type { TargetLocation } from '../shared/export-request.js';
 import { logger } from '../shared/logger.js';
+import { eventLocation } from '../shared/target-location.js';
 import { activeFindings, importFindings } from '../shared/security-hub.js';
 import { serialFromAcm, serialFromHex } from '../shared/serial.js';
 
 export interface DriftResultDependencies {
   readonly ssm: SSMClient;
+  /** SSM in a member account and Region, for a check that ran there; `home` says which is here. */
+  readonly ssmAt?: (location: TargetLocation) => SSMClient;
+  readonly home?: { readonly account: string; readonly region: string };
   readonly acm: ACMClient;
   readonly securityHub: SecurityHubClient;
   readonly sns: SNSClient;
@@ -26,6 +31,9 @@ export interface DriftResultDependencies {
 }
 
 export interface CommandStatusEvent {
+  /** Where the command ran: a member account's events come to the central bus with theirs. */
+  readonly account?: string;
+  readonly region?: string;
   readonly detail?: {
     readonly 'command-id'?: string;
     readonly 'document-name'?: string;
@@ -53,7 +61,13 @@ export async function handleDriftResult(
   const commandId = event.detail?.['command-id'];
   if (!commandId) throw new Error('the command status event has no command-id');
   const now = deps.now();
-  const command = (await deps.ssm.send(new ListCommandsCommand({ CommandId: commandId }))).Commands?.[0];
+  const location = deps.home && eventLocation(event, deps.home);
+  if (location && !deps.ssmAt) throw new Error('no way to reach SSM in another account was given');
+  const ssm = location ? deps.ssmAt!(location) : deps.ssm;
+  const hostLocation = location
+    ? { location: { account: location.TargetAccount, region: location.TargetRegion } }
+    : {};
+  const command = (await ssm.send(new ListCommandsCommand({ CommandId: commandId }))).Commands?.[0];
   const certificateArn = command?.Parameters?.CertificateArn?.[0];
   const certName = command?.Parameters?.CertName?.[0];
   const endpoint = command?.Parameters?.VerifyEndpoint?.[0];
@@ -73,7 +87,7 @@ export async function handleDriftResult(
   const currentSerial = serialFromAcm(detail.Serial);
 
   const inSync: string[] = [];
-  for (const invocation of await listInvocations(deps.ssm, commandId)) {
+  for (const invocation of await listInvocations(ssm, commandId)) {
     const instanceId = invocation.InstanceId ?? 'unknown';
     const result = resultLine(invocation);
     if (invocation.Status !== 'Success' || !result) {
@@ -85,10 +99,11 @@ export async function handleDriftResult(
     // With an endpoint in the profile, the check also reports what the service serves there.
     const servedSerial = result.served === 'none' ? undefined : reportedSerial(result.served);
     if (result.status === 'missing' || hostSerial !== currentSerial)
-      drifted.push({ instanceId, ...(hostSerial ? { serial: hostSerial } : {}) });
+      drifted.push({ instanceId, ...hostLocation, ...(hostSerial ? { serial: hostSerial } : {}) });
     else if (endpoint && result.served !== undefined && servedSerial !== currentSerial)
       drifted.push({
         instanceId,
+        ...hostLocation,
         serial: hostSerial,
         served: { endpoint, ...(servedSerial ? { serial: servedSerial } : {}) },
       });

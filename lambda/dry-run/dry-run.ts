@@ -7,7 +7,9 @@ import {
 } from '@aws-sdk/client-ssm';
 import { assertTagGranted, exportableCertificate } from '../export-certificate/export-certificate.js';
 import { EXPLAINED_ERROR_NAMES } from '../shared/errors.js';
-import { profileOf, tagKeyValue, validatedRequest } from '../shared/export-request.js';
+import { type TargetLocation, locationOf, profileOf, validatedRequest } from '../shared/export-request.js';
+import { describeTarget } from '../shared/target-association.js';
+import { type TargetLocationPolicy, locationProblems } from '../shared/target-location.js';
 import {
   type HostInstallSettings,
   type InstallProfiles,
@@ -40,6 +42,11 @@ export interface DryRunDependencies {
   /** The dry run's document, sent to the ready hosts. */
   readonly documentName: string;
   readonly now?: () => Date;
+  /** Where a mapping's hosts may be besides this account and Region. @default nowhere else */
+  readonly locations?: TargetLocationPolicy;
+  /** SSM in a member account and Region, and the check that the member stack there answers. */
+  readonly ssmAt?: (location: TargetLocation) => SSMClient;
+  readonly assertReachable?: (location: TargetLocation) => Promise<void>;
 }
 
 export interface TargetInstance {
@@ -66,6 +73,10 @@ export interface DryRunReport {
   readonly notExportableBecause?: string;
   /** Why hosts could not read the secret by this tag, when they could not. */
   readonly tagNotGrantedBecause?: string;
+  /** Why the mapping's account and Region cannot be installed in, when they cannot. */
+  readonly locationNotReadyBecause?: string;
+  /** Why the hosts were not sent the dry run's document, when they were not. */
+  readonly hostCheckSkippedBecause?: string;
   /** The install profile the export would use, and why it could not, when it names none that exists. */
   readonly profile: string;
   readonly unknownProfileBecause?: string;
@@ -104,15 +115,29 @@ export async function dryRun(input: unknown, deps: DryRunDependencies): Promise<
   } catch (error) {
     unknownProfileBecause = (error as Error).message;
   }
-  const instances = (await taggedInstances(deps.ssm, request.TargetTagKey, request.TargetTagValue)).map(
-    describeInstance,
-  );
+  const location = locationOf(request);
+  const locationNotReadyBecause = location ? await locationNotReady(location, deps) : undefined;
+  const ssm = location && deps.ssmAt ? deps.ssmAt(location) : deps.ssm;
+  const instances =
+    locationNotReadyBecause === undefined
+      ? (await taggedInstances(ssm, request.TargetTagKey, request.TargetTagValue)).map(describeInstance)
+      : [];
+  // The dry run's document is this deployment's alone: hosts in member accounts are judged by what SSM
+  // knows of them, and by the member stack's role answering.
+  const hostCheckSkippedBecause = location
+    ? "hosts in member accounts are not sent the dry run's document; their first install reports what they lack"
+    : undefined;
   // The host's own check is a Linux script; a Windows node is judged by what SSM knows of it.
   const readyIds = instances
     .filter((instance) => instance.ready && instance.platformType !== 'Windows')
     .map((instance) => instance.instanceId);
   let hostCheck: HostCheckCommand | undefined;
-  if (readyIds.length > 0 && tagNotGrantedBecause === undefined && unknownProfileBecause === undefined) {
+  if (
+    !location &&
+    readyIds.length > 0 &&
+    tagNotGrantedBecause === undefined &&
+    unknownProfileBecause === undefined
+  ) {
     const mapping: CertificateMapping | undefined = await getMapping(deps.db, deps.tableName, request);
     const settings: HostInstallSettings = profileSettings(deps.profiles, profile);
     hostCheck = await sendHostCheck(request, settings, mapping, readyIds, deps);
@@ -120,10 +145,12 @@ export async function dryRun(input: unknown, deps: DryRunDependencies): Promise<
   return {
     dryRun: true,
     certificateArn: request.CertificateArn,
-    target: tagKeyValue(request),
+    target: describeTarget(request),
     exportable: notExportableBecause === undefined,
     ...(notExportableBecause ? { notExportableBecause } : {}),
     ...(tagNotGrantedBecause ? { tagNotGrantedBecause } : {}),
+    ...(locationNotReadyBecause ? { locationNotReadyBecause } : {}),
+    ...(hostCheckSkippedBecause && instances.length > 0 ? { hostCheckSkippedBecause } : {}),
     profile,
     ...(unknownProfileBecause ? { unknownProfileBecause } : {}),
     instances,
@@ -132,9 +159,31 @@ export async function dryRun(input: unknown, deps: DryRunDependencies): Promise<
       notExportableBecause === undefined &&
       tagNotGrantedBecause === undefined &&
       unknownProfileBecause === undefined &&
+      locationNotReadyBecause === undefined &&
       instances.length > 0 &&
       instances.every((instance) => instance.ready),
   };
+}
+
+/** Why a mapping's account and Region cannot be installed in: not allowed, or no member stack answering. */
+async function locationNotReady(
+  location: TargetLocation,
+  deps: DryRunDependencies,
+): Promise<string | undefined> {
+  const problems = locationProblems(location, {
+    home: { account: deps.accountId, region: deps.region },
+    accounts: [],
+    regions: [],
+    ...deps.locations,
+  });
+  if (problems.length > 0) return problems.join('; ');
+  try {
+    await deps.assertReachable?.(location);
+  } catch (error) {
+    if ((error as Error).name !== 'TargetNotReachableError') throw error;
+    return (error as Error).message;
+  }
+  return undefined;
 }
 
 /** A dry run whose hosts have been sent the check: `collectDryRun` reads their answers. */

@@ -8,10 +8,12 @@ import { retryingTransient } from '../shared/errors.js';
 import { accountIdOf, partitionOf, requiredEnv } from '../shared/env.js';
 import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
+import { assertReachable, locationPolicyFromEnv, ssmClientsAt } from '../shared/target-location.js';
 import { type DryRunReport, awaitsHosts, collectDryRun, dryRun } from './dry-run.js';
 
 const acm = new ACMClient({});
 const ssm = new SSMClient({});
+const ssmAt = ssmClientsAt(ssm);
 const iam = new IAMClient({});
 const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 
@@ -42,6 +44,10 @@ export async function handler(event: unknown, context: Context): Promise<DryRunR
             profiles: installProfilesFromEnv(),
             tableName: requiredEnv('TABLE_NAME'),
             documentName: requiredEnv('DRY_RUN_DOCUMENT_NAME'),
+            locations: locationPolicyFromEnv({ account: accountId, region: requiredEnv('AWS_REGION') }),
+            ssmAt,
+            assertReachable: (location) =>
+              assertReachable(ssmAt(location), location, requiredEnv('INSTALL_DOCUMENT_NAME')),
           }),
     );
     logger.info('dry run', {

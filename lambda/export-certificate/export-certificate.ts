@@ -24,7 +24,9 @@ import {
 import {
   EXPORTED_SERIAL_FIELD,
   type ExportRequest,
+  type TargetLocation,
   isDryRun,
+  locationOf,
   profileOf,
   tagKeyValue,
   validatedRequest,
@@ -32,6 +34,8 @@ import {
 import { type InstallProfiles, profileSettings } from '../shared/install-parameters.js';
 import { logger } from '../shared/logger.js';
 import { writeSecretVersion } from '../shared/secret-versions.js';
+import { shareSecretWithTarget, targetReadPolicy } from '../shared/secret-sharing.js';
+import { type TargetLocationPolicy, locationProblems } from '../shared/target-location.js';
 import { isSerial, serialFromAcm, serialFromHex } from '../shared/serial.js';
 import type { ExportedCertificate } from '../shared/workflow-state.js';
 
@@ -44,6 +48,12 @@ export interface ExportDependencies extends CertificateExportDependencies {
   readonly grantedTagKeys: readonly string[];
   /** The deployment's install profiles: a request may name only one of them. */
   readonly profiles: InstallProfiles;
+  /** Where a mapping's hosts may be besides this account and Region. @default nowhere else */
+  readonly locations?: TargetLocationPolicy;
+  /** In a deployment for an organization: its id, which a shared secret's policy requires. */
+  readonly organizationId?: string;
+  /** Throws TargetNotReachableError when the member stack at a location cannot be acted through. */
+  readonly assertReachable?: (location: TargetLocation) => Promise<void>;
   /**
    * Makes sure the mapping exists before its secret is first written (creating it with the status
    * Exporting when it does not), so a secret never outlives a failed mapping write.
@@ -73,6 +83,8 @@ export async function exportCertificate(
   const profile = profileOf(fields);
   profileSettings(deps.profiles, profile);
   const secretId = mappingSecretName(request);
+  const location = locationOf(request);
+  if (location) await assertLocation(location, deps);
 
   const renewed = await renewalExport(deps.secrets, request.CertificateArn, exportedSerial);
   const serial = renewed
@@ -96,6 +108,16 @@ export async function exportCertificate(
   if (written.secretString !== formatCertificateBundle(material)) {
     logger.info('this execution already wrote the secret; using that version', { secretId });
   }
+  if (location) {
+    await shareSecretWithTarget(
+      deps.secrets,
+      secretId,
+      targetReadPolicy(request, location, {
+        partition: deps.partition,
+        organizationId: deps.organizationId ?? '',
+      }),
+    );
+  }
   // The metadata describes what the secret holds.
   const leaf = new X509Certificate(parseCertificateBundle(written.secretString).certificate);
   return {
@@ -108,6 +130,19 @@ export async function exportCertificate(
     exportedAt: deps.now().toISOString(),
     profile,
   };
+}
+
+/** A mapping in another account or Region: allowed by configuration, and its member stack answering. */
+async function assertLocation(location: TargetLocation, deps: ExportDependencies): Promise<void> {
+  const problems = locationProblems(location, {
+    home: { account: deps.accountId, region: deps.region },
+    accounts: [],
+    regions: [],
+    ...deps.locations,
+  });
+  if (problems.length > 0)
+    throw new InvalidExportRequestError(`invalid export request: ${problems.join('; ')}`);
+  await deps.assertReachable?.(location);
 }
 
 /** The secret version id an execution writes: a UUID made from its ARN (Secrets Manager's idempotency token). */

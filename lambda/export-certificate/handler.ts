@@ -2,6 +2,7 @@ import { ACMClient } from '@aws-sdk/client-acm';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { retryingTransient } from '../shared/errors.js';
 import { accountIdOf, partitionOf, requiredEnv } from '../shared/env.js';
@@ -9,6 +10,7 @@ import { type ExportRequest, requestFieldsOf } from '../shared/export-request.js
 import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { recordExport, recordExportStarted } from '../shared/mapping-store.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
+import { assertReachable, locationPolicyFromEnv, ssmClientsAt } from '../shared/target-location.js';
 import type { ExportedCertificate } from '../shared/workflow-state.js';
 import { exportCertificate } from './export-certificate.js';
 
@@ -17,6 +19,8 @@ const acm = new ACMClient({});
 // write lost now means exporting again later) never make a second version.
 const secrets = new SecretsManagerClient({ maxAttempts: 6 });
 const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+// Only for a mapping in another account or Region: the member stack there is asked before any export.
+const ssmAt = ssmClientsAt(new SSMClient({}));
 
 /** What the workflow hands the step: the request as it came, and the execution it belongs to. */
 interface ExportStepInput {
@@ -28,6 +32,7 @@ interface ExportStepInput {
 export async function handler(event: ExportStepInput, context: Context): Promise<ExportedCertificate> {
   return withLogContext(logKeysOf(event.request), async () => {
     const tableName = requiredEnv('TABLE_NAME');
+    const home = { account: accountIdOf(context.invokedFunctionArn), region: requiredEnv('AWS_REGION') };
     const result = await retryingTransient(() =>
       exportCertificate(
         event.request,
@@ -36,11 +41,15 @@ export async function handler(event: ExportStepInput, context: Context): Promise
           secrets,
           claims: { db, tableName: requiredEnv('EXPORT_CLAIMS_TABLE_NAME') },
           kmsKeyId: requiredEnv('SECRET_KMS_KEY_ARN'),
-          region: requiredEnv('AWS_REGION'),
-          accountId: accountIdOf(context.invokedFunctionArn),
+          region: home.region,
+          accountId: home.account,
           partition: partitionOf(context.invokedFunctionArn),
           grantedTagKeys: requiredEnv('GRANTED_TAG_KEYS').split(','),
           profiles: installProfilesFromEnv(),
+          locations: locationPolicyFromEnv(home),
+          organizationId: process.env.ORGANIZATION_ID ?? '',
+          assertReachable: (location) =>
+            assertReachable(ssmAt(location), location, requiredEnv('INSTALL_DOCUMENT_NAME')),
           recordStarted: async (request, started) => {
             await recordExportStarted(db, tableName, request, started);
           },

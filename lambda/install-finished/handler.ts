@@ -4,6 +4,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { requiredEnv } from '../shared/env.js';
 import { emitCounts } from '../shared/metrics.js';
+import { ssmClientsAt } from '../shared/target-location.js';
 import {
   type FinishedOutcome,
   type InstallFinishedEvent,
@@ -11,6 +12,7 @@ import {
 } from './install-finished.js';
 
 const ssm = new SSMClient({});
+const ssmAt = ssmClientsAt(ssm);
 const sfn = new SFNClient({});
 const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 
@@ -18,6 +20,7 @@ const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 export async function handler(event: InstallFinishedEvent): Promise<FinishedOutcome> {
   const outcome = await handleInstallFinished(event, {
     ssm,
+    ssmAt,
     sfn,
     db,
     tableName: requiredEnv('TABLE_NAME'),

@@ -7,6 +7,7 @@ import { requiredEnv, requiredIntegerEnv } from '../shared/env.js';
 import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
 import { convergenceSettingsFromEnv } from '../shared/target-association.js';
+import { ssmClientsAt } from '../shared/target-location.js';
 import type { InstallCommand } from '../shared/workflow-state.js';
 import { type RecordAndInstallInput, recordAndInstall } from './record-and-install.js';
 
@@ -15,6 +16,9 @@ const ssm = new SSMClient({});
 // answer is made good by the step's retry, which finds what the first attempt made (by mark, by name).
 const ssmOnce = new SSMClient({ maxAttempts: 1 });
 const sfn = new SFNClient({});
+// The same, in the member account and Region of a mapping that names one.
+const ssmAt = ssmClientsAt(ssm);
+const ssmOnceAt = ssmClientsAt(ssmOnce, { maxAttempts: 1 });
 const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 
 /**
@@ -29,6 +33,11 @@ export async function handler(event: RecordAndInstallInput): Promise<InstallComm
         ssm,
         stateManager: ssmOnce,
         commandSender: ssmOnce,
+        clientsAt: (location) => ({
+          ssm: ssmAt(location),
+          stateManager: ssmOnceAt(location),
+          commandSender: ssmOnceAt(location),
+        }),
         sfn,
         db,
         tableName: requiredEnv('TABLE_NAME'),

@@ -14,6 +14,8 @@ import {
 } from '../shared/install-parameters.js';
 import {
   type ExportRequest,
+  type TargetLocation,
+  locationOf,
   tagKeyValue,
   requestFieldsOf,
   validatedRequest,
@@ -67,6 +69,11 @@ export interface RecordAndInstallDependencies extends CompletionDependencies {
   readonly commandSender?: SSMClient;
   readonly command: InstallCommandSettings;
   readonly convergence: ConvergenceSettings;
+  /**
+   * For a mapping in another account or Region: the same three clients, acting through the member
+   * stack's role there (SSM acts only in its caller's account and Region).
+   */
+  readonly clientsAt?: (location: TargetLocation) => SsmClients;
   /** How long the execution waits for the command before reporting it as timed out. */
   readonly maxWaitSeconds: number;
 }
@@ -133,9 +140,10 @@ export function installParameters(
  */
 export async function recordAndInstall(
   input: RecordAndInstallInput,
-  deps: RecordAndInstallDependencies,
+  given: RecordAndInstallDependencies,
 ): Promise<InstallCommand> {
   const request = validatedRequest(requestFieldsOf(input));
+  const deps = atLocation(given, locationOf(request));
   const record = {
     profile: input.export.profile,
     expiresAt: input.export.notAfter,
@@ -145,7 +153,7 @@ export async function recordAndInstall(
     executionArn: input.executionArn,
   };
   const target = targetOf({ ...request, profile: input.export.profile });
-  const targets = targetSyncDependencies(deps);
+  const targets = targetSyncDependencies(given);
 
   let association: EnsuredAssociation;
   let existing: CertificateMapping | undefined;
@@ -228,9 +236,22 @@ export async function recordAndInstall(
 
 type SentCommand = Omit<InstallCommand, 'associationId' | 'associationChange'>;
 
+export type SsmClients = Pick<RecordAndInstallDependencies, 'ssm' | 'stateManager' | 'commandSender'>;
+
+/** The dependencies with the SSM clients of the mapping's location. */
+function atLocation(
+  deps: RecordAndInstallDependencies,
+  location: TargetLocation | undefined,
+): RecordAndInstallDependencies {
+  if (!location) return deps;
+  if (!deps.clientsAt) throw new Error('no way to reach SSM in another account was given');
+  return { ...deps, ...deps.clientsAt(location) };
+}
+
 function targetSyncDependencies(deps: RecordAndInstallDependencies): TargetSyncDependencies {
   return {
     stateManager: deps.stateManager,
+    ...(deps.clientsAt ? { stateManagerAt: (location) => deps.clientsAt!(location).stateManager } : {}),
     db: deps.db,
     tableName: deps.tableName,
     settings: {

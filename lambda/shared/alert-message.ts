@@ -140,6 +140,8 @@ export function digestMessage(
 
 export interface DriftedHost {
   readonly instanceId: string;
+  /** The host's account and Region, when not this deployment's. */
+  readonly location?: { readonly account: string; readonly region: string };
   /** The serial the host has, or undefined when its files are missing. */
   readonly serial?: string;
   /** Why the mapping's association could not install the certificate there, when that is the news. */
@@ -174,7 +176,7 @@ export function driftMessage(
     '',
     ...hosts.map(
       (host) =>
-        `  ${host.instanceId.padEnd(22)} ${host.failure ? `install failing: ${host.failure}` : host.served ? `files current, but ${servedWords(host.served)}` : host.serial ? `serves serial ${host.serial}` : 'files missing'}`,
+        `  ${host.instanceId.padEnd(22)} ${host.location ? `(account ${host.location.account}, ${host.location.region}) ` : ''}${host.failure ? `install failing: ${host.failure}` : host.served ? `files current, but ${servedWords(host.served)}` : host.serial ? `serves serial ${host.serial}` : 'files missing'}`,
     ),
     '',
     'What to do: export the certificate to this target again (npm run cli -- export …), then check the hosts that still differ.',

@@ -163,6 +163,8 @@ export function driftFinding(
         ? `still serves serial ${host.serial} of ${facts.certName}, not ACM's current ${facts.currentSerial}`
         : `has no ${facts.certName} certificate files installed`;
   const managed = host.instanceId.startsWith('mi-');
+  const at = { account: host.location?.account ?? account, region: host.location?.region ?? region };
+  const where = host.location ? ` in account ${at.account} (${at.region})` : '';
   return {
     SchemaVersion: '2018-10-08',
     Id: driftFindingId(facts.certificateArn, host.instanceId),
@@ -176,7 +178,10 @@ export function driftFinding(
       `Host ${host.instanceId} ${host.failure ? 'cannot install the certificate' : host.served && !host.served.serial ? 'does not serve TLS with the certificate' : host.serial ? 'serves an old certificate' : 'is missing the certificate'} ${facts.certName}`,
       256,
     ),
-    Description: truncate(`Managed instance ${host.instanceId} ${what} (${facts.certificateArn}).`, 1024),
+    Description: truncate(
+      `Managed instance ${host.instanceId}${where} ${what} (${facts.certificateArn}).`,
+      1024,
+    ),
     FindingProviderFields: {
       Severity: { Label: severity, Original: severity },
       Types: ['Software and Configuration Checks/AWS Security Best Practices/Certificate Drift'],
@@ -191,10 +196,10 @@ export function driftFinding(
       {
         Type: managed ? 'Other' : 'AwsEc2Instance',
         Id: managed
-          ? `arn:${partition}:ssm:${region}:${account}:managed-instance/${host.instanceId}`
-          : `arn:${partition}:ec2:${region}:${account}:instance/${host.instanceId}`,
+          ? `arn:${partition}:ssm:${at.region}:${at.account}:managed-instance/${host.instanceId}`
+          : `arn:${partition}:ec2:${at.region}:${at.account}:instance/${host.instanceId}`,
         Partition: partition as Partition,
-        Region: region,
+        Region: at.region,
       },
       {
         Type: 'AwsCertificateManagerCertificate',

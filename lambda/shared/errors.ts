@@ -35,6 +35,11 @@ export class UnknownProfileError extends ExportInstallError {
   override name = 'UnknownProfileError';
 }
 
+/** The mapping's account and Region cannot be acted in: no member stack there, or it does not trust this one. */
+export class TargetNotReachableError extends ExportInstallError {
+  override name = 'TargetNotReachableError';
+}
+
 export class InstallCommandRejectedError extends ExportInstallError {
   override name = 'InstallCommandRejectedError';
 }
@@ -61,6 +66,7 @@ export const EXPLAINED_ERROR_NAMES = [
   'CertificateNotExportableError',
   'TargetTagNotGrantedError',
   'UnknownProfileError',
+  'TargetNotReachableError',
   'InstallCommandRejectedError',
 ] as const;
 

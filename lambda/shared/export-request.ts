@@ -269,7 +269,8 @@ export function targetPartition(
  * association) hold no tag characters those names do not allow.
  */
 export function mappingId(
-  request: Pick<ExportRequest, 'CertificateArn' | 'TargetTagKey' | 'TargetTagValue'> & Partial<TargetLocation>,
+  request: Pick<ExportRequest, 'CertificateArn' | 'TargetTagKey' | 'TargetTagValue'> &
+    Partial<TargetLocation>,
 ): string {
   const location = locationOf(request);
   const parts = [request.CertificateArn, request.TargetTagKey, request.TargetTagValue];

@@ -7,7 +7,7 @@ import {
   PutCommand,
   paginateScan,
 } from '@aws-sdk/lib-dynamodb';
-import { type ExportRequest, requestFieldsOf } from './export-request.js';
+import { type ExportRequest, type TargetLocation, locationOf, requestFieldsOf } from './export-request.js';
 import { assessInstall } from './install-status.js';
 import { logger } from './logger.js';
 import { recordInstallResult } from './mapping-store.js';
@@ -56,6 +56,8 @@ export async function pendingWaits(store: WaitStore): Promise<InstallWait[]> {
 
 export interface CompletionDependencies {
   readonly ssm: SSMClient;
+  /** SSM in a member account and Region, for a wait whose mapping names one. */
+  readonly ssmAt?: (location: TargetLocation) => SSMClient;
   readonly sfn: SFNClient;
   readonly waits: WaitStore;
   /** The inventory, where the mapping's last install result is recorded. */
@@ -81,7 +83,9 @@ export async function completeIfFinished(
   const wait = known ?? (await getWait(deps.waits, commandId));
   if (!wait) return undefined;
   const request = requestFieldsOf(wait);
-  const report = await assessInstall(deps.ssm, request, {
+  const location = locationOf(request);
+  const ssm = location && deps.ssmAt ? deps.ssmAt(location) : deps.ssm;
+  const report = await assessInstall(ssm, request, {
     commandId,
     ...(wait.SecretId ? { secretId: wait.SecretId } : {}),
     sentAt: new Date(wait.SentAt),

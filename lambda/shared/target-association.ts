@@ -11,7 +11,13 @@ import {
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createHash } from 'node:crypto';
 import { InstallCommandRejectedError } from './errors.js';
-import { DEFAULT_PROFILE, tagKeyValue } from './export-request.js';
+import {
+  DEFAULT_PROFILE,
+  type TargetLocation,
+  locationOf,
+  tagKeyValue,
+  targetPartition,
+} from './export-request.js';
 import {
   type InstallProfiles,
   MAX_CERTIFICATES_PER_TARGET,
@@ -49,24 +55,40 @@ export interface ConvergenceSettings {
 const ASSOCIATION_NAME = /^[a-zA-Z0-9_.-]{3,128}$/;
 const LONGEST_PREFIX = 40;
 
-/** Where a set of certificates goes: the nodes carrying one tag, installing the way one profile says. */
-export interface InstallTarget {
+/**
+ * Where a set of certificates goes: the nodes carrying one tag (in this deployment's account and Region,
+ * or in the one it names), installing the way one profile says.
+ */
+export interface InstallTarget extends Partial<TargetLocation> {
   readonly TargetTagKey: string;
   readonly TargetTagValue: string;
   readonly profile: string;
 }
 
-export function targetOf(mapping: {
-  readonly TargetTagKey: string;
-  readonly TargetTagValue: string;
-  readonly Profile?: string;
-  readonly profile?: string;
-}): InstallTarget {
+export function targetOf(
+  mapping: {
+    readonly TargetTagKey: string;
+    readonly TargetTagValue: string;
+    readonly Profile?: string;
+    readonly profile?: string;
+  } & Partial<TargetLocation>,
+): InstallTarget {
   return {
     TargetTagKey: mapping.TargetTagKey,
     TargetTagValue: mapping.TargetTagValue,
     profile: mapping.profile ?? mapping.Profile ?? DEFAULT_PROFILE,
+    ...locationOf(mapping),
   };
+}
+
+/** How a target is named in messages: its tag, and where when not here. */
+export function describeTarget(
+  target: Pick<InstallTarget, 'TargetTagKey' | 'TargetTagValue'> & Partial<TargetLocation>,
+): string {
+  const location = locationOf(target);
+  return location
+    ? `${tagKeyValue(target)} in account ${location.TargetAccount} (${location.TargetRegion})`
+    : tagKeyValue(target);
 }
 
 /**
@@ -138,7 +160,9 @@ export function desiredTargetAssociation(
 }
 
 export interface TargetSyncDependencies {
+  /** State Manager here; for a target elsewhere, `stateManagerAt` gives the member account's. */
   readonly stateManager: SSMClient;
+  readonly stateManagerAt?: (location: TargetLocation) => SSMClient;
   readonly db: DynamoDBDocumentClient;
   readonly tableName: string;
   readonly settings: TargetAssociationSettings;
@@ -171,20 +195,21 @@ export async function syncTargetAssociation(
   adjust: TargetAdjustment = {},
 ): Promise<TargetAssociationOutcome> {
   const associationName = targetAssociationName(deps.settings.documentName, target);
+  const stateManager = stateManagerFor(deps, target);
   for (let attempt = 1; ; attempt++) {
     const secretIds = await certificatesOf(deps, target, adjust);
     try {
       if (secretIds.length === 0) {
-        const deleted = await deleteAssociation(deps.stateManager, associationName);
+        const deleted = await deleteAssociation(stateManager, associationName);
         return { change: deleted ? 'deleted' : 'absent', associationName, certificates: 0 };
       }
       if (secretIds.length > MAX_CERTIFICATES_PER_TARGET) {
         throw new InstallCommandRejectedError(
-          `instances tagged ${tagKeyValue(target)} (profile ${target.profile}) already take ${MAX_CERTIFICATES_PER_TARGET} certificates, as many as one target's association can list: map this certificate to another tag value, or unmap one first`,
+          `instances tagged ${describeTarget(target)} (profile ${target.profile}) already take ${MAX_CERTIFICATES_PER_TARGET} certificates, as many as one target's association can list: map this certificate to another tag value, or unmap one first`,
         );
       }
       return await ensureAssociation(
-        deps.stateManager,
+        stateManager,
         desiredTargetAssociation(target, secretIds, deps.settings),
         deps.settings,
       );
@@ -202,7 +227,7 @@ async function certificatesOf(
   adjust: TargetAdjustment,
 ): Promise<string[]> {
   const secretIds = new Set(
-    (await mappingsOfTag(deps.db, deps.tableName, tagKeyValue(target)))
+    (await mappingsOfTag(deps.db, deps.tableName, targetPartition(target)))
       // A mapping SSM rejected waits for its next export to be listed (a target at its limit stays there).
       .filter(
         (mapping) =>
@@ -216,6 +241,14 @@ async function certificatesOf(
   if (adjust.include) secretIds.add(adjust.include);
   if (adjust.exclude) secretIds.delete(adjust.exclude);
   return [...secretIds].sort();
+}
+
+/** The State Manager a target's association lives in: this deployment's, or the member account's. */
+export function stateManagerFor(deps: TargetSyncDependencies, target: Partial<TargetLocation>): SSMClient {
+  const location = locationOf(target);
+  if (!location) return deps.stateManager;
+  if (!deps.stateManagerAt) throw new Error('no way to reach State Manager in another account was given');
+  return deps.stateManagerAt(location);
 }
 
 export type AssociationChange = 'created' | 'updated' | 'unchanged';

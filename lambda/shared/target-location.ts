@@ -1,6 +1,7 @@
-import { SSMClient, type SSMClientConfig } from '@aws-sdk/client-ssm';
+import { DescribeDocumentCommand, SSMClient, type SSMClientConfig } from '@aws-sdk/client-ssm';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import { requiredEnv } from './env.js';
+import { TargetNotReachableError } from './errors.js';
 import { type TargetLocation, locationOf } from './export-request.js';
 
 /**
@@ -27,10 +28,7 @@ export function memberRoleArn(location: TargetLocation, partition: string, stack
 }
 
 /** Why a request's location may not be used, as sentences; empty when it may. */
-export function locationProblems(
-  request: Partial<TargetLocation>,
-  policy: TargetLocationPolicy,
-): string[] {
+export function locationProblems(request: Partial<TargetLocation>, policy: TargetLocationPolicy): string[] {
   const location = locationOf(request);
   if (!location) return [];
   const { TargetAccount: account, TargetRegion: region } = location;
@@ -60,10 +58,10 @@ export function locationProblems(
 }
 
 /** The policy from the environment the stack gives the functions that take requests. */
-export function locationPolicyFromEnv(): TargetLocationPolicy {
+export function locationPolicyFromEnv(home: { account: string; region: string }): TargetLocationPolicy {
   const accounts = process.env.TARGET_ACCOUNTS ?? '';
   return {
-    home: { account: requiredEnv('DEPLOYMENT_ACCOUNT'), region: requiredEnv('AWS_REGION') },
+    home,
     accounts: accounts === '*' ? 'organization' : splitList(accounts),
     regions: splitList(process.env.TARGET_REGIONS ?? ''),
   };
@@ -85,10 +83,10 @@ export type SsmAt = (location: TargetLocation | undefined) => SSMClient;
  */
 export function ssmClientsAt(home: SSMClient, config: SSMClientConfig = {}): SsmAt {
   const clients = new Map<string, SSMClient>();
-  const stackName = process.env.STACK_NAME ?? '';
-  const partition = process.env.AWS_PARTITION ?? 'aws';
   return (location) => {
     if (!location) return home;
+    const stackName = requiredEnv('STACK_NAME');
+    const partition = requiredEnv('PARTITION');
     const key = `${location.TargetAccount}/${location.TargetRegion}`;
     let client = clients.get(key);
     if (!client) {
@@ -107,4 +105,54 @@ export function ssmClientsAt(home: SSMClient, config: SSMClientConfig = {}): Ssm
     }
     return client;
   };
+}
+
+/**
+ * Proves the central deployment can act where a mapping's hosts are, before anything is exported for
+ * them: the member role there can be assumed and the member stack's install document exists. Throws
+ * TargetNotReachableError saying what to fix; passing failures are left to the step's retries.
+ */
+export async function assertReachable(
+  ssm: SSMClient,
+  location: TargetLocation,
+  documentName: string,
+): Promise<void> {
+  const where = `account ${location.TargetAccount} in ${location.TargetRegion}`;
+  try {
+    await ssm.send(new DescribeDocumentCommand({ Name: documentName }));
+  } catch (error) {
+    const name = (error as Error).name;
+    if (name === 'InvalidDocument') {
+      throw new TargetNotReachableError(
+        `${where} has no document ${documentName}: deploy the member stack there (the StackSet's instances for that Region)`,
+      );
+    }
+    if (REFUSED.has(name) || /AssumeRole/.test((error as Error).message)) {
+      throw new TargetNotReachableError(
+        `cannot act in ${where} (${name}): deploy the member stack there, in the organization this deployment names, so its role trusts this deployment`,
+      );
+    }
+    throw error;
+  }
+}
+
+/** What STS or SSM answer when the member role is missing or does not trust the caller. */
+const REFUSED = new Set([
+  'AccessDenied',
+  'AccessDeniedException',
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+]);
+
+/**
+ * Where an EventBridge event comes from, when not from this deployment's account and Region: a member
+ * account's SSM events reach the central bus through the member stack's rule and keep their origin.
+ */
+export function eventLocation(
+  event: { readonly account?: string; readonly region?: string },
+  home: { readonly account: string; readonly region: string },
+): TargetLocation | undefined {
+  if (!event.account || !event.region) return undefined;
+  if (event.account === home.account && event.region === home.region) return undefined;
+  return { TargetAccount: event.account, TargetRegion: event.region };
 }

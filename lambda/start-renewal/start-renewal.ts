@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { describeIfPresent } from '../shared/acm-certificates.js';
 import { type CertificateExportDependencies, exportOnce } from '../shared/certificate-export.js';
 import { ExportInProgressError } from '../shared/errors.js';
-import { EXPORT_REQUEST_FIELDS } from '../shared/export-request.js';
+import { EXPORT_REQUEST_FIELDS, locationOf } from '../shared/export-request.js';
 import { assertExportable } from '../export-certificate/export-certificate.js';
 import { logger } from '../shared/logger.js';
 import { type CertificateMapping, mappingsForCertificate } from '../shared/mapping-store.js';
@@ -173,13 +173,17 @@ export function renewalExecutionName(
   return `renew-${certificateId}-${digest}`;
 }
 
-/** The export a renewal starts for a mapping: its four fields, and the profile it was exported with. */
+/**
+ * The export a renewal starts for a mapping: its four fields, where its hosts are when not here, and the
+ * profile it was exported with.
+ */
 function exportRequestOf(mapping: CertificateMapping): QueuedRenewal['input'] {
   return {
     CertificateArn: mapping.CertificateArn,
     CertName: mapping.CertName,
     TargetTagKey: mapping.TargetTagKey,
     TargetTagValue: mapping.TargetTagValue,
+    ...locationOf(mapping),
     ...(mapping.Profile ? { Profile: mapping.Profile } : {}),
   };
 }

@@ -5,9 +5,11 @@ import { type CustomResourceEvent, respond } from '../shared/cloudformation-resp
 import { requiredEnv } from '../shared/env.js';
 import { logger } from '../shared/logger.js';
 import { targetAssociationSettingsFromEnv } from '../shared/target-association.js';
+import { ssmClientsAt } from '../shared/target-location.js';
 import { syncAllTargets } from './sync-associations.js';
 
 const ssm = new SSMClient({});
+const ssmAt = ssmClientsAt(ssm);
 const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 
 /**
@@ -24,13 +26,18 @@ export async function handler(event: CustomResourceEvent): Promise<void> {
   try {
     const summary = await syncAllTargets({
       stateManager: ssm,
+      stateManagerAt: ssmAt,
       db,
       tableName: requiredEnv('TABLE_NAME'),
       settings: targetAssociationSettingsFromEnv(),
     });
     await respond(event, {
       Status: 'SUCCESS',
-      Data: { Targets: String(summary.targets), Replaced: String(summary.replaced) },
+      Data: {
+        Targets: String(summary.targets),
+        Replaced: String(summary.replaced),
+        Unreachable: String(summary.unreachable),
+      },
     });
   } catch (error) {
     logger.error('associations not brought in step', { error: (error as Error).name });

@@ -1,5 +1,5 @@
 import { paginateScan } from '@aws-sdk/lib-dynamodb';
-import { tagKeyValue } from '../shared/export-request.js';
+import { locationOf, targetPartition } from '../shared/export-request.js';
 import { logger } from '../shared/logger.js';
 import { type CertificateMapping, recordAssociation } from '../shared/mapping-store.js';
 import {
@@ -7,6 +7,8 @@ import {
   type TargetAssociationOutcome,
   type TargetSyncDependencies,
   deleteAssociation,
+  describeTarget,
+  stateManagerFor,
   syncTargetAssociation,
   targetOf,
 } from '../shared/target-association.js';
@@ -18,6 +20,11 @@ export interface SyncSummary {
   readonly changes: Record<TargetAssociationOutcome['change'], number>;
   /** Associations of one mapping each (made before target associations) replaced and deleted. */
   readonly replaced: number;
+  /**
+   * Targets in member accounts that could not be brought in step (their member stack gone, say): each
+   * is logged with its reason, and none of them fails this deployment; the next deploy or export retries.
+   */
+  readonly unreachable: number;
 }
 
 /** Targets synced at once: SSM's association APIs allow a few calls a second each. */
@@ -37,7 +44,7 @@ export async function syncAllTargets(deps: TargetSyncDependencies): Promise<Sync
     for (const mapping of (page.Items ?? []) as CertificateMapping[]) {
       mappings++;
       const target = targetOf(mapping);
-      const key = `${tagKeyValue(target)}\n${target.profile}`;
+      const key = `${targetPartition(target)}\n${target.profile}`;
       const entry = byTarget.get(key) ?? { target, mappings: [] };
       entry.mappings.push(mapping);
       byTarget.set(key, entry);
@@ -45,16 +52,27 @@ export async function syncAllTargets(deps: TargetSyncDependencies): Promise<Sync
   }
   const changes: SyncSummary['changes'] = { created: 0, updated: 0, unchanged: 0, deleted: 0, absent: 0 };
   let replaced = 0;
+  let unreachable = 0;
   const queue = [...byTarget.values()];
   const worker = async () => {
     for (let entry = queue.shift(); entry; entry = queue.shift()) {
-      const outcome = await syncTargetAssociation(deps, entry.target);
-      changes[outcome.change]++;
-      replaced += await retireOldAssociations(deps, entry.mappings, outcome);
+      try {
+        const outcome = await syncTargetAssociation(deps, entry.target);
+        changes[outcome.change]++;
+        replaced += await retireOldAssociations(deps, entry.mappings, outcome);
+      } catch (error) {
+        if (!locationOf(entry.target)) throw error;
+        unreachable++;
+        logger.error('association in a member account not brought in step', {
+          target: describeTarget(entry.target),
+          error: (error as Error).name,
+          message: (error as Error).message,
+        });
+      }
     }
   };
   await Promise.all(Array.from({ length: PARALLEL_TARGETS }, worker));
-  const summary = { targets: byTarget.size, mappings, changes, replaced };
+  const summary = { targets: byTarget.size, mappings, changes, replaced, unreachable };
   logger.info('associations in step with the deployment', { ...summary });
   return summary;
 }
@@ -70,7 +88,7 @@ async function retireOldAssociations(
   for (const mapping of mappings) {
     if (mapping.AssociationId === outcome.associationId) continue;
     if (mapping.AssociationName && mapping.AssociationName !== outcome.associationName) {
-      if (await deleteAssociation(deps.stateManager, mapping.AssociationName)) replaced++;
+      if (await deleteAssociation(stateManagerFor(deps, mapping), mapping.AssociationName)) replaced++;
     }
     // False when unmapped meanwhile: nothing to point.
     await recordAssociation(deps.db, deps.tableName, mapping, {

@@ -8,9 +8,11 @@ import type { ExportRequest } from '../shared/export-request.js';
 import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
 import { targetAssociationSettingsFromEnv } from '../shared/target-association.js';
+import { ssmClientsAt } from '../shared/target-location.js';
 import { unmap } from './unmap.js';
 
 const ssm = new SSMClient({});
+const ssmAt = ssmClientsAt(ssm);
 const secrets = new SecretsManagerClient({});
 const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
 
@@ -50,6 +52,7 @@ export async function handler(event: ApiEvent): Promise<ApiResponse> {
       {
         stateManager: ssm,
         commands: ssm,
+        ssmAt,
         secrets,
         db,
         tableName: requiredEnv('TABLE_NAME'),

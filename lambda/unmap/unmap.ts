@@ -3,10 +3,16 @@ import { SendCommandCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { DeleteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { certificateExportSecretName } from '../shared/certificate-export.js';
 import { isScheduledForDeletion, mappingSecretName } from '../shared/certificate-secret.js';
-import { type ExportRequest, tagKeyValue } from '../shared/export-request.js';
+import {
+  type ExportRequest,
+  type TargetLocation,
+  locationOf,
+  targetPartition,
+} from '../shared/export-request.js';
 import { type InstallProfiles, profileSettings } from '../shared/install-parameters.js';
 import {
   type TargetAssociationSettings,
+  describeTarget,
   syncTargetAssociation,
   targetOf,
 } from '../shared/target-association.js';
@@ -22,6 +28,8 @@ export interface UnmapDependencies {
   readonly stateManager: SSMClient;
   /** For the Remove command (the same client in production). */
   readonly commands: SSMClient;
+  /** SSM in the member account and Region of a mapping that names one (associations and commands). */
+  readonly ssmAt?: (location: TargetLocation) => SSMClient;
   readonly secrets: SecretsManagerClient;
   readonly db: DynamoDBDocumentClient;
   readonly tableName: string;
@@ -73,6 +81,7 @@ export async function unmap(
   const mapping = await getMapping(deps.db, deps.tableName, request);
   const targets = {
     stateManager: deps.stateManager,
+    ...(deps.ssmAt ? { stateManagerAt: deps.ssmAt } : {}),
     db: deps.db,
     tableName: deps.tableName,
     settings: deps.associations,
@@ -80,7 +89,7 @@ export async function unmap(
   const target = targetOf(mapping ?? request);
   const secretId = mapping?.SecretId ?? mappingSecretName(request);
   const left = await syncTargetAssociation(targets, target, { exclude: secretId });
-  const described = `${request.CertName} (${request.CertificateArn}) on instances tagged ${tagKeyValue(request)}`;
+  const described = `${request.CertName} (${request.CertificateArn}) on instances tagged ${describeTarget(request)}`;
   if (!mapping) {
     return {
       unmapped: false,
@@ -119,7 +128,9 @@ async function sendRemoval(
 ): Promise<string> {
   const { removal } = deps;
   const host = profileSettings(removal.profiles, mapping.Profile);
-  const response = await deps.commands.send(
+  const location = locationOf(request);
+  const commands = location && deps.ssmAt ? deps.ssmAt(location) : deps.commands;
+  const response = await commands.send(
     new SendCommandCommand({
       DocumentName: removal.documentName,
       DocumentVersion: '$LATEST',
@@ -153,7 +164,7 @@ async function deleteExportWithLastMapping(deps: UnmapDependencies, request: Exp
   const unmapped = mappingKey(request)[SORT_KEY];
   const others = (await mappingsForCertificate(deps.db, deps.tableName, request.CertificateArn)).filter(
     // The index may still list the mapping just deleted.
-    (mapping) => mapping.TagKeyValue !== tagKeyValue(request) || mapping[SORT_KEY] !== unmapped,
+    (mapping) => mapping.TagKeyValue !== targetPartition(request) || mapping[SORT_KEY] !== unmapped,
   );
   if (others.length > 0) return;
   await scheduleSecretDeletion(

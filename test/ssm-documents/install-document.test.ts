@@ -163,6 +163,12 @@ describe('install document', () => {
     expect(longest.length).toBeLessThanOrEqual(document.parameters.Certificates!.maxChars);
     const size = Buffer.byteLength(JSON.stringify(document)) + Buffer.byteLength(longest);
     expect(size).toBeLessThan(64 * 1024);
+    // A member account's copy carries the central secrets' ARN prefix in its script, and a longer name.
+    const member = commandDocumentContent('install-acm-certificate', 'install-acm-certificate', {
+      secretsArn: `arn:aws-us-gov:secretsmanager:us-gov-west-1:111111111111:secret:`,
+      windowsDocumentName: `${'S'.repeat(128)}-Windows-ACMCertificate`,
+    });
+    expect(Buffer.byteLength(JSON.stringify(member)) + Buffer.byteLength(longest)).toBeLessThan(64 * 1024);
   });
 
   it('gets from the workflow only parameters it declares, each of which it accepts', () => {
