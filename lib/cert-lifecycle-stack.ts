@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, CfnResource, Stack, type StackProps } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -14,7 +14,7 @@ import { ConvergenceMonitor } from './convergence-monitor.js';
 import { DriftMonitor } from './drift-monitor.js';
 import { ExpiryMonitor } from './expiry-monitor.js';
 import { InstallDocument } from './install-document.js';
-import { centralKeyAlias } from './member-account.js';
+import { centralKeyAlias, memberForwardRoleName } from './member-account.js';
 import { InstanceCertificateAccess } from './instance-certificate-access.js';
 import { OperationsMonitoring } from './operations-monitoring.js';
 import { RenewalTrigger } from './renewal-trigger.js';
@@ -147,6 +147,47 @@ export class CertLifecycleStack extends Stack {
       securityHubRegion: config.securityHubRegion || undefined,
       logRetention,
     });
+    // Mappings in member accounts: the functions that act where the hosts are do it through the member
+    // stack's role there; the two that take requests learn which accounts and Regions are allowed.
+    workflow.allowTargetLocations({
+      accounts: config.targetAccounts,
+      regions: config.targetRegions,
+      organizationId: config.organizationId,
+    });
+    if (config.organizationId) {
+      const members = { stackName: this.stackName, organizationId: config.organizationId };
+      for (const handler of [
+        ...Object.values(workflow.steps),
+        workflow.unmapper,
+        workflow.associationSync.handler,
+        drift.checker,
+        drift.comparer,
+        convergence.handler,
+      ]) {
+        handler.allowActInMemberAccounts(members);
+      }
+      // The member stacks' rules forward their SSM events here, through a role of a fixed name. (A plain
+      // CfnResource: the L1 class reads its deprecated Principal property and warns at every synth.)
+      new CfnResource(this, 'MemberEvents', {
+        type: 'AWS::Events::EventBusPolicy',
+        properties: {
+          EventBusName: 'default',
+          StatementId: `${this.stackName}-MemberAccounts`,
+          Statement: {
+            Effect: 'Allow',
+            Principal: '*',
+            Action: 'events:PutEvents',
+            Resource: `arn:${this.partition}:events:${this.region}:${this.account}:event-bus/default`,
+            Condition: {
+              StringEquals: { 'aws:PrincipalOrgID': config.organizationId },
+              ArnLike: {
+                'aws:PrincipalArn': `arn:${this.partition}:iam::*:role/${memberForwardRoleName(this.stackName, '*')}`,
+              },
+            },
+          },
+        },
+      });
+    }
     const monitoring = new OperationsMonitoring(this, 'Operations', {
       exportWorkflow: workflow.stateMachine,
       functions: Object.fromEntries(

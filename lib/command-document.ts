@@ -52,7 +52,10 @@ function withSecretsArn(text: string, kind: keyof typeof SECRETS_ARN_LINE, arn: 
   if (arn === undefined) return text;
   if (!/^[^'\s]+:secret:$/.test(arn)) throw new Error(`not a secret ARN prefix: ${arn}`);
   if (!SECRETS_ARN_LINE[kind].test(text)) throw new Error(`the .${kind} script has no secrets ARN line`);
-  return text.replace(SECRETS_ARN_LINE[kind], kind === 'sh' ? `secrets_arn='${arn}'` : `$SecretsArn = '${arn}'`);
+  return text.replace(
+    SECRETS_ARN_LINE[kind],
+    kind === 'sh' ? `secrets_arn='${arn}'` : `$SecretsArn = '${arn}'`,
+  );
 }
 
 /**

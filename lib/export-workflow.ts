@@ -75,6 +75,7 @@ export class ExportWorkflow extends Construct {
   readonly deadLetters: AlarmedDeadLetterQueue;
   /** Behind `DELETE /export-cert`: removes a mapping, its association and (after a window) its secret. */
   readonly unmapper: HandlerFunction;
+  private readonly installDocumentName: string;
 
   constructor(scope: Construct, id: string, props: ExportWorkflowProps) {
     super(scope, id);
@@ -391,5 +392,41 @@ export class ExportWorkflow extends Construct {
       reason:
         'Vended log delivery (logs:CreateLogDelivery and related) and X-Ray trace writes support no resource-level permissions.',
     });
+    this.installDocumentName = props.installDocument.documentName;
+  }
+
+  /**
+   * Where a request's TargetAccount and TargetRegion may point (the export and the dry run check it
+   * before anything else). With an organization and no account listed, any account of it; without an
+   * organization, nowhere but here. The export gives a member mapping's secret a resource policy.
+   */
+  allowTargetLocations(locations: {
+    readonly accounts: readonly string[];
+    readonly regions: readonly string[];
+    readonly organizationId: string;
+  }): void {
+    const accounts =
+      locations.organizationId && locations.accounts.length === 0 ? '*' : locations.accounts.join(',');
+    for (const step of [this.steps.ExportCertificate!, this.steps.DryRun!]) {
+      step.function.addEnvironment('TARGET_ACCOUNTS', locations.organizationId ? accounts : '');
+      step.function.addEnvironment('TARGET_REGIONS', locations.regions.join(','));
+      step.function.addEnvironment('ORGANIZATION_ID', locations.organizationId);
+      step.function.addEnvironment('INSTALL_DOCUMENT_NAME', this.installDocumentName);
+    }
+    if (!locations.organizationId) return;
+    this.steps.ExportCertificate!.allow(
+      {
+        actions: ['secretsmanager:PutResourcePolicy'],
+        resources: [
+          `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${SECRET_PREFIX}*`,
+        ],
+        // Only with Secrets Manager's check that the policy lets no one outside the account in publicly.
+        conditions: { Bool: { 'secretsmanager:BlockPublicPolicy': 'true' } },
+      },
+      {
+        [`Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${SECRET_PREFIX}*`]:
+          "A member mapping's secret, named at run time, is shared with the mapping's account only.",
+      },
+    );
   }
 }

@@ -175,6 +175,27 @@ export class HandlerFunction extends Construct {
   }
 
   /**
+   * Acting in the organization's member accounts: assuming the member stack's role there (named
+   * `<stackName>-Central-<Region>`, in accounts of the organization only), which holds the SSM grants this
+   * function holds at home. The function learns the names it builds the role's ARN from.
+   */
+  allowActInMemberAccounts(members: { readonly stackName: string; readonly organizationId: string }): void {
+    this.allow(
+      {
+        actions: ['sts:AssumeRole'],
+        resources: [`arn:${Aws.PARTITION}:iam::*:role/${members.stackName}-Central-*`],
+        conditions: { StringEquals: { 'aws:ResourceOrgID': members.organizationId } },
+      },
+      {
+        [`Resource::arn:<AWS::Partition>:iam::*:role/${members.stackName}-Central-*`]:
+          "The member stack's role has one name in every account of the organization (aws:ResourceOrgID holds it to the organization); which account is the mapping's, known at run time.",
+      },
+    );
+    this.function.addEnvironment('STACK_NAME', members.stackName);
+    this.function.addEnvironment('PARTITION', Aws.PARTITION);
+  }
+
+  /**
    * Events this function is invoked with asynchronously (EventBridge targets) and keeps failing on, after
    * Lambda's own two retries, go to `queue`. EventBridge's retry policy covers delivery only.
    */

@@ -4,6 +4,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { DEPLOYMENT_TAG_KEY } from '../lambda/shared/target-association.js';
+import { memberRoleName } from '../lambda/shared/target-location.js';
 import { InstallDocument } from './install-document.js';
 import { InstanceCertificateAccess } from './instance-certificate-access.js';
 import { grantTo, manageAssociationGrants, sendCommandGrants } from './ssm-grants.js';
@@ -28,11 +29,14 @@ export interface MemberAccountProps {
 
 /** The alias of the central key the certificate secrets are encrypted with. */
 export const centralKeyAlias = (stackName: string): string => `alias/${stackName}-certificates`;
+export { memberRoleName };
+
 /**
- * The role the central deployment acts through in a member account and Region: the same name in every
- * account, one per Region (IAM names are global to an account, and the stack may be in several Regions).
+ * The role the member stack's rule forwards events to the central bus with: a fixed name, so the central
+ * bus's policy admits this role of the organization's accounts and no other principal.
  */
-export const memberRoleName = (stackName: string, region: string): string => `${stackName}-Central-${region}`;
+export const memberForwardRoleName = (stackName: string, region: string): string =>
+  `${stackName}-Forward-${region}`;
 
 /**
  * What a workload account needs for the central deployment to install certificates on its hosts: the
@@ -108,6 +112,7 @@ export class MemberAccount extends Construct {
       `arn:${Aws.PARTITION}:events:${central.region}:${central.account}:event-bus/default`,
     );
     const forwarder = new iam.Role(this, 'ForwardRole', {
+      roleName: memberForwardRoleName(central.stackName, Stack.of(this).region),
       assumedBy: new iam.ServicePrincipal('events.amazonaws.com'),
       description: "Puts this app's SSM events on the central deployment's event bus",
     });
@@ -128,6 +133,8 @@ export class MemberAccount extends Construct {
   /** What the central deployment does here: the same grants its functions hold in its own account. */
   private allowCentral(documentArns: string[], stackName: string, tagKeys: readonly string[]): void {
     const grants = [
+      // The export asks for the install document before anything is exported for hosts here.
+      { statement: { actions: ['ssm:DescribeDocument'], resources: [documentArns[0]!] } },
       ...sendCommandGrants(documentArns, "this app's install, check and remove documents", tagKeys),
       ...manageAssociationGrants(documentArns[0]!, { key: DEPLOYMENT_TAG_KEY, value: stackName }),
       {

@@ -79,26 +79,31 @@ export type SsmAt = (location: TargetLocation | undefined) => SSMClient;
 
 /**
  * Builds `SsmAt` for a function: one client per location, kept for the function's lifetime; each member
- * client assumes the member role when it first calls, and again before the credentials expire.
+ * client assumes the member role when it first calls, and again before the credentials expire. STS is
+ * asked in this deployment's own Region (`sts` overrides its client settings, for tests).
  */
-export function ssmClientsAt(home: SSMClient, config: SSMClientConfig = {}): SsmAt {
+export function ssmClientsAt(
+  home: SSMClient,
+  config: SSMClientConfig = {},
+  sts: Parameters<typeof fromTemporaryCredentials>[0]['clientConfig'] = {},
+): SsmAt {
   const clients = new Map<string, SSMClient>();
   return (location) => {
     if (!location) return home;
-    const stackName = requiredEnv('STACK_NAME');
-    const partition = requiredEnv('PARTITION');
     const key = `${location.TargetAccount}/${location.TargetRegion}`;
     let client = clients.get(key);
     if (!client) {
+      const stackName = requiredEnv('STACK_NAME');
       client = new SSMClient({
         ...config,
         region: location.TargetRegion,
         credentials: fromTemporaryCredentials({
           params: {
-            RoleArn: memberRoleArn(location, partition, stackName),
+            RoleArn: memberRoleArn(location, requiredEnv('PARTITION'), stackName),
             RoleSessionName: `${stackName}-${process.env.AWS_LAMBDA_FUNCTION_NAME ?? 'central'}`.slice(0, 64),
             DurationSeconds: 900,
           },
+          clientConfig: { region: process.env.AWS_REGION, ...sts },
         }),
       });
       clients.set(key, client);

@@ -42,7 +42,9 @@ writeFileSync(INSTALL_SCRIPT, installDocument().mainSteps[0]!.inputs.runCommand!
 /** The install script as a member account's documents carry it: the central secrets read by ARN. */
 function memberInstallScript(secretsArn: string): string {
   const file = path.join(mkdtempSync(path.join(tmpdir(), 'deployed-member-')), 'install-acm-certificate.sh');
-  const content = commandDocumentContent('install-acm-certificate', 'install-acm-certificate', { secretsArn });
+  const content = commandDocumentContent('install-acm-certificate', 'install-acm-certificate', {
+    secretsArn,
+  });
   writeFileSync(file, content.mainSteps[0]!.inputs.runCommand![0]!, { mode: 0o755 });
   return file;
 }
