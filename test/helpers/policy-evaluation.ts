@@ -1,7 +1,7 @@
 /**
  * Just enough of IAM's policy evaluation to ask a synthesized policy document whether it allows one
  * request: Allow statements only (these templates have no Deny), the condition operators they use
- * (StringEquals, StringLike, ArnLike, Null, ForAnyValue:StringEquals), `${aws:PrincipalTag/…}` policy
+ * (StringEquals, StringLike, ArnLike, Null, Bool, ForAnyValue:StringEquals), `${aws:PrincipalTag/…}` policy
  * variables, and `*` wildcards in actions and resources. A request is allowed when some statement's
  * action, resource and every condition match.
  */
@@ -57,6 +57,7 @@ function conditionHolds(
     .filter((value): value is string => value !== undefined);
   if (operator === 'Null') return String(actual === undefined) === String(list(expected)[0]);
   if (actual === undefined) return false;
+  if (operator === 'Bool') return String(actual).toLowerCase() === String(list(expected)[0]).toLowerCase();
   const values = list(actual as string | string[]);
   const match = (value: string) =>
     operator.endsWith('StringEquals')
