@@ -8,6 +8,24 @@ import { DEFAULT_HOST_INSTALL, trustStoreDirectoryOf } from '../../lambda/shared
 const load = (context: Record<string, unknown>) => loadConfig(new App({ context }).node);
 
 describe('configuration', () => {
+  it('reads the accounts and Regions mappings may name, only with an organization', () => {
+    const organization = { organizationId: 'o-a1b2c3d4e5' };
+    expect(
+      load({ ...organization, targetAccounts: '444455556666, 777788889999', targetRegions: ['eu-central-1'] }),
+    ).toMatchObject({ targetAccounts: ['444455556666', '777788889999'], targetRegions: ['eu-central-1'] });
+    expect(load(organization)).toMatchObject({ targetAccounts: [], targetRegions: [] });
+    expect(() => load({ ...organization, targetAccounts: '4444' })).toThrow(
+      'targetAccounts has an entry that is not one of 12-digit account ids: "4444"',
+    );
+    expect(() => load({ ...organization, targetRegions: 'Frankfurt' })).toThrow(/targetRegions has an entry/);
+    expect(() => load({ targetRegions: 'eu-central-1' })).toThrow(
+      'targetRegions needs organizationId: hosts in other accounts and Regions are reached through the member stack, which trusts the organization',
+    );
+    expect(() => load({ ...organization, installDocumentName: 'My-Install' })).toThrow(
+      /installDocumentName cannot be set with organizationId/,
+    );
+  });
+
   it.each([
     ['alertEmail', 'alertEmails'],
     ['installcertdirectory', 'installCertDirectory'],
