@@ -217,3 +217,81 @@ describe("a target's association run on a host", () => {
     expect(certificates(await handle(ran('Failed')))).toEqual([['web-server', 'raised', 'Failed']]);
   });
 });
+
+describe("a member account's association run, forwarded to the central bus", () => {
+  const MEMBER = { TargetAccount: '444455556666', TargetRegion: 'eu-central-1' };
+  const HOME = { account: '111122223333', region: REGION };
+  const memberClient = new SSMClient({ region: 'eu-central-1' });
+  const asked: unknown[] = [];
+  beforeEach(async () => {
+    asked.length = 0;
+    // The member mapping's association has an id of the member account's own.
+    await recordExport(
+      dynamo.db,
+      tableName,
+      { ...REQUEST, ...MEMBER },
+      {
+        expiresAt: '2027-12-24T23:59:59.000Z',
+        exportedAt: '2026-11-24T10:00:00.000Z',
+        secretId: 'acm-passphrase/web-server/fedcba9876543210',
+        serial: '0a:1b:2c',
+        executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-m',
+        commandId: 'cmd-m',
+        association: { id: 'assoc-m', name: 'Install-ACMCertificate.default.0123456789abcdef' },
+        installStatus: 'Success',
+      },
+    );
+  });
+  const handleFrom = (account: string, region: string, event: InstanceAssociationEvent) =>
+    handleConvergenceResult(
+      { ...event, account, region },
+      {
+        db: dynamo.db,
+        tableName,
+        hostsTableName: hostsTable,
+        ssm: new SSMClient({ region: REGION }),
+        ssmAt: (location) => {
+          asked.push(location);
+          return memberClient;
+        },
+        home: HOME,
+        securityHub: new SecurityHubClient({ region: REGION }),
+        sns: new SNSClient({ region: REGION }),
+        topicArn: 'arn:aws:sns:eu-west-1:111122223333:alerts',
+        securityHubRegion: REGION,
+        now: () => new Date('2026-11-25T02:00:05.000Z'),
+      },
+    );
+  const memberRun = (status: string) => ({
+    ...ran(status),
+    detail: { ...ran(status).detail, 'association-id': 'assoc-m' },
+  });
+
+  it("reads the node's report in the member account, and names the account and Region in the finding and the alert", async () => {
+    const outcome = await handleFrom(MEMBER.TargetAccount, MEMBER.TargetRegion, memberRun('Failed'));
+    expect(certificates(outcome)).toEqual([['web-server', 'raised', 'Failed']]);
+    expect(asked).toEqual([MEMBER]);
+    const [read] = ssm.commandCalls(ListComplianceItemsCommand);
+    expect(read!.thisValue).toBe(memberClient);
+    const [finding] = [...hub.stored.values()];
+    expect(finding!.Resources![0]!.Id).toBe('arn:aws:ec2:eu-central-1:444455556666:instance/i-0abc');
+    expect(finding!.AwsAccountId).toBe('111122223333');
+    expect(finding!.Description).toContain('in account 444455556666 (eu-central-1)');
+    expect(sns.commandCalls(PublishCommand)[0]!.args[0].input.Message).toContain(
+      '(account 444455556666, eu-central-1)',
+    );
+  });
+
+  it('is ignored when it comes from another account than the mapping of its association id', async () => {
+    const outcome = await handleFrom('777788889999', 'eu-central-1', memberRun('Failed'));
+    expect(outcome).toEqual({ action: 'ignored', why: 'the association belongs to no mapping (unmapped?)' });
+    expect(asked).toEqual([]);
+    expect(hub.stored.size).toBe(0);
+  });
+
+  it("leaves this deployment's own runs to this deployment's client", async () => {
+    const outcome = await handleFrom(HOME.account, HOME.region, ran('Success'));
+    expect(certificates(outcome)).toEqual([['web-server', 'recorded', 'Success']]);
+    expect(asked).toEqual([]);
+  });
+});
