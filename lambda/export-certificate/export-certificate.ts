@@ -129,6 +129,7 @@ export async function exportCertificate(
     secretVersionId: written.versionId,
     exportedAt: deps.now().toISOString(),
     profile,
+    ...(location ? { location } : {}),
   };
 }
 

@@ -142,7 +142,9 @@ export async function recordAndInstall(
   input: RecordAndInstallInput,
   given: RecordAndInstallDependencies,
 ): Promise<InstallCommand> {
-  const request = validatedRequest(requestFieldsOf(input));
+  // Where the hosts are: the export step's checked location (the workflow passes the request's four
+  // fields by name, and the export on whole).
+  const request = validatedRequest({ ...requestFieldsOf(input), ...input.export.location });
   const deps = atLocation(given, locationOf(request));
   const record = {
     profile: input.export.profile,

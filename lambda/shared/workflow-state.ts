@@ -1,3 +1,4 @@
+import type { TargetLocation } from './export-request.js';
 /**
  * The shapes the export-install workflow passes between its steps. Everything here ends up in Step
  * Functions state and history, so it holds metadata only: names, ids, dates, statuses.
@@ -14,6 +15,11 @@ export interface ExportedCertificate {
   readonly exportedAt: string;
   /** The install profile the request named (or `default`), checked to exist. */
   readonly profile: string;
+  /**
+   * The member account and Region of the hosts, when the request named them, checked to be allowed and
+   * answering: the install step acts there (the workflow passes this step's output on whole).
+   */
+  readonly location?: TargetLocation;
 }
 
 /** Result of the RecordAndInstall step. */

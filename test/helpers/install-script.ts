@@ -140,10 +140,13 @@ export class FakeHost implements AgentHost {
   private readonly complianceRefusal = path.join(this.root, 'compliance-refusal.txt');
   /** The script this host runs: the deployment's own, or a member account's. */
   readonly script: string;
+  /** In a member account: the prefix its documents put before a secret's name. */
+  private readonly secretsArn: string;
 
   /** `secretsArn`: the host is in a member account, whose documents read the central secrets by ARN. */
   constructor(options: { readonly secretsArn?: string } = {}) {
     this.script = options.secretsArn ? memberInstallScript(options.secretsArn) : INSTALL_SCRIPT;
+    this.secretsArn = options.secretsArn ?? '';
     mkdirSync(this.bin);
     mkdirSync(this.tmp);
     mkdirSync(path.dirname(this.runDirectory));
@@ -188,7 +191,9 @@ export class FakeHost implements AgentHost {
 
   /** Serves `secretString` for `secretId` only (the others keep what serveSecret serves). */
   serveSecretFor(secretId: string, secretString: string): void {
-    writeFileSync(path.join(this.secretsDirectory, secretId.replaceAll('/', '_')), secretString);
+    // A member host asks for the central secret by ARN: that is the id it is served under.
+    const asked = secretId.startsWith('arn:') ? secretId : `${this.secretsArn}${secretId}`;
+    writeFileSync(path.join(this.secretsDirectory, asked.replaceAll('/', '_')), secretString);
   }
 
   /** Makes the node's PutComplianceItems calls fail with `message`, as the CLI prints a refusal. */

@@ -94,10 +94,12 @@ export class FakeWindowsHost implements AgentHost {
   readonly root = mkdtempSync(path.join(tmpdir(), 'windows-host-'));
   readonly home = path.join(this.root, 'home');
   private readonly script: string;
+  private readonly secretsArn: string;
 
   /** `secretsArn`: the host is in a member account, whose documents read the central secrets by ARN. */
   constructor(options: { readonly secretsArn?: string } = {}) {
     this.script = options.secretsArn ? memberScript(options.secretsArn) : deployed;
+    this.secretsArn = options.secretsArn ?? '';
     for (const directory of [this.home, path.join(this.root, 'secrets'), path.join(this.root, 'faults')]) {
       mkdirSync(directory, { recursive: true });
     }
@@ -113,7 +115,8 @@ export class FakeWindowsHost implements AgentHost {
   }
 
   serveSecretFor(secretId: string, text: string): void {
-    this.putSecret(secretId, text);
+    // A member host asks for the central secret by ARN: that is the id it is served under.
+    this.putSecret(secretId.startsWith('arn:') ? secretId : `${this.secretsArn}${secretId}`, text);
   }
 
   /** The workflow harness names every secret it serves (serveSecretFor): nothing else is read here. */

@@ -163,6 +163,8 @@ export interface WorkflowRun {
   readonly logLines: string[];
   readonly alerts: PublishedAlert[];
   readonly sendCommands: SendCommandCommandInput[];
+  /** The Region of the SSM client each command went through: a member mapping's is its member's. */
+  readonly commandRegions: string[];
   /** The associations the run created (State Manager starts with none). */
   readonly createdAssociations: CreateAssociationCommandInput[];
   /** How the command's end reached the execution: SSM's event, the step's own look, or the sweep. */
@@ -236,6 +238,12 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
     DEPLOYMENT_TAG_VALUE: 'CertLifecycle',
     DRY_RUN_DOCUMENT_NAME: 'CertLifecycle-DryRun-ACMCertificate',
     INSTANCE_ACCESS_POLICY_ARN: INSTANCE_ACCESS_POLICY_ARN,
+    // An organization's deployment: mappings may name its accounts, here and in one more Region.
+    STACK_NAME: 'CertLifecycle',
+    PARTITION: 'aws',
+    ORGANIZATION_ID: 'o-a1b2c3d4e5',
+    TARGET_ACCOUNTS: '*',
+    TARGET_REGIONS: 'eu-central-1',
   });
   const handlers: Record<Exclude<TaskState, 'NotifyFailure'>, Handler> = {
     ExportCertificate: (await import('../../lambda/export-certificate/handler.js')).handler as Handler,
@@ -449,6 +457,9 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
         logLines,
         alerts,
         sendCommands: ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input),
+        commandRegions: await Promise.all(
+          ssm.commandCalls(SendCommandCommand).map((call) => (call.thisValue as SSMClient).config.region()),
+        ),
         createdAssociations: [...stateManager.created],
         completedBy,
         handoffMs,

@@ -11,7 +11,11 @@ describe('configuration', () => {
   it('reads the accounts and Regions mappings may name, only with an organization', () => {
     const organization = { organizationId: 'o-a1b2c3d4e5' };
     expect(
-      load({ ...organization, targetAccounts: '444455556666, 777788889999', targetRegions: ['eu-central-1'] }),
+      load({
+        ...organization,
+        targetAccounts: '444455556666, 777788889999',
+        targetRegions: ['eu-central-1'],
+      }),
     ).toMatchObject({ targetAccounts: ['444455556666', '777788889999'], targetRegions: ['eu-central-1'] });
     expect(load(organization)).toMatchObject({ targetAccounts: [], targetRegions: [] });
     expect(() => load({ ...organization, targetAccounts: '4444' })).toThrow(
