@@ -24,6 +24,16 @@ const FLAGS = {
   name: { type: 'string', value: 'NAME', help: 'CertName: the file name stem on the hosts' },
   tag: { type: 'string', value: 'KEY=VALUE', help: 'The target tag of the instances' },
   profile: { type: 'string', value: 'NAME', help: 'The install profile those hosts use (default "default")' },
+  'target-account': {
+    type: 'string',
+    value: 'ID',
+    help: "The account of the instances, when not the deployment's (a member account; with --target-region)",
+  },
+  'target-region': {
+    type: 'string',
+    value: 'REGION',
+    help: "The Region of the instances, when not the deployment's (with --target-account)",
+  },
   'dry-run': {
     type: 'boolean',
     help: 'Export nothing: check the certificate, the tag and the profile, and ask each ready host (up to 50) whether it could install; with --follow, exit 1 when it could not',
@@ -80,7 +90,19 @@ export const COMMANDS = {
   export: {
     summary: 'Export a certificate and install it on the instances with the tag',
     positionals: [],
-    flags: ['cert-arn', 'name', 'tag', 'profile', 'dry-run', 'follow', 'timeout', 'api-url', ...COMMON],
+    flags: [
+      'cert-arn',
+      'name',
+      'tag',
+      'target-account',
+      'target-region',
+      'profile',
+      'dry-run',
+      'follow',
+      'timeout',
+      'api-url',
+      ...COMMON,
+    ],
     required: ['cert-arn', 'name', 'tag'],
     refusals: { 'remove-files': 'files are removed by unmap --remove-files' },
   },
@@ -88,7 +110,16 @@ export const COMMANDS = {
     summary:
       'Stop distributing a certificate to the instances with the tag (its secret is scheduled for deletion)',
     positionals: [],
-    flags: ['cert-arn', 'name', 'tag', 'remove-files', 'api-url', ...COMMON],
+    flags: [
+      'cert-arn',
+      'name',
+      'tag',
+      'target-account',
+      'target-region',
+      'remove-files',
+      'api-url',
+      ...COMMON,
+    ],
     required: ['cert-arn', 'name', 'tag'],
     refusals: {
       'dry-run':

@@ -15,9 +15,11 @@ import * as path from 'node:path';
 import {
   type ExportRequest,
   exportRequestProblems,
+  locationOf,
   requestFieldsOf,
   unmapRequestProblems,
 } from '../../lambda/shared/export-request.js';
+import { describeTarget } from '../../lambda/shared/target-association.js';
 import { type HostState, hostStatePartition, hostStates } from '../../lambda/shared/host-state.js';
 import {
   type CertificateMapping,
@@ -173,6 +175,8 @@ async function sendRequest(run: Run, command: 'export' | 'unmap'): Promise<numbe
     CertName: flags.name,
     TargetTagKey: key || undefined,
     TargetTagValue: valueParts.join('=') || undefined,
+    ...(flags['target-account'] !== undefined ? { TargetAccount: flags['target-account'] } : {}),
+    ...(flags['target-region'] !== undefined ? { TargetRegion: flags['target-region'] } : {}),
     ...(flags.profile !== undefined ? { Profile: flags.profile } : {}),
     ...(flags['dry-run'] ? { DryRun: true } : {}),
     ...(flags['remove-files'] ? { RemoveFiles: true } : {}),
@@ -469,13 +473,14 @@ async function uninstall(run: Run): Promise<number> {
     CertName: mapping.CertName,
     TargetTagKey: mapping.TargetTagKey,
     TargetTagValue: mapping.TargetTagValue,
+    ...locationOf(mapping),
     association: mapping.AssociationName,
     secret: mapping.SecretId,
   }));
   if (run.flags['dry-run']) {
     for (const item of planned)
       run.line(
-        `would unmap ${item.CertName} (${item.CertificateArn}) on ${item.TargetTagKey}=${item.TargetTagValue}: association ${item.association ?? 'none'}, secret ${item.secret ?? 'none'} scheduled for deletion${run.flags['remove-files'] ? ', files removed from the hosts' : ''}`,
+        `would unmap ${item.CertName} (${item.CertificateArn}) on ${describeTarget(item)}: association ${item.association ?? 'none'}, secret ${item.secret ?? 'none'} scheduled for deletion${run.flags['remove-files'] ? ', files removed from the hosts' : ''}`,
       );
     run.line(`${planned.length} mappings; nothing was changed (run again with --yes to unmap them).`);
     run.document({ dryRun: true, mappings: planned });
@@ -493,6 +498,7 @@ async function uninstall(run: Run): Promise<number> {
       CertName: item.CertName,
       TargetTagKey: item.TargetTagKey,
       TargetTagValue: item.TargetTagValue,
+      ...locationOf(item),
       ...(run.flags['remove-files'] ? { RemoveFiles: true } : {}),
     };
     const response = await run.aws(`unmapping ${item.CertName} through ${apiUrl}`, () =>

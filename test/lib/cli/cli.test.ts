@@ -145,6 +145,19 @@ describe('cli export', () => {
     expect(errors[0]).toMatch(/^Usage error: not sent: Profile is not valid/);
   });
 
+  it('names the member account and Region of the hosts, together or not at all', async () => {
+    const member = ['--target-account', '444455556666', '--target-region', 'eu-central-1'];
+    await runCli([...exportArgs(), ...member], io, ENV);
+    expect(JSON.parse(received[0]!.body)).toEqual({
+      ...REQUEST,
+      TargetAccount: '444455556666',
+      TargetRegion: 'eu-central-1',
+    });
+    expect(await runCli([...exportArgs(), '--target-account', '444455556666'], io, ENV)).toBe(2);
+    expect(received).toHaveLength(1);
+    expect(errors[0]).toMatch(/^Usage error: not sent: TargetAccount and TargetRegion go together/);
+  });
+
   it('checks the request with the same rules as the API and sends nothing when it breaks them', async () => {
     const args = exportArgs().map((arg) => (arg === 'web-server' ? '../etc' : arg));
     expect(await runCli(args, io, ENV)).toBe(2);
@@ -181,7 +194,7 @@ describe('cli export', () => {
       lines = [];
       expect(await runCli(args, io, ENV)).toBe(0);
       expect(lines[0]).toMatch(
-        /^Usage: npx cert-lifecycle export --cert-arn ARN --name NAME --tag KEY=VALUE \[--profile NAME\]/,
+        /^Usage: npx cert-lifecycle export --cert-arn ARN --name NAME --tag KEY=VALUE \[--target-account ID\] \[--target-region REGION\] \[--profile NAME\]/,
       );
       expect(lines[0]).not.toContain('--remove-files');
     }
