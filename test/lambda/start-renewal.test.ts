@@ -146,11 +146,17 @@ async function drain(rounds = 10) {
   return outcomes;
 }
 
-async function map(tagValue: string, serial = OLD_SERIAL, certName = REQUEST.CertName, profile?: string) {
+async function map(
+  tagValue: string,
+  serial = OLD_SERIAL,
+  certName = REQUEST.CertName,
+  profile?: string,
+  location?: { TargetAccount: string; TargetRegion: string },
+) {
   await recordExport(
     dynamo.db,
     tableName,
-    { ...REQUEST, CertName: certName, TargetTagValue: tagValue },
+    { ...REQUEST, CertName: certName, TargetTagValue: tagValue, ...location },
     {
       ...(profile ? { profile } : {}),
       expiresAt: '2026-12-01T00:00:00.000Z',
@@ -203,6 +209,32 @@ describe('startRenewal', () => {
       { ...REQUEST, TargetTagValue: 'dev', Profile: 'haproxy' },
       { ...REQUEST, TargetTagValue: 'prod' },
     ]);
+  });
+
+  it('renews the mappings of three accounts in two Regions, each where its hosts are, the same tag in each a mapping of its own', async () => {
+    const places = [
+      undefined,
+      { TargetAccount: '444455556666', TargetRegion: REGION },
+      { TargetAccount: '444455556666', TargetRegion: 'eu-central-1' },
+      { TargetAccount: '777788889999', TargetRegion: 'eu-central-1' },
+    ];
+    for (const place of places) await map('prod', OLD_SERIAL, REQUEST.CertName, undefined, place);
+    const outcome = await run(privateRenewal());
+
+    expect(outcome.queued).toHaveLength(4);
+    expect(new Set(outcome.queued).size).toBe(4);
+    await drain();
+    const started = [...executions.values()].map((input) => JSON.parse(input) as Record<string, string>);
+    expect(started).toHaveLength(4);
+    expect(
+      started.map((input) => `${input.TargetAccount ?? 'here'}/${input.TargetRegion ?? 'here'}`).sort(),
+    ).toEqual([
+      '444455556666/eu-central-1',
+      `444455556666/${REGION}`,
+      '777788889999/eu-central-1',
+      'here/here',
+    ]);
+    for (const input of started) expect(input).toMatchObject({ ...REQUEST, TargetTagValue: 'prod' });
   });
 
   it('names executions deterministically, within what Step Functions allows', async () => {

@@ -255,3 +255,68 @@ describe('unmap', () => {
     expect(outcome).toMatchObject({ unmapped: false, associationDeleted: true });
   });
 });
+
+describe('unmap of a mapping in a member account', () => {
+  const MEMBER_REQUEST: ExportRequest = {
+    ...REQUEST,
+    TargetAccount: '444455556666',
+    TargetRegion: 'eu-central-1',
+  };
+  const MEMBER_SECRET = 'acm-passphrase/web-server/00000000000000aa';
+  const memberClient = new SSMClient({ region: 'eu-central-1' });
+
+  it("acts through the member role there (association and Remove command), and leaves the same tag's mapping here", async () => {
+    await mapped(); // the same certificate and tag in this deployment's own account
+    await recordExport(dynamo.db, tableName, MEMBER_REQUEST, {
+      expiresAt: '2027-12-24T23:59:59.000Z',
+      exportedAt: '2026-11-24T10:00:00.000Z',
+      secretId: MEMBER_SECRET,
+      serial: '0a:1b',
+      executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:ExportInstall:req-m',
+      commandId: 'cmd-m',
+      association: { id: 'assoc-member', name: NAME },
+      installStatus: 'Success',
+      profile: 'default',
+    });
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-remove-member' } });
+    const home = new SSMClient({ region: REGION });
+    const outcome = await unmap(
+      MEMBER_REQUEST,
+      {
+        stateManager: home,
+        commands: home,
+        ssmAt: (location) => {
+          expect(location).toEqual({ TargetAccount: '444455556666', TargetRegion: 'eu-central-1' });
+          return memberClient;
+        },
+        secrets: new SecretsManagerClient({ region: REGION }),
+        db: dynamo.db,
+        tableName,
+        associations: ASSOCIATIONS,
+        recoveryWindowDays: 30,
+        removal: {
+          documentName: 'CertLifecycle-Remove-ACMCertificate',
+          maxConcurrency: '25%',
+          maxErrors: '0',
+          deliveryTimeoutSeconds: 600,
+          profiles: PROFILES,
+        },
+      },
+      { removeFiles: true },
+    );
+
+    expect(outcome.message).toMatch(
+      /on instances tagged env=dev in account 444455556666 \(eu-central-1\) is unmapped/,
+    );
+    const [remove] = ssm.commandCalls(SendCommandCommand);
+    expect(remove!.thisValue).toBe(memberClient);
+    expect(remove!.args[0].input.Targets).toEqual([{ Key: 'tag:env', Values: ['dev'] }]);
+    // Every State Manager call went to the member account's.
+    for (const call of ssm.calls()) expect(call.thisValue).toBe(memberClient);
+    expect(secrets).toHaveReceivedCommandWith(DeleteSecretCommand, { SecretId: MEMBER_SECRET });
+    const key = (request: ExportRequest) =>
+      dynamo.db.send(new GetCommand({ TableName: tableName, Key: mappingKey(request) }));
+    expect((await key(MEMBER_REQUEST)).Item).toBeUndefined();
+    expect((await key(REQUEST)).Item).toMatchObject({ SecretId: SECRET_ID });
+  });
+});
