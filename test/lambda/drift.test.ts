@@ -221,3 +221,88 @@ describe('drift check', () => {
     });
   });
 });
+
+describe('drift in a member account', () => {
+  let dynamo: LocalDynamo;
+  beforeAll(async () => {
+    dynamo = await startLocalDynamo();
+  });
+  afterAll(async () => dynamo.stop());
+  const MEMBER = { TargetAccount: '444455556666', TargetRegion: 'eu-central-1' };
+  const memberClient = new SSMClient({ region: 'eu-central-1' });
+
+  it("sends a member mapping's check through the member role there, and this deployment's through its own", async () => {
+    const tableName = await dynamo.createInventoryTable();
+    for (const location of [{}, MEMBER]) {
+      await recordExport(
+        dynamo.db,
+        tableName,
+        { ...REQUEST, ...location },
+        {
+          expiresAt: '2027-01-01T00:00:00.000Z',
+          exportedAt: '2026-01-01T00:00:00.000Z',
+          secretId: 'acm-passphrase/web-server/0123456789abcdef',
+          serial: CURRENT,
+          executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:x:y',
+          installStatus: 'Success',
+        },
+      );
+    }
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'check-m' } });
+    const home = new SSMClient({ region: REGION });
+    const outcome = await startDriftChecks({
+      ssm: home,
+      ssmAt: () => memberClient,
+      db: dynamo.db,
+      tableName,
+      documentName: 'CertLifecycle-Check-ACMCertificate',
+      profiles: PROFILES,
+    });
+    expect(outcome).toMatchObject({ mappings: 2, failed: 0 });
+    expect(
+      ssm
+        .commandCalls(SendCommandCommand)
+        .map((call) => call.thisValue)
+        .sort(),
+    ).toEqual([home, memberClient].sort());
+  });
+
+  it("compares a member check's answers read there, and names the host's account and Region", async () => {
+    ssm.on(ListCommandInvocationsCommand).resolves({
+      CommandInvocations: [answer('i-0old', 'status=present serial=0a:0b:0c')],
+    });
+    const outcome = await handleDriftResult(
+      {
+        account: MEMBER.TargetAccount,
+        region: MEMBER.TargetRegion,
+        detail: {
+          'command-id': 'check-1',
+          'document-name': 'CertLifecycle-Check-ACMCertificate',
+          status: 'Success',
+        },
+      },
+      {
+        ssm: new SSMClient({ region: REGION }),
+        ssmAt: () => memberClient,
+        home: { account: '111122223333', region: REGION },
+        acm: new ACMClient({ region: REGION }),
+        securityHub: new SecurityHubClient({ region: REGION }),
+        sns: new SNSClient({ region: REGION }),
+        topicArn: 'arn:aws:sns:eu-west-1:111122223333:alerts',
+        securityHubRegion: REGION,
+        now: () => NOW,
+      },
+    );
+    expect(outcome.drifted).toEqual([
+      {
+        instanceId: 'i-0old',
+        serial: '0a:0b:0c',
+        location: { account: '444455556666', region: 'eu-central-1' },
+      },
+    ]);
+    for (const call of ssm.calls()) expect(call.thisValue).toBe(memberClient);
+    const [finding] = [...hub.stored.values()];
+    expect(finding!.Resources![0]!.Id).toBe('arn:aws:ec2:eu-central-1:444455556666:instance/i-0old');
+    expect(asffProblems(finding!)).toEqual([]);
+  });
+});
