@@ -128,4 +128,37 @@ describe('an export to hosts in a member account', () => {
       (there.output as { secretId: string }).secretId,
     );
   });
+
+  it("dry-runs in the member account: lists its tagged instances through the member role, and says its hosts are not sent the dry run's document", async () => {
+    const result = await harness.run(
+      { ...MEMBER_REQUEST, DryRun: true },
+      { certificate, hosts: [new FakeHost({ secretsArn: SECRETS_ARN })] },
+    );
+
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.output).toMatchObject({
+      dryRun: true,
+      target: 'env=dev in account 444455556666 (eu-central-1)',
+      exportable: true,
+      instances: [expect.objectContaining({ ready: true, platformType: 'Linux' })],
+      hostCheckSkippedBecause: expect.stringMatching(/not sent the dry run's document/),
+      ready: true,
+    });
+    expect(result.sendCommands).toEqual([]);
+    expect(result.exports).toBe(0);
+  });
+
+  it('dry-runs a location the deployment may not install in as not ready, saying why', async () => {
+    const result = await harness.run(
+      { ...MEMBER_REQUEST, TargetRegion: 'ap-south-1', DryRun: true },
+      { certificate, hosts: [new FakeHost({ secretsArn: SECRETS_ARN })] },
+    );
+
+    expect(result.status).toBe('SUCCEEDED');
+    expect(result.output).toMatchObject({
+      ready: false,
+      instances: [],
+      locationNotReadyBecause: expect.stringMatching(/^TargetRegion ap-south-1 is not allowed/),
+    });
+  });
 });
