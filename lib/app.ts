@@ -37,5 +37,6 @@ function memberStackOf(app: App, config: AppConfig): MemberStack {
     description: `Certificate lifecycle, workload account: lets ${config.stackName} in ${account} install certificates on this account's hosts`,
     central: { account, region, stackName: config.stackName, organizationId: config.organizationId },
     tagKeys: config.instanceTagKeys,
+    certificateAlerts: config.memberCertificateAlerts,
   });
 }

@@ -163,6 +163,7 @@ export class CertLifecycleStack extends Stack {
         drift.checker,
         drift.comparer,
         convergence.handler,
+        expiry.alertHandler,
       ]) {
         handler.allowActInMemberAccounts(members);
       }

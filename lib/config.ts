@@ -119,6 +119,11 @@ export interface AppConfig {
   readonly targetAccounts: readonly string[];
   /** The Regions a mapping may name as its TargetRegion besides this deployment's own. */
   readonly targetRegions: readonly string[];
+  /**
+   * The member stack forwards its account's ACM expiry and renewal events, and the central deployment
+   * reports them as its own (finding and alert naming the member's certificate).
+   */
+  readonly memberCertificateAlerts: boolean;
 }
 
 export const DEFAULT_CONFIG: AppConfig = {
@@ -150,6 +155,7 @@ export const DEFAULT_CONFIG: AppConfig = {
   centralRegion: '',
   targetAccounts: [],
   targetRegions: [],
+  memberCertificateAlerts: true,
   privateCaArns: [],
   auditSchedule: 'rate(1 day)',
   auditReportFormat: 'JSON',
@@ -465,6 +471,7 @@ const READERS: Record<keyof AppConfig, Reader> = {
   centralRegion: text(/^([a-z]{2}(-[a-z]+)+-[0-9]+)?$/, 'empty, or a Region name like "eu-west-1"'),
   targetAccounts: listMatching(/^[0-9]{12}$/, '12-digit account ids'),
   targetRegions: listMatching(/^[a-z]{2}(-[a-z]+)+-[0-9]+$/, 'Region names like "eu-west-1"'),
+  memberCertificateAlerts: flag,
   securityHubRegion: text(
     /^([a-z]{2}(-[a-z]+)+-[0-9]+)?$/,
     'a Region name like "eu-west-1", or empty for the stack Region',

@@ -25,7 +25,24 @@ export interface MemberAccountProps {
   readonly central: CentralDeployment;
   /** The tag keys hosts are selected by (the central `instanceTagKeys`). @default ['env'] */
   readonly tagKeys?: readonly string[];
+  /**
+   * Forward this account's ACM certificate events (approaching expiration, renewal action required,
+   * expired, available again) to the central bus, and let the central deployment describe the
+   * certificates they name: it raises and archives their findings and alerts as for its own. @default true
+   */
+  readonly certificateAlerts?: boolean;
 }
+
+/** The ACM events a member account forwards for the central deployment to report. */
+export const MEMBER_CERTIFICATE_EVENTS: events.EventPattern = {
+  source: ['aws.acm'],
+  detailType: [
+    'ACM Certificate Approaching Expiration',
+    'ACM Certificate Renewal Action Required',
+    'ACM Certificate Expired',
+    'ACM Certificate Available',
+  ],
+};
 
 /** The alias of the central key the certificate secrets are encrypted with. */
 export const centralKeyAlias = (stackName: string): string => `alias/${stackName}-certificates`;
@@ -128,6 +145,25 @@ export class MemberAccount extends Construct {
       },
       targets: [new targets.EventBus(centralBus, { role: forwarder })],
     });
+
+    if (props.certificateAlerts ?? true) {
+      new events.Rule(this, 'ForwardCertificateEvents', {
+        description: `This account's ACM certificate events, to ${central.stackName} in ${central.account} for findings and alerts`,
+        eventPattern: MEMBER_CERTIFICATE_EVENTS,
+        targets: [new targets.EventBus(centralBus, { role: forwarder })],
+      });
+      // The central deployment describes the certificate an event names, here.
+      grantTo(this.role, {
+        statement: {
+          actions: ['acm:DescribeCertificate'],
+          resources: [`arn:${Aws.PARTITION}:acm:${Aws.REGION}:${Aws.ACCOUNT_ID}:certificate/*`],
+        },
+        wildcardReasons: {
+          'Resource::arn:<AWS::Partition>:acm:<AWS::Region>:<AWS::AccountId>:certificate/*':
+            'The certificate is the one a forwarded ACM event names, known at run time; describing it reads metadata only.',
+        },
+      });
+    }
   }
 
   /** What the central deployment does here: the same grants its functions hold in its own account. */

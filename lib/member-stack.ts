@@ -7,6 +7,11 @@ export interface MemberSettings {
   readonly central: CentralDeployment;
   /** The tag keys hosts are selected by (the central `instanceTagKeys`). @default ['env'] */
   readonly tagKeys?: readonly string[];
+  /**
+   * Forward this account's ACM expiry, renewal-action and expired events to the central deployment,
+   * which reports them (finding and alert) as it does its own. @default true
+   */
+  readonly certificateAlerts?: boolean;
 }
 
 export interface MemberStackProps extends StackProps, MemberSettings {}
@@ -42,5 +47,9 @@ export class MemberStage extends Stage {
 
 /** The member settings of a stack's or stage's props, without the rest. */
 function memberSettingsOf(props: MemberSettings): MemberSettings {
-  return { central: props.central, ...(props.tagKeys ? { tagKeys: props.tagKeys } : {}) };
+  return {
+    central: props.central,
+    ...(props.tagKeys ? { tagKeys: props.tagKeys } : {}),
+    ...(props.certificateAlerts !== undefined ? { certificateAlerts: props.certificateAlerts } : {}),
+  };
 }

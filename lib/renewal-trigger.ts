@@ -1,4 +1,4 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -153,7 +153,9 @@ export class RenewalTrigger extends Construct {
 
     new events.Rule(this, 'AcmRenewal', {
       description: 'ACM renewed a certificate: reinstall it on every mapped target',
-      eventPattern: ACM_RENEWAL_PATTERN,
+      // This account's own: member accounts forward their ACM events here for alerts, not renewals (the
+      // mapped certificates are this account's).
+      eventPattern: { ...ACM_RENEWAL_PATTERN, account: [Stack.of(this).account] },
       targets: [target],
     });
     if (props.includeHealthEvents) {

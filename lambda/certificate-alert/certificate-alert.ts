@@ -11,12 +11,20 @@ import {
   certificateFinding,
   findingSeverity,
 } from '../shared/certificate-finding.js';
-import { EXPORT_REQUEST_FIELDS } from '../shared/export-request.js';
+import { EXPORT_REQUEST_FIELDS, type TargetLocation } from '../shared/export-request.js';
+import { arnLocation } from '../shared/target-location.js';
 import { logger } from '../shared/logger.js';
 import { activeFindings, importFindings } from '../shared/security-hub.js';
 
 export interface AlertDependencies {
   readonly acm: ACMClient;
+  /**
+   * For a certificate of a member account (its events forwarded by the member stack): ACM there, through
+   * the member role, and this deployment's account, which imports the finding (Security Hub takes a
+   * finding only from the account it names).
+   */
+  readonly acmAt?: (location: TargetLocation) => ACMClient;
+  readonly homeAccount?: string;
   readonly securityHub: SecurityHubClient;
   readonly sns: SNSClient;
   readonly topicArn: string;
@@ -68,9 +76,12 @@ export async function handleCertificateEvent(
   const eventType = ALERT_DETAIL_TYPES[event['detail-type'] as keyof typeof ALERT_DETAIL_TYPES];
   if (!eventType) throw new Error(`unexpected event type "${event['detail-type']}"`);
 
+  const owner = arnLocation(certificateArn);
+  const member = deps.homeAccount !== undefined && owner.TargetAccount !== deps.homeAccount;
+  const acm = member && deps.acmAt ? deps.acmAt(owner) : deps.acm;
   const facts = withEventDetail(
     certificateArn,
-    await describeIfPresent(deps.acm, certificateArn),
+    await describeIfPresent(acm, certificateArn),
     event.detail ?? {},
     now,
   );
@@ -80,6 +91,7 @@ export async function handleCertificateEvent(
     securityHubRegion: deps.securityHubRegion,
     now,
     createdAt: existing.findings[0]?.CreatedAt,
+    ...(member ? { reportingAccount: deps.homeAccount } : {}),
   });
   const imported = existing.skippedBecause
     ? { skippedBecause: existing.skippedBecause }

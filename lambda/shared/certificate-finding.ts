@@ -29,6 +29,11 @@ export interface FindingContext {
   readonly now: Date;
   /** When the finding was first raised; kept on every update. @default now */
   readonly createdAt?: string;
+  /**
+   * The account that imports the finding, when the certificate is another's (a member account's): Security
+   * Hub takes a finding only from the account it names. @default the certificate's account
+   */
+  readonly reportingAccount?: string;
 }
 
 export function findingId(certificateArn: string, kind: FindingKind): string {
@@ -48,12 +53,13 @@ export function certificateFinding(
   const now = context.now.toISOString();
   const severity = findingSeverity(kind, facts, context.now);
   const name = facts.domainName ?? facts.arn;
+  const reporter = context.reportingAccount ?? account;
   return {
     SchemaVersion: '2018-10-08',
     Id: findingId(facts.arn, kind),
-    ProductArn: productArn(partition, context.securityHubRegion, account),
+    ProductArn: productArn(partition, context.securityHubRegion, reporter),
     GeneratorId: GENERATOR_IDS[kind],
-    AwsAccountId: account,
+    AwsAccountId: reporter,
     Region: region,
     CreatedAt: context.createdAt ?? now,
     UpdatedAt: now,
@@ -77,6 +83,7 @@ export function certificateFinding(
       ...(facts.renewalStatusReason
         ? { 'cert-lifecycle/RenewalStatusReason': facts.renewalStatusReason }
         : {}),
+      ...(reporter !== account ? { 'cert-lifecycle/CertificateAccount': account } : {}),
     },
     Resources: [facts.privateCa ? privateCaResource(facts) : acmResource(facts)],
     RecordState: 'ACTIVE',

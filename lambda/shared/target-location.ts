@@ -77,25 +77,31 @@ function splitList(text: string): string[] {
 /** The SSM client for a location: this deployment's own, or one acting through the member role there. */
 export type SsmAt = (location: TargetLocation | undefined) => SSMClient;
 
+/** What a member client is built with: the location's Region and the member role's credentials. */
+export interface MemberClientSettings {
+  readonly region: string;
+  readonly credentials: ReturnType<typeof fromTemporaryCredentials>;
+}
+
 /**
- * Builds `SsmAt` for a function: one client per location, kept for the function's lifetime; each member
- * client assumes the member role when it first calls, and again before the credentials expire. STS is
- * asked in this deployment's own Region (`sts` overrides its client settings, for tests).
+ * Clients of one service for each location, kept for the function's lifetime: `home` for this
+ * deployment's own, and for a member location one made by `make`, whose credentials assume the member
+ * role there when first used and again before they expire. STS is asked in this deployment's own Region
+ * (`sts` overrides its client settings, for tests).
  */
-export function ssmClientsAt(
-  home: SSMClient,
-  config: SSMClientConfig = {},
+export function clientsAt<Client>(
+  home: Client,
+  make: (settings: MemberClientSettings) => Client,
   sts: Parameters<typeof fromTemporaryCredentials>[0]['clientConfig'] = {},
-): SsmAt {
-  const clients = new Map<string, SSMClient>();
+): (location: TargetLocation | undefined) => Client {
+  const clients = new Map<string, Client>();
   return (location) => {
     if (!location) return home;
     const key = `${location.TargetAccount}/${location.TargetRegion}`;
     let client = clients.get(key);
     if (!client) {
       const stackName = requiredEnv('STACK_NAME');
-      client = new SSMClient({
-        ...config,
+      client = make({
         region: location.TargetRegion,
         credentials: fromTemporaryCredentials({
           params: {
@@ -110,6 +116,21 @@ export function ssmClientsAt(
     }
     return client;
   };
+}
+
+/** `clientsAt` for SSM, the service the central deployment mostly acts through. */
+export function ssmClientsAt(
+  home: SSMClient,
+  config: SSMClientConfig = {},
+  sts: Parameters<typeof fromTemporaryCredentials>[0]['clientConfig'] = {},
+): SsmAt {
+  return clientsAt(home, (settings) => new SSMClient({ ...config, ...settings }), sts);
+}
+
+/** The account and Region an ARN names (`arn:partition:service:region:account:…`). */
+export function arnLocation(arn: string): TargetLocation {
+  const [, , , TargetRegion = '', TargetAccount = ''] = arn.split(':');
+  return { TargetAccount, TargetRegion };
 }
 
 /**

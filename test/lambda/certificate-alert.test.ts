@@ -201,3 +201,52 @@ it('refuses an event that names no certificate', async () => {
     /names no ACM certificate/,
   );
 });
+
+describe("a member account's certificate event, forwarded by the member stack", () => {
+  const fixture = fixtureEvent<AcmLifecycleEvent & { resources: string[] }>(
+    'acm-certificate-approaching-expiration',
+  );
+  const MEMBER = '444455556666';
+  const arn = fixture.resources[0]!.replace(':123456789012:', `:${MEMBER}:`);
+  const event = { ...fixture, account: MEMBER, resources: [arn] };
+  const memberAcm = new ACMClient({ region: 'us-east-1' });
+
+  it("is described in the member account and reported by this one, the finding's resource the member's certificate", async () => {
+    acm.on(DescribeCertificateCommand, { CertificateArn: arn }).resolves({
+      Certificate: {
+        CertificateArn: arn,
+        DomainName: 'member.example.com',
+        Type: 'AMAZON_ISSUED',
+        Status: 'ISSUED',
+        NotAfter: new Date('2026-12-06T12:00:00.000Z'),
+      },
+    });
+    const asked: unknown[] = [];
+    await handleCertificateEvent(event, {
+      acm: new ACMClient({ region: 'us-east-1' }),
+      acmAt: (location) => {
+        asked.push(location);
+        return memberAcm;
+      },
+      homeAccount: '123456789012',
+      securityHub: new SecurityHubClient({ region: 'us-east-1' }),
+      sns: new SNSClient({ region: 'us-east-1' }),
+      topicArn: TOPIC,
+      securityHubRegion: 'us-east-1',
+      now: () => NOW,
+    });
+
+    expect(asked).toEqual([{ TargetAccount: MEMBER, TargetRegion: 'us-east-1' }]);
+    expect(acm.commandCalls(DescribeCertificateCommand)[0]!.thisValue).toBe(memberAcm);
+    const finding = hub.stored.get(`${arn}/cert-lifecycle/expiry`)!;
+    expect(asffProblems(finding)).toEqual([]);
+    // Security Hub takes a finding only from the account it names: this one, about the member's certificate.
+    expect(finding).toMatchObject({
+      AwsAccountId: '123456789012',
+      ProductArn: 'arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default',
+      ProductFields: expect.objectContaining({ 'cert-lifecycle/CertificateAccount': MEMBER }),
+      Resources: [expect.objectContaining({ Id: arn })],
+    });
+    expect(published().email).toContain(arn);
+  });
+});

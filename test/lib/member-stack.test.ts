@@ -219,4 +219,28 @@ describe('the member stack (a workload account of the organisation)', () => {
     );
     expect(rule.Targets[0]!.RoleArn).toBeDefined();
   });
+
+  it("forwards this account's ACM certificate events for the central findings and alerts, and lets the central deployment describe the certificate; off by choice", () => {
+    const rules = resources('AWS::Events::Rule').map(
+      (rule) => rule.Properties as { EventPattern: { source: string[]; 'detail-type': string[] } },
+    );
+    const acmRule = rules.find((rule) => rule.EventPattern.source[0] === 'aws.acm')!;
+    expect(acmRule.EventPattern['detail-type']).toEqual([
+      'ACM Certificate Approaching Expiration',
+      'ACM Certificate Renewal Action Required',
+      'ACM Certificate Expired',
+      'ACM Certificate Available',
+    ]);
+    const statements = resources('AWS::IAM::Policy').flatMap(
+      (policy) => (policy.Properties.PolicyDocument as { Statement: { Action: unknown }[] }).Statement,
+    );
+    expect(statements.some((statement) => statement.Action === 'acm:DescribeCertificate')).toBe(true);
+
+    const off = createApp({
+      context: { 'aws:cdk:bundling-stacks': [], ...ORGANISATION_CONTEXT, memberCertificateAlerts: 'false' },
+    });
+    const offTemplate = JSON.stringify(Template.fromStack(off.member!).toJSON());
+    expect(offTemplate).not.toContain('aws.acm');
+    expect(offTemplate).not.toContain('acm:DescribeCertificate');
+  });
 });

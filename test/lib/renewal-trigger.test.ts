@@ -20,9 +20,25 @@ function ruleNamed(description: RegExp) {
   };
 }
 
+/** A rule's pattern as EventBridge holds it in the account the fixtures come from. */
+function inFixtureAccount(pattern: Record<string, unknown>): Record<string, unknown> {
+  const account = fixtureEvent<{ account: string }>('acm-certificate-available-renewal-private').account;
+  return JSON.parse(JSON.stringify(pattern).replaceAll('{"Ref":"AWS::AccountId"}', JSON.stringify(account)));
+}
+
 describe('renewal rules', () => {
-  it('match the ACM renewal events of private and public certificates, without filtering on fields they lack', () => {
+  it("take this account's renewals only: member accounts forward theirs for alerts, and map none", () => {
     const { EventPattern } = ruleNamed(/^ACM renewed/);
+    expect(EventPattern.account).toEqual([{ Ref: 'AWS::AccountId' }]);
+    const renewal = fixtureEvent<{ account: string }>('acm-certificate-available-renewal-private');
+    expect(matchesPattern(inFixtureAccount(EventPattern), renewal)).toBe(true);
+    expect(matchesPattern(inFixtureAccount(EventPattern), { ...renewal, account: '444455556666' })).toBe(
+      false,
+    );
+  });
+
+  it('match the ACM renewal events of private and public certificates, without filtering on fields they lack', () => {
+    const EventPattern = inFixtureAccount(ruleNamed(/^ACM renewed/).EventPattern);
     expect(matchesPattern(EventPattern, fixtureEvent('acm-certificate-available-renewal-private'))).toBe(
       true,
     );
@@ -31,7 +47,7 @@ describe('renewal rules', () => {
   });
 
   it('do not match issuance, import, or other ACM events', () => {
-    const { EventPattern } = ruleNamed(/^ACM renewed/);
+    const EventPattern = inFixtureAccount(ruleNamed(/^ACM renewed/).EventPattern);
     const renewal = fixtureEvent<{ detail: Record<string, unknown> }>(
       'acm-certificate-available-renewal-private',
     );
