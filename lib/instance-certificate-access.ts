@@ -18,6 +18,8 @@ export interface InstanceCertificateAccessProps {
   /** The account and Region the secrets live in. @default this stack's */
   readonly secretsAccount?: string;
   readonly secretsRegion?: string;
+  /** A fixed name, for a policy deployed alike in many accounts. @default a generated one */
+  readonly managedPolicyName?: string;
 }
 
 /**
@@ -38,6 +40,7 @@ export class InstanceCertificateAccess extends Construct {
     const nag = (service: string, resource: string) =>
       `arn:<AWS::Partition>:${service}:${props.secretsRegion ?? '<AWS::Region>'}:${props.secretsAccount ?? '<AWS::AccountId>'}:${resource}`;
     this.policy = new iam.ManagedPolicy(this, 'Policy', {
+      ...(props.managedPolicyName ? { managedPolicyName: props.managedPolicyName } : {}),
       description: 'Lets a host read the exported certificates tagged like its own role, and nothing else',
       statements: [
         ...(props.tagKeys ?? ['env']).map(

@@ -102,6 +102,8 @@ export class MemberAccount extends Construct {
       tagKeys,
       secretsAccount: central.account,
       secretsRegion: central.region,
+      // The same name in every account, so host roles everywhere attach it alike.
+      managedPolicyName: `${central.stackName}-HostAccess-${Stack.of(this).region}`,
     }).policy;
 
     this.role = new iam.Role(this, 'CentralRole', {

@@ -1,4 +1,11 @@
-import { DefaultStackSynthesizer, Stack, type StackProps, Stage, type StageProps } from 'aws-cdk-lib';
+import {
+  CfnOutput,
+  DefaultStackSynthesizer,
+  Stack,
+  type StackProps,
+  Stage,
+  type StageProps,
+} from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { type CentralDeployment, MemberAccount } from './member-account.js';
 
@@ -30,6 +37,10 @@ export class MemberStack extends Stack {
       synthesizer: props.synthesizer ?? new DefaultStackSynthesizer({ generateBootstrapVersionRule: false }),
     });
     this.member = new MemberAccount(this, 'Member', memberSettingsOf(props));
+    new CfnOutput(this, 'HostAccessPolicyArn', {
+      value: this.member.hostPolicy.managedPolicyArn,
+      description: 'Attach to the roles of the hosts that install certificates, and tag those roles',
+    });
   }
 }
 

@@ -16,6 +16,8 @@
  *  8. The workflow under faults: success rate, duplicated effects, transitions (workflow-faults.ts).
  *  9. Associations by target: associations and calls for 50 certificates on one target and for 2,000
  *     targets, the deploy-time sync, a host with 20 certificates (target-associations.ts).
+ * 10. One export to hosts in a member account beside one here: calls by API and transitions
+ *     (member-export.ts).
  */
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
@@ -32,6 +34,7 @@ import { benchAuditReport, benchManyPerSubject } from './audit-report.js';
 import { benchExpiryScan } from './expiry-scan.js';
 import { benchFleetInstall } from './fleet-install.js';
 import { benchInstallScript } from './install-script.js';
+import { benchMemberExport } from './member-export.js';
 import { benchRenewalFanout } from './renewal-fanout.js';
 import { benchWorkflowFaults } from './workflow-faults.js';
 import { benchTargetAssociations } from './target-associations.js';
@@ -127,6 +130,7 @@ await bundles();
 await benchExpiryScan();
 await benchInstallScript();
 await benchWorkflowFaults(harness);
+await benchMemberExport(harness);
 await harness.stop();
 await benchRenewalFanout();
 await benchFleetInstall();

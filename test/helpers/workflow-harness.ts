@@ -179,6 +179,8 @@ export interface WorkflowRun {
   readonly exports: number;
   /** The faults injected (scenario.faults). */
   readonly faults: FaultCounts;
+  /** Every AWS API call the run's handlers made (ACM, Secrets Manager, SSM, IAM, Step Functions), by name. */
+  readonly calls: Record<string, number>;
 }
 
 /** What outlives one run in an account (runs that share an inventory table share an account). */
@@ -468,6 +470,7 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
         secrets: fakes.stored,
         exports: fakes.exports.exports,
         faults: faultCounts,
+        calls: callCounts([fakes.acm, fakes.secrets, ssm, iam, stepFunctions]),
       };
       fakes.acm.restore();
       fakes.secrets.restore();
@@ -477,6 +480,18 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
       return run;
     },
   };
+}
+
+/** The calls the mocks received, by command name (`SendCommandCommand` counts as `SendCommand`). */
+function callCounts(mocks: readonly { calls(): { args: unknown[] }[] }[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const mock of mocks) {
+    for (const call of mock.calls()) {
+      const name = (call.args[0] as object).constructor.name.replace(/Command$/, '');
+      counts[name] = (counts[name] ?? 0) + 1;
+    }
+  }
+  return counts;
 }
 
 /** Calls a handler the way Lambda does: JSON in and out, and a thrown error reported as Lambda reports it. */
