@@ -86,23 +86,14 @@ interface CommandSpec {
   readonly refusals?: Partial<Record<string, string>>;
 }
 
+/** The flags that name a mapping: the certificate, its name, the hosts' tag, and where they are. */
+const MAPPING = ['cert-arn', 'name', 'tag', 'target-account', 'target-region'] as const;
+
 export const COMMANDS = {
   export: {
     summary: 'Export a certificate and install it on the instances with the tag',
     positionals: [],
-    flags: [
-      'cert-arn',
-      'name',
-      'tag',
-      'target-account',
-      'target-region',
-      'profile',
-      'dry-run',
-      'follow',
-      'timeout',
-      'api-url',
-      ...COMMON,
-    ],
+    flags: [...MAPPING, 'profile', 'dry-run', 'follow', 'timeout', 'api-url', ...COMMON],
     required: ['cert-arn', 'name', 'tag'],
     refusals: { 'remove-files': 'files are removed by unmap --remove-files' },
   },
@@ -110,16 +101,7 @@ export const COMMANDS = {
     summary:
       'Stop distributing a certificate to the instances with the tag (its secret is scheduled for deletion)',
     positionals: [],
-    flags: [
-      'cert-arn',
-      'name',
-      'tag',
-      'target-account',
-      'target-region',
-      'remove-files',
-      'api-url',
-      ...COMMON,
-    ],
+    flags: [...MAPPING, 'remove-files', 'api-url', ...COMMON],
     required: ['cert-arn', 'name', 'tag'],
     refusals: {
       'dry-run':
