@@ -133,6 +133,75 @@ describe('renewal, end to end', () => {
     expect(again.outcome.upToDate).toEqual(['web-server@env=dev']);
   });
 
+  it('renews mappings in three accounts and two Regions: one export, each execution installing where its hosts are', async () => {
+    const tableName = await harness.dynamo.createInventoryTable();
+    const original = makeCertificate('rsa');
+    const renewed = makeCertificate('rsa');
+    const SECRETS_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:';
+    const places = [
+      { where: 'here', location: {}, host: new FakeHost() },
+      {
+        where: '444455556666/eu-west-1',
+        location: { TargetAccount: '444455556666', TargetRegion: 'eu-west-1' },
+        host: new FakeHost({ secretsArn: SECRETS_ARN }),
+      },
+      {
+        where: '444455556666/eu-central-1',
+        location: { TargetAccount: '444455556666', TargetRegion: 'eu-central-1' },
+        host: new FakeHost({ secretsArn: SECRETS_ARN }),
+      },
+      {
+        where: '777788889999/eu-central-1',
+        location: { TargetAccount: '777788889999', TargetRegion: 'eu-central-1' },
+        host: new FakeHost({ secretsArn: SECRETS_ARN }),
+      },
+    ];
+    for (const place of places) {
+      const first = await harness.run(
+        { ...REQUEST, ...place.location },
+        { certificate: original, hosts: [place.host], tableName },
+      );
+      expect(first.status, place.where).toBe('SUCCEEDED');
+    }
+
+    const event = aboutCertificate(
+      fixtureEvent<RenewalEvent & { resources: string[] }>('acm-certificate-available-renewal-private'),
+      CERTIFICATE_ARN,
+    );
+    const { inputs, exports } = await deliver(event, renewed, tableName);
+    expect(exports).toBe(1);
+    expect(inputs).toHaveLength(4);
+
+    for (const place of places) {
+      const input = inputs.find(
+        (candidate: Record<string, string>) =>
+          candidate.TargetAccount === (place.location as { TargetAccount?: string }).TargetAccount &&
+          candidate.TargetRegion === (place.location as { TargetRegion?: string }).TargetRegion,
+      );
+      expect(input, place.where).toBeDefined();
+      // Each execution's hosts are only those of its own place.
+      const run = await harness.run(input, { certificate: renewed, hosts: [place.host], tableName });
+      expect(run.status, place.where).toBe('SUCCEEDED');
+      expect(run.exports).toBe(0);
+      expect(run.commandRegions).toEqual([
+        (place.location as { TargetRegion?: string }).TargetRegion ?? REGION,
+      ]);
+      expect(
+        readFileSync(path.join(place.host.certDirectory, 'web-server-cert.pem'), 'utf8').trim(),
+        place.where,
+      ).toBe(renewed.certificatePem.trim());
+    }
+    const mappings = await mappingsForCertificate(harness.dynamo.db, tableName, CERTIFICATE_ARN);
+    expect(
+      mappings.map((mapping) => [mapping.TagKeyValue, mapping.Serial, mapping.LastInstallStatus]).sort(),
+    ).toEqual([
+      ['444455556666/eu-central-1/env=dev', renewed.acmSerial, 'Success'],
+      ['444455556666/eu-west-1/env=dev', renewed.acmSerial, 'Success'],
+      ['777788889999/eu-central-1/env=dev', renewed.acmSerial, 'Success'],
+      ['env=dev', renewed.acmSerial, 'Success'],
+    ]);
+  });
+
   it('exports a renewed certificate with twelve mappings once, through duplicate events and faults', async () => {
     const tableName = await harness.dynamo.createInventoryTable();
     const original = makeCertificate('rsa');
