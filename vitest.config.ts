@@ -1,8 +1,12 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     testTimeout: 60_000,
+    // Most files wait on child processes (bash, openssl, PowerShell) more than they compute: two workers
+    // even on a two-CPU runner, where Vitest's default (one fewer than the CPUs) would run them one by one.
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     hookTimeout: 60_000,
     // Handlers log at WARN in tests; the workflow harness turns INFO back on, since it checks the log lines.
     env: { POWERTOOLS_DEV: 'true', POWERTOOLS_LOG_LEVEL: 'WARN', AWS_REGION: 'eu-west-1' },
