@@ -57,6 +57,32 @@ describe('convergence through the mapping association', () => {
     expect(installedPem(web2)).toBe(first.certificatePem.trim());
   });
 
+  it('a host of a member account that gains the tag after the export gets the certificate, read from the central account by ARN', async () => {
+    const SECRETS_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:';
+    const member = { TargetAccount: '444455556666', TargetRegion: 'eu-central-1' };
+    const memberNode = (id: string, tags: Record<string, string>): ManagedNode => ({
+      id,
+      host: new FakeHost({ secretsArn: SECRETS_ARN }),
+      tags,
+      online: true,
+    });
+    const web1 = memberNode('i-member1', { env: 'dev' });
+    const web2 = memberNode('i-member2', { env: 'staging' });
+    const exported = await harness.run({ ...REQUEST, ...member }, { certificate: first, hosts: [web1.host] });
+    expect(exported.status).toBe('SUCCEEDED');
+    // The install command went through the member Region's client; the association, by the same step.
+    expect(exported.commandRegions).toEqual(['eu-central-1']);
+
+    const stateManager = new FakeStateManager([web1, web2], secretsOf(exported));
+    const association = onlyAssociation();
+    stateManager.applied(association);
+    web2.tags = { env: 'dev' };
+    const runs = stateManager.targetsChanged(association);
+
+    expect(runs.map((run) => [run.nodeId, run.status])).toEqual([['i-member2', 'Success']]);
+    expect(installedPem(web2)).toBe(first.certificatePem.trim());
+  });
+
   it('a host that was off during a renewal gets the renewed certificate at the next scheduled run', async () => {
     const tableName = await harness.dynamo.createInventoryTable();
     const web1 = node('i-web1', { env: 'dev' });
