@@ -70,8 +70,9 @@ describe('convergence through the mapping association', () => {
     const web2 = memberNode('i-member2', { env: 'staging' });
     const exported = await harness.run({ ...REQUEST, ...member }, { certificate: first, hosts: [web1.host] });
     expect(exported.status).toBe('SUCCEEDED');
-    // The install command went through the member Region's client; the association, by the same step.
+    // The install command and the association went through the member Region's client.
     expect(exported.commandRegions).toEqual(['eu-central-1']);
+    expect(new Set(exported.associationRegions)).toEqual(new Set(['eu-central-1']));
 
     const stateManager = new FakeStateManager([web1, web2], secretsOf(exported));
     const association = onlyAssociation();

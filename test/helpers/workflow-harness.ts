@@ -165,6 +165,8 @@ export interface WorkflowRun {
   readonly sendCommands: SendCommandCommandInput[];
   /** The Region of the SSM client each command went through: a member mapping's is its member's. */
   readonly commandRegions: string[];
+  /** The same for each association created or updated. */
+  readonly associationRegions: string[];
   /** The associations the run created (State Manager starts with none). */
   readonly createdAssociations: CreateAssociationCommandInput[];
   /** How the command's end reached the execution: SSM's event, the step's own look, or the sweep. */
@@ -459,9 +461,11 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
         logLines,
         alerts,
         sendCommands: ssm.commandCalls(SendCommandCommand).map((call) => call.args[0].input),
-        commandRegions: await Promise.all(
-          ssm.commandCalls(SendCommandCommand).map((call) => (call.thisValue as SSMClient).config.region()),
-        ),
+        commandRegions: await regionsOf(ssm.commandCalls(SendCommandCommand)),
+        associationRegions: await regionsOf([
+          ...ssm.commandCalls(CreateAssociationCommand),
+          ...ssm.commandCalls(UpdateAssociationCommand),
+        ]),
         createdAssociations: [...stateManager.created],
         completedBy,
         handoffMs,
@@ -480,6 +484,11 @@ export async function startWorkflowHarness(options: HarnessOptions = {}): Promis
       return run;
     },
   };
+}
+
+/** The Region of the client each call went through. */
+function regionsOf(calls: readonly { thisValue: unknown }[]): Promise<string[]> {
+  return Promise.all(calls.map((call) => (call.thisValue as SSMClient).config.region()));
 }
 
 /** The calls the mocks received, by command name (`SendCommandCommand` counts as `SendCommand`). */
