@@ -10,6 +10,7 @@ import {
 } from '../shared/certificate-export.js';
 import {
   formatCertificateBundle,
+  isScheduledForDeletion,
   mappingSecretName,
   parseCertificateBundle,
 } from '../shared/certificate-secret.js';
@@ -18,6 +19,7 @@ import {
   CertificateNotFoundError,
   CertificateNotIssuedError,
   CertificateOutOfScopeError,
+  MappingRemovedError,
   TargetTagNotGrantedError,
   InvalidExportRequestError,
 } from '../shared/errors.js';
@@ -65,6 +67,11 @@ export interface ExportStarted {
   readonly secretId: string;
   readonly profile: string;
   readonly executionArn: string;
+  /**
+   * A renewal execution's: its mapping must still exist (throw MappingRemovedError when it was unmapped
+   * since the renewal was queued); an export request's creates it when it is new.
+   */
+  readonly renewal: boolean;
 }
 
 /**
@@ -90,13 +97,16 @@ export async function exportCertificate(
   const serial = renewed
     ? leafSerial(renewed)
     : serialFromAcm((await exportableCertificate(request.CertificateArn, deps)).Serial ?? '');
-  await deps.recordStarted(request, { secretId, profile, executionArn: run.executionArn });
+  const renewal = exportedSerial !== undefined;
+  await deps.recordStarted(request, { secretId, profile, executionArn: run.executionArn, renewal });
   const material = renewed ?? (await exportOnce(deps, request.CertificateArn, serial, run.executionArn));
 
   // One version per execution, named after it: a retry of this step (a lost response, a failure after
-  // the write) writes nothing new, and the version says which execution wrote it.
+  // the write) writes nothing new, and the version says which execution wrote it. A renewal never brings
+  // back a secret an unmap scheduled for deletion.
   const written = await writeSecretVersion(deps.secrets, {
     secretId,
+    restore: !renewal,
     secretString: formatCertificateBundle(material),
     versionId: secretVersionToken(run.executionArn),
     create: {
@@ -104,6 +114,9 @@ export async function exportCertificate(
       description: `ACM export of ${request.CertificateArn} as ${request.CertName} for instances tagged ${tagKeyValue(request)}`,
       tags: [{ Key: request.TargetTagKey, Value: request.TargetTagValue }],
     },
+  }).catch((error: unknown) => {
+    if (renewal && isScheduledForDeletion(error)) throw mappingRemoved(request);
+    throw error;
   });
   if (written.secretString !== formatCertificateBundle(material)) {
     logger.info('this execution already wrote the secret; using that version', { secretId });
@@ -144,6 +157,13 @@ async function assertLocation(location: TargetLocation, deps: ExportDependencies
   if (problems.length > 0)
     throw new InvalidExportRequestError(`invalid export request: ${problems.join('; ')}`);
   await deps.assertReachable?.(location);
+}
+
+/** Why a renewal did nothing: its mapping was unmapped after the renewal was queued. */
+export function mappingRemoved(request: ExportRequest): MappingRemovedError {
+  return new MappingRemovedError(
+    `${request.CertName} (${request.CertificateArn}) on instances tagged ${tagKeyValue(request)} was unmapped after its renewal was queued: nothing was exported, restored or installed`,
+  );
 }
 
 /** The secret version id an execution writes: a UUID made from its ARN (Secrets Manager's idempotency token). */

@@ -8,11 +8,11 @@ import { retryingTransient } from '../shared/errors.js';
 import { accountIdOf, partitionOf, requiredEnv } from '../shared/env.js';
 import { type ExportRequest, requestFieldsOf } from '../shared/export-request.js';
 import { installProfilesFromEnv } from '../shared/install-parameters.js';
-import { recordExport, recordExportStarted } from '../shared/mapping-store.js';
+import { getMapping, recordExport, recordExportStarted } from '../shared/mapping-store.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
 import { assertReachable, locationPolicyFromEnv, ssmClientsAt } from '../shared/target-location.js';
 import type { ExportedCertificate } from '../shared/workflow-state.js';
-import { exportCertificate } from './export-certificate.js';
+import { exportCertificate, mappingRemoved } from './export-certificate.js';
 
 const acm = new ACMClient({});
 // Every write names its version, so the SDK's retries (more of them than its default three: a secret
@@ -51,6 +51,11 @@ export async function handler(event: ExportStepInput, context: Context): Promise
           assertReachable: (location) =>
             assertReachable(ssmAt(location), location, requiredEnv('INSTALL_DOCUMENT_NAME')),
           recordStarted: async (request, started) => {
+            // A renewal's mapping must still be there (unmap wins over a renewal queued before it).
+            if (started.renewal) {
+              if (!(await getMapping(db, tableName, request))) throw mappingRemoved(request);
+              return;
+            }
             await recordExportStarted(db, tableName, request, started);
           },
           now: () => new Date(),

@@ -40,6 +40,11 @@ export class TargetNotReachableError extends ExportInstallError {
   override name = 'TargetNotReachableError';
 }
 
+/** A renewal queued for a mapping that was unmapped since: nothing is exported, restored or installed. */
+export class MappingRemovedError extends ExportInstallError {
+  override name = 'MappingRemovedError';
+}
+
 export class InstallCommandRejectedError extends ExportInstallError {
   override name = 'InstallCommandRejectedError';
 }
@@ -67,6 +72,7 @@ export const EXPLAINED_ERROR_NAMES = [
   'TargetTagNotGrantedError',
   'UnknownProfileError',
   'TargetNotReachableError',
+  'MappingRemovedError',
   'InstallCommandRejectedError',
 ] as const;
 

@@ -18,6 +18,11 @@ export interface SecretVersionWrite {
   readonly versionId: string;
   /** How to create the secret when it does not exist yet. */
   readonly create: { readonly kmsKeyId: string; readonly description: string; readonly tags?: Tag[] };
+  /**
+   * Whether a secret scheduled for deletion comes back (RestoreSecret) to take the version. @default true;
+   * false leaves it to its deletion and throws Secrets Manager's answer.
+   */
+  readonly restore?: boolean;
 }
 
 /** What the version holds once written: normally what was asked, or what an earlier write put there. */
@@ -51,7 +56,7 @@ export async function writeSecretVersion(
   try {
     return await putVersion();
   } catch (error) {
-    if (isScheduledForDeletion(error)) {
+    if (isScheduledForDeletion(error) && write.restore !== false) {
       // Removed earlier and written again within the recovery window: the same secret comes back.
       await secrets.send(new RestoreSecretCommand({ SecretId }));
       return putVersion();

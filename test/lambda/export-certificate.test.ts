@@ -212,6 +212,22 @@ describe('exportCertificate', () => {
     expect(again.secretId).toBe(first.secretId);
   });
 
+  it('never brings back a secret scheduled for deletion for a renewal: the mapping was unmapped since', async () => {
+    fakes = fakeAcmAndSecrets(certificate);
+    const first = await exportCertificate(REQUEST, deps(fakes), nextRun());
+    fakes.stored.get(first.secretId)!.scheduledForDeletion = true;
+    await expect(
+      exportCertificate({ ...REQUEST, ExportedSerial: certificate.acmSerial }, deps(fakes), nextRun()),
+    ).rejects.toThrow(
+      expect.objectContaining({
+        name: 'MappingRemovedError',
+        message: expect.stringMatching(/was unmapped after its renewal was queued/),
+      }),
+    );
+    expect(fakes.secrets).not.toHaveReceivedCommand(RestoreSecretCommand);
+    expect(fakes.stored.get(first.secretId)!.scheduledForDeletion).toBe(true);
+  });
+
   it("takes a renewal execution's export without asking ACM, while it is the certificate's latest", async () => {
     fakes = fakeAcmAndSecrets(certificate);
     await exportCertificate(REQUEST, deps(fakes), nextRun());

@@ -13,7 +13,8 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { startQueuedRenewals } from '../../lambda/renewal-executions/renewal-executions.js';
 import { certificateExportSecretName, exportVersionId } from '../../lambda/shared/certificate-export.js';
-import { mappingsForCertificate } from '../../lambda/shared/mapping-store.js';
+import { mappingKey, mappingsForCertificate } from '../../lambda/shared/mapping-store.js';
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import {
   type RenewalEvent,
   type RenewalOutcome,
@@ -200,6 +201,40 @@ describe('renewal, end to end', () => {
       ['777788889999/eu-central-1/env=dev', renewed.acmSerial, 'Success'],
       ['env=dev', renewed.acmSerial, 'Success'],
     ]);
+  });
+
+  it('leaves unmapped a mapping removed after its renewal was queued: nothing restored, exported or installed', async () => {
+    const tableName = await harness.dynamo.createInventoryTable();
+    const host = new FakeHost();
+    const original = makeCertificate('rsa');
+    const renewed = makeCertificate('rsa');
+    const first = await harness.run(REQUEST, { certificate: original, hosts: [host], tableName });
+    expect(first.status).toBe('SUCCEEDED');
+    const event = aboutCertificate(
+      fixtureEvent<RenewalEvent & { resources: string[] }>('acm-certificate-available-renewal-private'),
+      CERTIFICATE_ARN,
+    );
+    const { inputs } = await deliver(event, renewed, tableName);
+    expect(inputs).toHaveLength(1);
+
+    // The unmap, before the queued execution runs: the mapping goes, its secret is scheduled for deletion.
+    const account = await harness.account(tableName);
+    const secretId = (first.output as { secretId: string }).secretId;
+    account.secrets.get(secretId)!.scheduledForDeletion = true;
+    await harness.dynamo.db.send(new DeleteCommand({ TableName: tableName, Key: mappingKey(REQUEST) }));
+
+    const late = await harness.run(inputs[0], { certificate: renewed, hosts: [host], tableName });
+    expect(late.status).toBe('FAILED');
+    expect(late.error).toBe('MappingRemovedError');
+    expect(late.cause).toMatch(
+      /was unmapped after its renewal was queued: nothing was exported, restored or installed/,
+    );
+    expect(late.inventoryItems).toEqual([]);
+    expect(account.secrets.get(secretId)!.scheduledForDeletion).toBe(true);
+    expect(late.sendCommands).toEqual([]);
+    expect(readFileSync(path.join(host.certDirectory, 'web-server-cert.pem'), 'utf8').trim()).toBe(
+      original.certificatePem.trim(),
+    );
   });
 
   it('exports a renewed certificate with twelve mappings once, through duplicate events and faults', async () => {
