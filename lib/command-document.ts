@@ -156,8 +156,8 @@ export function commandDocumentContent(
  * The dry run's document: its own Action (Preflight or Rehearse) beside every parameter of the install
  * document, as the install defines them, so that a dry run is sent exactly what an install would be.
  */
-export function dryRunDocumentContent(): CommandDocumentContent {
-  const own = commandDocumentContent('dry-run-acm-certificate', 'install-acm-certificate');
+export function dryRunDocumentContent(options: CommandDocumentOptions = {}): CommandDocumentContent {
+  const own = commandDocumentContent('dry-run-acm-certificate', 'install-acm-certificate', options);
   const install = commandDocumentContent('install-acm-certificate');
   return { ...own, parameters: { ...own.parameters, ...install.parameters } };
 }

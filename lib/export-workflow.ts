@@ -21,6 +21,7 @@ import {
 import { AlarmedDeadLetterQueue } from './alarmed-dead-letter-queue.js';
 import type { AlertTopic } from './alert-topic.js';
 import { HandlerFunction } from './handler-function.js';
+import { grantTo, readHostRoleGrant } from './ssm-grants.js';
 import { commandDocumentContent, dryRunDocumentContent } from './command-document.js';
 import { AssociationSync } from './association-sync.js';
 import { InstallDocument } from './install-document.js';
@@ -287,16 +288,7 @@ export class ExportWorkflow extends Construct {
     // A mapping that exists is rehearsed on its hosts against its secret, which the hosts read themselves.
     dryRunStep.allow({ actions: ['dynamodb:GetItem'], resources: [props.inventory.tableArn] });
     dryRunStep.allowSendCommand(dryRunDocument.documentArn, "the dry run's document", props.grantedTagKeys);
-    dryRunStep.allow(
-      {
-        actions: ['iam:ListRoleTags', 'iam:ListAttachedRolePolicies'],
-        resources: [`arn:${partition}:iam::${account}:role/*`],
-      },
-      {
-        'Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*':
-          "A host names its role only when it runs the dry run's document; the step reads that role's tags and attached policies, nothing else.",
-      },
-    );
+    grantTo(dryRunStep.role, readHostRoleGrant());
 
     const removeDocument = new InstallDocument(this, 'RemoveDocument', {
       documentName: `${Aws.STACK_NAME}-Remove-ACMCertificate`,

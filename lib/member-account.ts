@@ -4,10 +4,11 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { DEPLOYMENT_TAG_KEY } from '../lambda/shared/target-association.js';
-import { memberRoleName } from '../lambda/shared/target-location.js';
+import { memberHostPolicyName, memberRoleName } from '../lambda/shared/target-location.js';
+import { dryRunDocumentContent } from './command-document.js';
 import { InstallDocument } from './install-document.js';
 import { InstanceCertificateAccess } from './instance-certificate-access.js';
-import { grantTo, manageAssociationGrants, sendCommandGrants } from './ssm-grants.js';
+import { grantTo, manageAssociationGrants, readHostRoleGrant, sendCommandGrants } from './ssm-grants.js';
 
 /** Where the central deployment is, which a member account trusts and reports to. */
 export interface CentralDeployment {
@@ -95,7 +96,16 @@ export class MemberAccount extends Construct {
           secretsArn,
         }),
     );
-    this.documentNames = [...documents.map((document) => document.documentName), windows.documentName];
+    // The dry run's own document, which the central dry run sends to this account's ready hosts.
+    const dryRun = new InstallDocument(this, 'DryRunDocument', {
+      documentName: `${central.stackName}-DryRun-ACMCertificate`,
+      content: dryRunDocumentContent({ secretsArn }),
+    });
+    this.documentNames = [
+      ...documents.map((document) => document.documentName),
+      windows.documentName,
+      dryRun.documentName,
+    ];
 
     this.hostPolicy = new InstanceCertificateAccess(this, 'HostAccess', {
       key: { keyAlias: centralKeyAlias(central.stackName) },
@@ -103,7 +113,7 @@ export class MemberAccount extends Construct {
       secretsAccount: central.account,
       secretsRegion: central.region,
       // The same name in every account, so host roles everywhere attach it alike.
-      managedPolicyName: `${central.stackName}-HostAccess-${Stack.of(this).region}`,
+      managedPolicyName: memberHostPolicyName(central.stackName, Stack.of(this).region),
     }).policy;
 
     this.role = new iam.Role(this, 'CentralRole', {
@@ -118,7 +128,7 @@ export class MemberAccount extends Construct {
       }),
     });
     this.allowCentral(
-      documents.map((document) => document.documentArn),
+      [...documents.map((document) => document.documentArn), dryRun.documentArn],
       central.stackName,
       tagKeys,
     );
@@ -173,7 +183,7 @@ export class MemberAccount extends Construct {
     const grants = [
       // The export asks for the install document before anything is exported for hosts here.
       { statement: { actions: ['ssm:DescribeDocument'], resources: [documentArns[0]!] } },
-      ...sendCommandGrants(documentArns, "this app's install, check and remove documents", tagKeys),
+      ...sendCommandGrants(documentArns, "this app's install, check, remove and dry-run documents", tagKeys),
       ...manageAssociationGrants(documentArns[0]!, { key: DEPLOYMENT_TAG_KEY, value: stackName }),
       {
         statement: {
@@ -190,6 +200,7 @@ export class MemberAccount extends Construct {
             'ListAssociations, DescribeInstanceInformation, ListCommands, ListCommandInvocations and ListComplianceItems support no resource-level permissions.',
         },
       },
+      readHostRoleGrant(),
     ];
     for (const grant of grants) grantTo(this.role, grant);
   }

@@ -89,3 +89,20 @@ export function manageAssociationGrants(
     },
   ];
 }
+
+/**
+ * Reading the role a host answered the dry run with (in the account of the stack that holds the role):
+ * its tags and attached policies, nothing else.
+ */
+export function readHostRoleGrant(): Grant {
+  return {
+    statement: {
+      actions: ['iam:ListRoleTags', 'iam:ListAttachedRolePolicies'],
+      resources: [`arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:role/*`],
+    },
+    wildcardReasons: {
+      'Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:role/*':
+        "A host names its role only when it runs the dry run's document; only that role's tags and attached policies are read.",
+    },
+  };
+}

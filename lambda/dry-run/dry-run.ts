@@ -75,8 +75,6 @@ export interface DryRunReport {
   readonly tagNotGrantedBecause?: string;
   /** Why the mapping's account and Region cannot be installed in, when they cannot. */
   readonly locationNotReadyBecause?: string;
-  /** Why the hosts were not sent the dry run's document, when they were not. */
-  readonly hostCheckSkippedBecause?: string;
   /** The install profile the export would use, and why it could not, when it names none that exists. */
   readonly profile: string;
   readonly unknownProfileBecause?: string;
@@ -122,25 +120,21 @@ export async function dryRun(input: unknown, deps: DryRunDependencies): Promise<
     locationNotReadyBecause === undefined
       ? (await taggedInstances(ssm, request.TargetTagKey, request.TargetTagValue)).map(describeInstance)
       : [];
-  // The dry run's document is this deployment's alone: hosts in member accounts are judged by what SSM
-  // knows of them, and by the member stack's role answering.
-  const hostCheckSkippedBecause = location
-    ? "hosts in member accounts are not sent the dry run's document; their first install reports what they lack"
-    : undefined;
   // The host's own check is a Linux script; a Windows node is judged by what SSM knows of it.
   const readyIds = instances
     .filter((instance) => instance.ready && instance.platformType !== 'Windows')
     .map((instance) => instance.instanceId);
   let hostCheck: HostCheckCommand | undefined;
   if (
-    !location &&
     readyIds.length > 0 &&
     tagNotGrantedBecause === undefined &&
-    unknownProfileBecause === undefined
+    unknownProfileBecause === undefined &&
+    locationNotReadyBecause === undefined
   ) {
     const mapping: CertificateMapping | undefined = await getMapping(deps.db, deps.tableName, request);
     const settings: HostInstallSettings = profileSettings(deps.profiles, profile);
-    hostCheck = await sendHostCheck(request, settings, mapping, readyIds, deps);
+    // In a member account, through the member role there (the member stack holds the same document).
+    hostCheck = await sendHostCheck(request, settings, mapping, readyIds, { ...deps, ssm });
   }
   return {
     dryRun: true,
@@ -150,7 +144,6 @@ export async function dryRun(input: unknown, deps: DryRunDependencies): Promise<
     ...(notExportableBecause ? { notExportableBecause } : {}),
     ...(tagNotGrantedBecause ? { tagNotGrantedBecause } : {}),
     ...(locationNotReadyBecause ? { locationNotReadyBecause } : {}),
-    ...(hostCheckSkippedBecause && instances.length > 0 ? { hostCheckSkippedBecause } : {}),
     profile,
     ...(unknownProfileBecause ? { unknownProfileBecause } : {}),
     instances,

@@ -8,7 +8,15 @@ import { retryingTransient } from '../shared/errors.js';
 import { accountIdOf, partitionOf, requiredEnv } from '../shared/env.js';
 import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
-import { assertReachable, locationPolicyFromEnv, ssmClientsAt } from '../shared/target-location.js';
+import type { TargetLocation } from '../shared/export-request.js';
+import {
+  assertReachable,
+  clientsAt,
+  locationPolicyFromEnv,
+  memberHostPolicyArn,
+  ssmClientsAt,
+} from '../shared/target-location.js';
+import type { CollectDependencies } from './host-check.js';
 import { type DryRunReport, awaitsHosts, collectDryRun, dryRun } from './dry-run.js';
 
 const acm = new ACMClient({});
@@ -16,6 +24,27 @@ const ssm = new SSMClient({});
 const ssmAt = ssmClientsAt(ssm);
 const iam = new IAMClient({});
 const db = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+const iamAt = clientsAt(iam, (settings) => new IAMClient(settings));
+
+/**
+ * Where the hosts' answers are read: here, or in the member account they are in, whose hosts' roles must
+ * have the member stack's policy.
+ */
+function collectDependencies(location: TargetLocation | undefined, accountId: string): CollectDependencies {
+  if (!location) {
+    return { ssm, iam, accountId, instanceAccessPolicyArn: requiredEnv('INSTANCE_ACCESS_POLICY_ARN') };
+  }
+  return {
+    ssm: ssmAt(location),
+    iam: iamAt(location),
+    accountId: location.TargetAccount,
+    instanceAccessPolicyArn: memberHostPolicyArn(
+      location,
+      requiredEnv('PARTITION'),
+      requiredEnv('STACK_NAME'),
+    ),
+  };
+}
 
 /**
  * Steps "DryRun" and "DryRunHostsAnswered" of the export-install workflow: a request becomes the report
@@ -27,12 +56,7 @@ export async function handler(event: unknown, context: Context): Promise<DryRunR
     const accountId = accountIdOf(context.invokedFunctionArn);
     const report = await retryingTransient(() =>
       awaitsHosts(event)
-        ? collectDryRun(event, {
-            ssm,
-            iam,
-            accountId,
-            instanceAccessPolicyArn: requiredEnv('INSTANCE_ACCESS_POLICY_ARN'),
-          })
+        ? collectDryRun(event, collectDependencies(event.hostCheck.location, accountId))
         : dryRun(event, {
             acm,
             ssm,

@@ -8,7 +8,7 @@ import {
   pluginOutput,
   resultLine,
 } from '../shared/command-invocations.js';
-import type { ExportRequest } from '../shared/export-request.js';
+import { type ExportRequest, type TargetLocation, locationOf } from '../shared/export-request.js';
 import { type HostCheck, hostCheckLines } from '../shared/host-check.js';
 import { type HostInstallSettings, hostParameters } from '../shared/install-parameters.js';
 import type { CertificateMapping } from '../shared/mapping-store.js';
@@ -34,6 +34,8 @@ export interface HostCheckCommand {
   readonly pending: boolean;
   /** The hosts it was sent to: the first 50 that are ready (one command names at most 50). */
   readonly instanceIds: readonly string[];
+  /** Where the hosts are, when in a member account: their answers are read there. */
+  readonly location?: TargetLocation;
 }
 
 /** What one host said of itself. */
@@ -98,6 +100,7 @@ export async function sendHostCheck(
     deadline: new Date(now.getTime() + HOST_CHECK_SECONDS * 1000).toISOString(),
     pending: true,
     instanceIds: chosen,
+    ...(locationOf(request) ? { location: locationOf(request) } : {}),
   };
 }
 

@@ -23,6 +23,14 @@ export interface TargetLocationPolicy {
  */
 export const memberRoleName = (stackName: string, region: string): string => `${stackName}-Central-${region}`;
 
+/** The member stack's policy for its hosts' roles: a fixed name, so every account's reads alike. */
+export const memberHostPolicyName = (stackName: string, region: string): string =>
+  `${stackName}-HostAccess-${region}`;
+
+export function memberHostPolicyArn(location: TargetLocation, partition: string, stackName: string): string {
+  return `arn:${partition}:iam::${location.TargetAccount}:policy/${memberHostPolicyName(stackName, location.TargetRegion)}`;
+}
+
 export function memberRoleArn(location: TargetLocation, partition: string, stackName: string): string {
   return `arn:${partition}:iam::${location.TargetAccount}:role/${memberRoleName(stackName, location.TargetRegion)}`;
 }

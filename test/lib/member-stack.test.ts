@@ -1,4 +1,5 @@
 import { Template } from 'aws-cdk-lib/assertions';
+import { statSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CommandDocumentContent } from '../../lib/command-document.js';
 import { createApp } from '../../lib/app.js';
@@ -67,6 +68,17 @@ describe('the member stack (a workload account of the organisation)', () => {
     template.resourceCountIs('AWS::Lambda::Function', 0);
   });
 
+  it("fits a StackSet's template from S3 (460,800 bytes), as the file synth writes it", () => {
+    // Too large for --template-body (51,200 bytes): the README uploads it and passes --template-url.
+    const { app, member } = createApp({
+      context: { 'aws:cdk:bundling-stacks': [], ...ORGANISATION_CONTEXT },
+    });
+    const file = app.synth().getStackByName(member!.stackName).templateFullPath;
+    const size = statSync(file).size;
+    expect(size).toBeGreaterThan(51_200);
+    expect(size).toBeLessThan(460_800);
+  });
+
   it('holds the install, check, remove and Windows documents under the central names', () => {
     const documents = resources('AWS::SSM::Document').map((document) => ({
       name: document.Properties.Name as string,
@@ -74,6 +86,7 @@ describe('the member stack (a workload account of the organisation)', () => {
     }));
     expect(documents.map((document) => document.name).sort()).toEqual([
       'CertLifecycle-Check-ACMCertificate',
+      'CertLifecycle-DryRun-ACMCertificate',
       'CertLifecycle-Install-ACMCertificate',
       'CertLifecycle-Remove-ACMCertificate',
       'CertLifecycle-Windows-ACMCertificate',

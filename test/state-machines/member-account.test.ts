@@ -129,7 +129,7 @@ describe('an export to hosts in a member account', () => {
     );
   });
 
-  it("dry-runs in the member account: lists its tagged instances through the member role, and says its hosts are not sent the dry run's document", async () => {
+  it("dry-runs in the member account: lists its tagged instances and asks each, through the member role there, with the member stack's document", async () => {
     const result = await harness.run(
       { ...MEMBER_REQUEST, DryRun: true },
       { certificate, hosts: [new FakeHost({ secretsArn: SECRETS_ARN })] },
@@ -141,10 +141,16 @@ describe('an export to hosts in a member account', () => {
       target: 'env=dev in account 444455556666 (eu-central-1)',
       exportable: true,
       instances: [expect.objectContaining({ ready: true, platformType: 'Linux' })],
-      hostCheckSkippedBecause: expect.stringMatching(/not sent the dry run's document/),
-      ready: true,
+      hostCheck: {
+        mode: 'preflight',
+        pending: false,
+        location: { TargetAccount: '444455556666', TargetRegion: 'eu-central-1' },
+      },
     });
-    expect(result.sendCommands).toEqual([]);
+    expect(result.sendCommands).toEqual([
+      expect.objectContaining({ DocumentName: 'CertLifecycle-DryRun-ACMCertificate' }),
+    ]);
+    expect(result.commandRegions).toEqual(['eu-central-1']);
     expect(result.exports).toBe(0);
   });
 
