@@ -12,7 +12,7 @@ import {
   findingSeverity,
 } from '../shared/certificate-finding.js';
 import { EXPORT_REQUEST_FIELDS, type TargetLocation } from '../shared/export-request.js';
-import { arnLocation } from '../shared/target-location.js';
+import { arnLocation, clientFor } from '../shared/target-location.js';
 import { logger } from '../shared/logger.js';
 import { activeFindings, importFindings } from '../shared/security-hub.js';
 
@@ -78,7 +78,7 @@ export async function handleCertificateEvent(
 
   const owner = arnLocation(certificateArn);
   const member = deps.homeAccount !== undefined && owner.TargetAccount !== deps.homeAccount;
-  const acm = member && deps.acmAt ? deps.acmAt(owner) : deps.acm;
+  const acm = clientFor(deps.acm, deps.acmAt, member ? owner : undefined);
   const facts = withEventDetail(
     certificateArn,
     await describeIfPresent(acm, certificateArn),

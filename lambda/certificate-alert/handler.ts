@@ -23,7 +23,7 @@ export async function handler(event: AcmLifecycleEvent, context: Context): Promi
     async () => {
       const outcome = await handleCertificateEvent(event, {
         acm,
-        acmAt: (location) => acmAt(location),
+        acmAt,
         homeAccount: accountIdOf(context.invokedFunctionArn),
         securityHub,
         sns,

@@ -2,9 +2,9 @@ import type { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import type { SSMClient } from '@aws-sdk/client-ssm';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { type DriftedHost, driftMessage } from '../shared/alert-message.js';
+import { driftMessage, hostLocation } from '../shared/alert-message.js';
 import { type TargetLocation, locationOf } from '../shared/export-request.js';
-import { eventLocation } from '../shared/target-location.js';
+import { clientFor, eventLocation, sameLocation } from '../shared/target-location.js';
 import {
   DRIFT_GENERATOR_ID,
   archivedFinding,
@@ -76,16 +76,14 @@ export async function handleConvergenceResult(
   const instanceId = detail['instance-id'];
   if (!associationId || !instanceId) return { action: 'ignored', why: 'no association or instance id' };
   const location = deps.home && eventLocation(event, deps.home);
-  const where = (item: Partial<TargetLocation>) => JSON.stringify(locationOf(item) ?? null);
   // An association id is an account's own: only mappings in the account and Region the event came from.
   const mappings = (await mappingsByAssociation(deps.db, deps.tableName, associationId)).filter(
-    (mapping) => !deps.home || where(mapping) === where(location ?? {}),
+    (mapping) => !deps.home || sameLocation(mapping, location ?? {}),
   );
   if (mappings.length === 0) {
     return { action: 'ignored', why: 'the association belongs to no mapping (unmapped?)' };
   }
-  if (location && !deps.ssmAt) throw new Error('no way to reach SSM in another account was given');
-  const ssm = location ? deps.ssmAt!(location) : deps.ssm;
+  const ssm = clientFor(deps.ssm, deps.ssmAt, location);
 
   const status = detail.status ?? 'Unknown';
   const finished = status === 'Success' || status === 'Failed';
@@ -145,7 +143,7 @@ async function reportDrift(
   await importFindings(deps.securityHub, [
     driftFinding(
       facts,
-      { instanceId: host.InstanceId, failure, ...hostLocationOf(mapping) },
+      { instanceId: host.InstanceId, failure, ...hostLocation(locationOf(mapping)) },
       { securityHubRegion: deps.securityHubRegion, now, createdAt: existing?.CreatedAt },
     ),
   ]);
@@ -153,18 +151,12 @@ async function reportDrift(
   await deps.sns.send(
     new PublishCommand({
       ...driftMessage(mapping.CertName, mapping.CertificateArn, facts.currentSerial, [
-        { instanceId: host.InstanceId, failure, ...hostLocationOf(mapping) },
+        { instanceId: host.InstanceId, failure, ...hostLocation(locationOf(mapping)) },
       ]),
       TopicArn: deps.topicArn,
     }),
   );
   return 'raised';
-}
-
-/** Where a mapping's hosts are, as a drifted host names it (nothing for this account and Region). */
-function hostLocationOf(mapping: CertificateMapping): Pick<DriftedHost, 'location'> {
-  const location = locationOf(mapping);
-  return location ? { location: { account: location.TargetAccount, region: location.TargetRegion } } : {};
 }
 
 function failureOf(host: HostState): string {

@@ -3,7 +3,7 @@ import { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { accountIdOf, requiredEnv } from '../shared/env.js';
+import { homeOf, requiredEnv } from '../shared/env.js';
 import { ssmClientsAt } from '../shared/target-location.js';
 import type { Context } from 'aws-lambda';
 import { logger } from '../shared/logger.js';
@@ -32,7 +32,7 @@ export async function handler(
     hostsTableName: requiredEnv('HOSTS_TABLE_NAME'),
     ssm,
     ssmAt,
-    home: { account: accountIdOf(context.invokedFunctionArn), region: requiredEnv('AWS_REGION') },
+    home: homeOf(context.invokedFunctionArn),
     securityHub,
     sns,
     topicArn: requiredEnv('ALERT_TOPIC_ARN'),

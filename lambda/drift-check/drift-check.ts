@@ -10,6 +10,7 @@ import {
 } from '../shared/install-parameters.js';
 import type { CertificateMapping } from '../shared/mapping-store.js';
 import { type TargetLocation, locationOf } from '../shared/export-request.js';
+import { clientFor } from '../shared/target-location.js';
 
 export interface DriftCheckDependencies {
   readonly ssm: SSMClient;
@@ -62,9 +63,7 @@ export async function startDriftChecks(deps: DriftCheckDependencies): Promise<Dr
     mappings.push(...((page.Items ?? []) as CertificateMapping[]));
   }
   const results = await settleWithConcurrency(mappings, 5, async (mapping) => {
-    const location = locationOf(mapping);
-    if (location && !deps.ssmAt) throw new Error('no way to reach SSM in another account was given');
-    const ssm = location ? deps.ssmAt!(location) : deps.ssm;
+    const ssm = clientFor(deps.ssm, deps.ssmAt, locationOf(mapping));
     const response = await ssm.send(
       new SendCommandCommand({
         DocumentName: deps.documentName,

@@ -3,7 +3,7 @@ import type { SecurityHubClient } from '@aws-sdk/client-securityhub';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { ListCommandsCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { describeIfPresent } from '../shared/acm-certificates.js';
-import { type DriftedHost, driftMessage } from '../shared/alert-message.js';
+import { type DriftedHost, driftMessage, hostLocation } from '../shared/alert-message.js';
 import {
   DRIFT_GENERATOR_ID,
   archivedFinding,
@@ -13,7 +13,7 @@ import {
 import { listInvocations, resultLine } from '../shared/command-invocations.js';
 import type { TargetLocation } from '../shared/export-request.js';
 import { logger } from '../shared/logger.js';
-import { eventLocation } from '../shared/target-location.js';
+import { clientFor, eventLocation } from '../shared/target-location.js';
 import { activeFindings, importFindings } from '../shared/security-hub.js';
 import { serialFromAcm, serialFromHex } from '../shared/serial.js';
 
@@ -62,11 +62,8 @@ export async function handleDriftResult(
   if (!commandId) throw new Error('the command status event has no command-id');
   const now = deps.now();
   const location = deps.home && eventLocation(event, deps.home);
-  if (location && !deps.ssmAt) throw new Error('no way to reach SSM in another account was given');
-  const ssm = location ? deps.ssmAt!(location) : deps.ssm;
-  const hostLocation = location
-    ? { location: { account: location.TargetAccount, region: location.TargetRegion } }
-    : {};
+  const ssm = clientFor(deps.ssm, deps.ssmAt, location);
+  const where = hostLocation(location);
   const command = (await ssm.send(new ListCommandsCommand({ CommandId: commandId }))).Commands?.[0];
   const certificateArn = command?.Parameters?.CertificateArn?.[0];
   const certName = command?.Parameters?.CertName?.[0];
@@ -99,11 +96,11 @@ export async function handleDriftResult(
     // With an endpoint in the profile, the check also reports what the service serves there.
     const servedSerial = result.served === 'none' ? undefined : reportedSerial(result.served);
     if (result.status === 'missing' || hostSerial !== currentSerial)
-      drifted.push({ instanceId, ...hostLocation, ...(hostSerial ? { serial: hostSerial } : {}) });
+      drifted.push({ instanceId, ...where, ...(hostSerial ? { serial: hostSerial } : {}) });
     else if (endpoint && result.served !== undefined && servedSerial !== currentSerial)
       drifted.push({
         instanceId,
-        ...hostLocation,
+        ...where,
         serial: hostSerial,
         served: { endpoint, ...(servedSerial ? { serial: servedSerial } : {}) },
       });

@@ -4,8 +4,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { findingsRegion } from '../shared/security-hub.js';
-import { requiredEnv } from '../shared/env.js';
-import { accountIdOf } from '../shared/env.js';
+import { homeOf, requiredEnv } from '../shared/env.js';
 import { emitCounts } from '../shared/metrics.js';
 import { ssmClientsAt } from '../shared/target-location.js';
 import { type CommandStatusEvent, type DriftOutcome, handleDriftResult } from './drift-result.js';
@@ -22,7 +21,7 @@ export async function handler(event: CommandStatusEvent, context: Context): Prom
   const outcome = await handleDriftResult(event, {
     ssm,
     ssmAt,
-    home: { account: accountIdOf(context.invokedFunctionArn), region: requiredEnv('AWS_REGION') },
+    home: homeOf(context.invokedFunctionArn),
     acm,
     securityHub,
     sns,

@@ -9,7 +9,12 @@ import { assertTagGranted, exportableCertificate } from '../export-certificate/e
 import { EXPLAINED_ERROR_NAMES } from '../shared/errors.js';
 import { type TargetLocation, locationOf, profileOf, validatedRequest } from '../shared/export-request.js';
 import { describeTarget } from '../shared/target-association.js';
-import { type TargetLocationPolicy, locationProblems } from '../shared/target-location.js';
+import {
+  type TargetLocationPolicy,
+  clientFor,
+  locationProblems,
+  ownPlaceOnly,
+} from '../shared/target-location.js';
 import {
   type HostInstallSettings,
   type InstallProfiles,
@@ -115,7 +120,7 @@ export async function dryRun(input: unknown, deps: DryRunDependencies): Promise<
   }
   const location = locationOf(request);
   const locationNotReadyBecause = location ? await locationNotReady(location, deps) : undefined;
-  const ssm = location && deps.ssmAt ? deps.ssmAt(location) : deps.ssm;
+  const ssm = clientFor(deps.ssm, deps.ssmAt, location);
   const instances =
     locationNotReadyBecause === undefined
       ? (await taggedInstances(ssm, request.TargetTagKey, request.TargetTagValue)).map(describeInstance)
@@ -163,12 +168,10 @@ async function locationNotReady(
   location: TargetLocation,
   deps: DryRunDependencies,
 ): Promise<string | undefined> {
-  const problems = locationProblems(location, {
-    home: { account: deps.accountId, region: deps.region },
-    accounts: [],
-    regions: [],
-    ...deps.locations,
-  });
+  const problems = locationProblems(
+    location,
+    deps.locations ?? ownPlaceOnly({ account: deps.accountId, region: deps.region }),
+  );
   if (problems.length > 0) return problems.join('; ');
   try {
     await deps.assertReachable?.(location);

@@ -5,7 +5,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { retryingTransient } from '../shared/errors.js';
-import { accountIdOf, partitionOf, requiredEnv } from '../shared/env.js';
+import { accountIdOf, homeOf, partitionOf, requiredEnv } from '../shared/env.js';
 import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
 import type { TargetLocation } from '../shared/export-request.js';
@@ -68,7 +68,7 @@ export async function handler(event: unknown, context: Context): Promise<DryRunR
             profiles: installProfilesFromEnv(),
             tableName: requiredEnv('TABLE_NAME'),
             documentName: requiredEnv('DRY_RUN_DOCUMENT_NAME'),
-            locations: locationPolicyFromEnv({ account: accountId, region: requiredEnv('AWS_REGION') }),
+            locations: locationPolicyFromEnv(homeOf(context.invokedFunctionArn)),
             ssmAt,
             assertReachable: (location) =>
               assertReachable(ssmAt(location), location, requiredEnv('INSTALL_DOCUMENT_NAME')),

@@ -37,7 +37,7 @@ import { type InstallProfiles, profileSettings } from '../shared/install-paramet
 import { logger } from '../shared/logger.js';
 import { writeSecretVersion } from '../shared/secret-versions.js';
 import { shareSecretWithTarget, targetReadPolicy } from '../shared/secret-sharing.js';
-import { type TargetLocationPolicy, locationProblems } from '../shared/target-location.js';
+import { type TargetLocationPolicy, locationProblems, ownPlaceOnly } from '../shared/target-location.js';
 import { isSerial, serialFromAcm, serialFromHex } from '../shared/serial.js';
 import type { ExportedCertificate } from '../shared/workflow-state.js';
 
@@ -148,12 +148,10 @@ export async function exportCertificate(
 
 /** A mapping in another account or Region: allowed by configuration, and its member stack answering. */
 async function assertLocation(location: TargetLocation, deps: ExportDependencies): Promise<void> {
-  const problems = locationProblems(location, {
-    home: { account: deps.accountId, region: deps.region },
-    accounts: [],
-    regions: [],
-    ...deps.locations,
-  });
+  const problems = locationProblems(
+    location,
+    deps.locations ?? ownPlaceOnly({ account: deps.accountId, region: deps.region }),
+  );
   if (problems.length > 0)
     throw new InvalidExportRequestError(`invalid export request: ${problems.join('; ')}`);
   await deps.assertReachable?.(location);

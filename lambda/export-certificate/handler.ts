@@ -5,7 +5,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { Context } from 'aws-lambda';
 import { retryingTransient } from '../shared/errors.js';
-import { accountIdOf, partitionOf, requiredEnv } from '../shared/env.js';
+import { homeOf, partitionOf, requiredEnv } from '../shared/env.js';
 import { type ExportRequest, requestFieldsOf } from '../shared/export-request.js';
 import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { getMapping, recordExport, recordExportStarted } from '../shared/mapping-store.js';
@@ -32,7 +32,7 @@ interface ExportStepInput {
 export async function handler(event: ExportStepInput, context: Context): Promise<ExportedCertificate> {
   return withLogContext(logKeysOf(event.request), async () => {
     const tableName = requiredEnv('TABLE_NAME');
-    const home = { account: accountIdOf(context.invokedFunctionArn), region: requiredEnv('AWS_REGION') };
+    const home = homeOf(context.invokedFunctionArn);
     const result = await retryingTransient(() =>
       exportCertificate(
         event.request,

@@ -247,7 +247,9 @@ function atLocation(
 ): RecordAndInstallDependencies {
   if (!location) return deps;
   if (!deps.clientsAt) throw new Error('no way to reach SSM in another account was given');
-  return { ...deps, ...deps.clientsAt(location) };
+  const { clientsAt } = deps;
+  // The wait's look at the command reads it where it ran (completeIfFinished, by the wait's location).
+  return { ...deps, ...clientsAt(location), ssmAt: (at) => clientsAt(at).ssm };
 }
 
 function targetSyncDependencies(deps: RecordAndInstallDependencies): TargetSyncDependencies {

@@ -1,3 +1,4 @@
+import type { TargetLocation } from './export-request.js';
 import type { MessageAttributeValue, PublishCommandInput } from '@aws-sdk/client-sns';
 import { type CertificateFacts, consoleUrl } from './certificate-facts.js';
 import { type SeverityLabel, daysLeft } from './expiry-severity.js';
@@ -136,6 +137,11 @@ export function digestMessage(
     certificates: jsonEntries,
   });
   return envelope(subject, textLines.join('\n'), json, eventType, worst, undefined);
+}
+
+/** Where a drifted host is, as it names it: nothing for this deployment's own account and Region. */
+export function hostLocation(location: TargetLocation | undefined): Pick<DriftedHost, 'location'> {
+  return location ? { location: { account: location.TargetAccount, region: location.TargetRegion } } : {};
 }
 
 export interface DriftedHost {

@@ -13,7 +13,6 @@ export function requiredIntegerEnv(name: string): number {
   return value;
 }
 
-/** The account a function runs in, from the ARN Lambda invoked it by. */
 /** The partition a function runs in (aws, aws-cn, aws-us-gov, …), from the ARN Lambda invoked it by. */
 export function partitionOf(invokedFunctionArn: string): string {
   const partition = invokedFunctionArn.split(':')[1];
@@ -22,6 +21,12 @@ export function partitionOf(invokedFunctionArn: string): string {
   return partition;
 }
 
+/** The account and Region a function runs in: this deployment's own, as against a member account's. */
+export function homeOf(invokedFunctionArn: string): { account: string; region: string } {
+  return { account: accountIdOf(invokedFunctionArn), region: requiredEnv('AWS_REGION') };
+}
+
+/** The account a function runs in, from the ARN Lambda invoked it by. */
 export function accountIdOf(invokedFunctionArn: string): string {
   const account = invokedFunctionArn.split(':')[4];
   if (!account || !/^\d{12}$/.test(account))

@@ -10,6 +10,7 @@ import {
 import { type ExportRequest, type TargetLocation, locationOf, requestFieldsOf } from './export-request.js';
 import { assessInstall } from './install-status.js';
 import { logger } from './logger.js';
+import { clientFor } from './target-location.js';
 import { recordInstallResult } from './mapping-store.js';
 import type { InstallReport, InstallStatusReport } from './workflow-state.js';
 
@@ -84,7 +85,7 @@ export async function completeIfFinished(
   if (!wait) return undefined;
   const request = requestFieldsOf(wait);
   const location = locationOf(request);
-  const ssm = location && deps.ssmAt ? deps.ssmAt(location) : deps.ssm;
+  const ssm = clientFor(deps.ssm, deps.ssmAt, location);
   const report = await assessInstall(ssm, request, {
     commandId,
     ...(wait.SecretId ? { secretId: wait.SecretId } : {}),

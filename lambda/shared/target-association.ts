@@ -26,6 +26,7 @@ import {
   profileSettings,
 } from './install-parameters.js';
 import { mappingsOfTag } from './mapping-store.js';
+import { clientFor } from './target-location.js';
 
 /**
  * Each target's State Manager association: the install document bound to one tag (and the install
@@ -245,10 +246,7 @@ async function certificatesOf(
 
 /** The State Manager a target's association lives in: this deployment's, or the member account's. */
 export function stateManagerFor(deps: TargetSyncDependencies, target: Partial<TargetLocation>): SSMClient {
-  const location = locationOf(target);
-  if (!location) return deps.stateManager;
-  if (!deps.stateManagerAt) throw new Error('no way to reach State Manager in another account was given');
-  return deps.stateManagerAt(location);
+  return clientFor(deps.stateManager, deps.stateManagerAt, locationOf(target));
 }
 
 export type AssociationChange = 'created' | 'updated' | 'unchanged';

@@ -82,6 +82,32 @@ function splitList(text: string): string[] {
     .filter((entry) => entry.length > 0);
 }
 
+/**
+ * The client for a location: `home` for this deployment's own account and Region, else the one `at`
+ * gives (through the member role there). A location with no way to reach it is a wiring bug: it throws
+ * rather than act in the wrong account.
+ */
+export function clientFor<Client>(
+  home: Client,
+  at: ((location: TargetLocation) => Client) | undefined,
+  location: TargetLocation | undefined,
+): Client {
+  if (!location) return home;
+  if (!at) throw new Error('no way to reach another account and Region was given');
+  return at(location);
+}
+
+/** Whether two items (mappings, events' origins) name the same place: both here, or the same account and Region. */
+export function sameLocation(a: Partial<TargetLocation>, b: Partial<TargetLocation>): boolean {
+  const [left, right] = [locationOf(a), locationOf(b)];
+  return left?.TargetAccount === right?.TargetAccount && left?.TargetRegion === right?.TargetRegion;
+}
+
+/** The policy of a deployment that names no other place: its own account and Region only. */
+export function ownPlaceOnly(home: TargetLocationPolicy['home']): TargetLocationPolicy {
+  return { home, accounts: [], regions: [] };
+}
+
 /** The SSM client for a location: this deployment's own, or one acting through the member role there. */
 export type SsmAt = (location: TargetLocation | undefined) => SSMClient;
 

@@ -23,6 +23,7 @@ import {
   mappingKey,
   mappingsForCertificate,
 } from '../shared/mapping-store.js';
+import { clientFor } from '../shared/target-location.js';
 
 export interface UnmapDependencies {
   readonly stateManager: SSMClient;
@@ -128,8 +129,7 @@ async function sendRemoval(
 ): Promise<string> {
   const { removal } = deps;
   const host = profileSettings(removal.profiles, mapping.Profile);
-  const location = locationOf(request);
-  const commands = location && deps.ssmAt ? deps.ssmAt(location) : deps.commands;
+  const commands = clientFor(deps.commands, deps.ssmAt, locationOf(request));
   const response = await commands.send(
     new SendCommandCommand({
       DocumentName: removal.documentName,
