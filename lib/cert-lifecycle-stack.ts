@@ -13,7 +13,7 @@ import { AuditReportMonitor } from './audit-report-monitor.js';
 import { ConvergenceMonitor } from './convergence-monitor.js';
 import { DriftMonitor } from './drift-monitor.js';
 import { ExpiryMonitor } from './expiry-monitor.js';
-import { InstallDocument } from './install-document.js';
+import { InstallDocument, appDocumentName } from './install-document.js';
 import { centralKeyAlias, memberForwardRoleName } from './member-account.js';
 import { InstanceCertificateAccess } from './instance-certificate-access.js';
 import { OperationsMonitoring } from './operations-monitoring.js';
@@ -66,7 +66,7 @@ export class CertLifecycleStack extends Stack {
     // The Windows step of the install, check and remove documents: a document of its own, which the
     // others run on Windows nodes (one document cannot hold both scripts within SSM's 64 KB).
     const windowsDocument = new InstallDocument(this, 'WindowsDocument', {
-      documentName: `${this.stackName}-Windows-ACMCertificate`,
+      documentName: appDocumentName(this.stackName, 'Windows'),
       sourceFile: 'install-acm-certificate-windows',
       scriptFile: 'install-acm-certificate',
     });

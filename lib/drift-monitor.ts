@@ -1,4 +1,4 @@
-import { Aws, Duration } from 'aws-cdk-lib';
+import { Aws, Duration, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import type * as logs from 'aws-cdk-lib/aws-logs';
@@ -7,7 +7,7 @@ import { INSTALL_PROFILES_ENV, type InstallProfiles } from '../lambda/shared/ins
 import { AlarmedDeadLetterQueue } from './alarmed-dead-letter-queue.js';
 import type { AlertTopic } from './alert-topic.js';
 import { HandlerFunction } from './handler-function.js';
-import { InstallDocument } from './install-document.js';
+import { InstallDocument, appDocumentName } from './install-document.js';
 
 export interface DriftMonitorProps {
   /** The Windows document the check document runs on Windows nodes. */
@@ -39,7 +39,7 @@ export class DriftMonitor extends Construct {
     super(scope, id);
     const securityHubRegion = props.securityHubRegion ?? Aws.REGION;
     const document = new InstallDocument(this, 'CheckDocument', {
-      documentName: `${Aws.STACK_NAME}-Check-ACMCertificate`,
+      documentName: appDocumentName(Stack.of(this).stackName, 'Check'),
       sourceFile: 'check-acm-certificate',
       scriptFile: 'install-acm-certificate',
       windowsDocumentName: props.windowsDocumentName,

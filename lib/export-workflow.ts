@@ -1,4 +1,4 @@
-import { Aws, Duration, Fn, Names, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, Names, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -24,7 +24,7 @@ import { HandlerFunction } from './handler-function.js';
 import { grantTo, readHostRoleGrant } from './ssm-grants.js';
 import { commandDocumentContent, dryRunDocumentContent } from './command-document.js';
 import { AssociationSync } from './association-sync.js';
-import { InstallDocument } from './install-document.js';
+import { InstallDocument, appDocumentName } from './install-document.js';
 import { stateMachineFile } from './paths.js';
 
 export interface InstallSettings {
@@ -255,7 +255,7 @@ export class ExportWorkflow extends Construct {
     });
 
     const dryRunDocument = new InstallDocument(this, 'DryRunDocument', {
-      documentName: `${Aws.STACK_NAME}-DryRun-ACMCertificate`,
+      documentName: appDocumentName(Stack.of(this).stackName, 'DryRun'),
       content: dryRunDocumentContent(),
     });
     const dryRunStep = new HandlerFunction(this, 'DryRun', {
@@ -291,7 +291,7 @@ export class ExportWorkflow extends Construct {
     grantTo(dryRunStep.role, readHostRoleGrant());
 
     const removeDocument = new InstallDocument(this, 'RemoveDocument', {
-      documentName: `${Aws.STACK_NAME}-Remove-ACMCertificate`,
+      documentName: appDocumentName(Stack.of(this).stackName, 'Remove'),
       sourceFile: 'remove-acm-certificate',
       scriptFile: 'install-acm-certificate',
       windowsDocumentName: props.windowsDocumentName,

@@ -3,6 +3,17 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { type CommandDocumentContent, commandDocumentContent } from './command-document.js';
 
+/**
+ * The name of each of the app's documents: `<stack name>-<kind>-ACMCertificate`. The central stack and
+ * every member stack name them alike, so the central functions find them in any account.
+ */
+export function appDocumentName(
+  stackName: string,
+  kind: 'Install' | 'Check' | 'Remove' | 'Windows' | 'DryRun',
+): string {
+  return `${stackName}-${kind}-ACMCertificate`;
+}
+
 export interface InstallDocumentProps {
   /** @default '<stack name>-Install-ACMCertificate' */
   readonly documentName?: string;
@@ -25,7 +36,7 @@ export class InstallDocument extends Construct {
 
   constructor(scope: Construct, id: string, props: InstallDocumentProps = {}) {
     super(scope, id);
-    this.documentName = props.documentName || `${Stack.of(this).stackName}-Install-ACMCertificate`;
+    this.documentName = props.documentName || appDocumentName(Stack.of(this).stackName, 'Install');
     const document = new ssm.CfnDocument(this, 'Document', {
       name: this.documentName,
       documentType: 'Command',

@@ -6,7 +6,7 @@ import { Construct } from 'constructs';
 import { DEPLOYMENT_TAG_KEY } from '../lambda/shared/target-association.js';
 import { memberHostPolicyName, memberRoleName } from '../lambda/shared/target-location.js';
 import { dryRunDocumentContent } from './command-document.js';
-import { InstallDocument } from './install-document.js';
+import { InstallDocument, appDocumentName } from './install-document.js';
 import { InstanceCertificateAccess } from './instance-certificate-access.js';
 import { grantTo, manageAssociationGrants, readHostRoleGrant, sendCommandGrants } from './ssm-grants.js';
 
@@ -77,19 +77,21 @@ export class MemberAccount extends Construct {
     // Hosts here read their secrets in the central account, by ARN.
     const secretsArn = `arn:${Aws.PARTITION}:secretsmanager:${central.region}:${central.account}:secret:`;
     const windows = new InstallDocument(this, 'WindowsDocument', {
-      documentName: `${central.stackName}-Windows-ACMCertificate`,
+      documentName: appDocumentName(central.stackName, 'Windows'),
       sourceFile: 'install-acm-certificate-windows',
       scriptFile: 'install-acm-certificate',
       secretsArn,
     });
-    const documents = [
-      ['InstallDocument', 'Install', 'install-acm-certificate'],
-      ['CheckDocument', 'Check', 'check-acm-certificate'],
-      ['RemoveDocument', 'Remove', 'remove-acm-certificate'],
-    ].map(
+    const documents = (
+      [
+        ['InstallDocument', 'Install', 'install-acm-certificate'],
+        ['CheckDocument', 'Check', 'check-acm-certificate'],
+        ['RemoveDocument', 'Remove', 'remove-acm-certificate'],
+      ] as const
+    ).map(
       ([documentId, verb, file]) =>
-        new InstallDocument(this, documentId!, {
-          documentName: `${central.stackName}-${verb}-ACMCertificate`,
+        new InstallDocument(this, documentId, {
+          documentName: appDocumentName(central.stackName, verb),
           sourceFile: file,
           scriptFile: 'install-acm-certificate',
           windowsDocumentName: windows.documentName,
@@ -98,7 +100,7 @@ export class MemberAccount extends Construct {
     );
     // The dry run's own document, which the central dry run sends to this account's ready hosts.
     const dryRun = new InstallDocument(this, 'DryRunDocument', {
-      documentName: `${central.stackName}-DryRun-ACMCertificate`,
+      documentName: appDocumentName(central.stackName, 'DryRun'),
       content: dryRunDocumentContent({ secretsArn }),
     });
     this.documentNames = [
