@@ -10,10 +10,10 @@ import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
 import type { TargetLocation } from '../shared/export-request.js';
 import {
-  assertReachable,
   clientsAt,
   locationPolicyFromEnv,
   memberHostPolicyArn,
+  memberStackCheck,
   ssmClientsAt,
 } from '../shared/target-location.js';
 import type { CollectDependencies } from './host-check.js';
@@ -70,8 +70,7 @@ export async function handler(event: unknown, context: Context): Promise<DryRunR
             documentName: requiredEnv('DRY_RUN_DOCUMENT_NAME'),
             locations: locationPolicyFromEnv(homeOf(context.invokedFunctionArn)),
             ssmAt,
-            assertReachable: (location) =>
-              assertReachable(ssmAt(location), location, requiredEnv('INSTALL_DOCUMENT_NAME')),
+            assertReachable: memberStackCheck(ssmAt, requiredEnv('INSTALL_DOCUMENT_NAME')),
           }),
     );
     logger.info('dry run', {

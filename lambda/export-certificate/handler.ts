@@ -10,7 +10,7 @@ import { type ExportRequest, requestFieldsOf } from '../shared/export-request.js
 import { installProfilesFromEnv } from '../shared/install-parameters.js';
 import { getMapping, recordExport, recordExportStarted } from '../shared/mapping-store.js';
 import { logKeysOf, logger, withLogContext } from '../shared/logger.js';
-import { assertReachable, locationPolicyFromEnv, ssmClientsAt } from '../shared/target-location.js';
+import { locationPolicyFromEnv, memberStackCheck, ssmClientsAt } from '../shared/target-location.js';
 import type { ExportedCertificate } from '../shared/workflow-state.js';
 import { exportCertificate, mappingRemoved } from './export-certificate.js';
 
@@ -48,8 +48,7 @@ export async function handler(event: ExportStepInput, context: Context): Promise
           profiles: installProfilesFromEnv(),
           locations: locationPolicyFromEnv(home),
           organizationId: process.env.ORGANIZATION_ID ?? '',
-          assertReachable: (location) =>
-            assertReachable(ssmAt(location), location, requiredEnv('INSTALL_DOCUMENT_NAME')),
+          assertReachable: memberStackCheck(ssmAt, requiredEnv('INSTALL_DOCUMENT_NAME')),
           recordStarted: async (request, started) => {
             // A renewal's mapping must still be there (unmap wins over a renewal queued before it).
             if (started.renewal) {

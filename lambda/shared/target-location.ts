@@ -196,6 +196,14 @@ export async function assertReachable(
   }
 }
 
+/** `assertReachable` through `ssmAt`, for the install document `documentName`: what the handlers wire. */
+export function memberStackCheck(
+  ssmAt: SsmAt,
+  documentName: string,
+): (location: TargetLocation) => Promise<void> {
+  return (location) => assertReachable(ssmAt(location), location, documentName);
+}
+
 /** What STS or SSM answer when the member role is missing or does not trust the caller. */
 const REFUSED = new Set([
   'AccessDenied',

@@ -85,13 +85,18 @@ async function mapped(mappings: [ExportRequest, string][] = [[REQUEST, SECRET_ID
   return store.add({ AssociationName, ...fields });
 }
 
-const run = (options: { removeFiles?: boolean } = {}) => {
+const run = (
+  options: { removeFiles?: boolean } = {},
+  request: ExportRequest = REQUEST,
+  extra: Partial<Parameters<typeof unmap>[1]> = {},
+) => {
   const ssmClient = new SSMClient({ region: REGION });
   return unmap(
-    REQUEST,
+    request,
     {
       stateManager: ssmClient,
       commands: ssmClient,
+      ...extra,
       secrets: new SecretsManagerClient({ region: REGION }),
       db: dynamo.db,
       tableName,
@@ -279,31 +284,12 @@ describe('unmap of a mapping in a member account', () => {
       profile: 'default',
     });
     ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cmd-remove-member' } });
-    const home = new SSMClient({ region: REGION });
-    const outcome = await unmap(
-      MEMBER_REQUEST,
-      {
-        stateManager: home,
-        commands: home,
-        ssmAt: (location) => {
-          expect(location).toEqual({ TargetAccount: '444455556666', TargetRegion: 'eu-central-1' });
-          return memberClient;
-        },
-        secrets: new SecretsManagerClient({ region: REGION }),
-        db: dynamo.db,
-        tableName,
-        associations: ASSOCIATIONS,
-        recoveryWindowDays: 30,
-        removal: {
-          documentName: 'CertLifecycle-Remove-ACMCertificate',
-          maxConcurrency: '25%',
-          maxErrors: '0',
-          deliveryTimeoutSeconds: 600,
-          profiles: PROFILES,
-        },
+    const outcome = await run({ removeFiles: true }, MEMBER_REQUEST, {
+      ssmAt: (location) => {
+        expect(location).toEqual({ TargetAccount: '444455556666', TargetRegion: 'eu-central-1' });
+        return memberClient;
       },
-      { removeFiles: true },
-    );
+    });
 
     expect(outcome.message).toMatch(
       /on instances tagged env=dev in account 444455556666 \(eu-central-1\) is unmapped/,
