@@ -161,13 +161,24 @@ describe('drift result', () => {
   });
 });
 
-describe('drift check', () => {
-  let dynamo: LocalDynamo;
-  beforeAll(async () => {
-    dynamo = await startLocalDynamo();
-  });
-  afterAll(async () => dynamo.stop());
+let dynamo: LocalDynamo;
+beforeAll(async () => {
+  dynamo = await startLocalDynamo();
+});
+afterAll(async () => dynamo.stop());
 
+/** A mapping of `request` with ACM's current serial, as an export leaves it. */
+const mapped = (tableName: string, request: Parameters<typeof recordExport>[2]) =>
+  recordExport(dynamo.db, tableName, request, {
+    expiresAt: '2027-01-01T00:00:00.000Z',
+    exportedAt: '2026-01-01T00:00:00.000Z',
+    secretId: 'acm-passphrase/web-server/0123456789abcdef',
+    serial: CURRENT,
+    executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:x:y',
+    installStatus: 'Success',
+  });
+
+describe('drift check', () => {
   it("asks the hosts of a profile with an endpoint what they serve there, from the mapping's recorded profile", () => {
     const mapping = { ...REQUEST, Profile: 'haproxy' } as unknown as Parameters<typeof checkParameters>[0];
     expect(checkParameters(mapping, PROFILES.haproxy)).toEqual({
@@ -181,21 +192,7 @@ describe('drift check', () => {
 
   it('sends the read-only check document to the instances of every mapping', async () => {
     const tableName = await dynamo.createInventoryTable();
-    for (const value of ['dev', 'prod']) {
-      await recordExport(
-        dynamo.db,
-        tableName,
-        { ...REQUEST, TargetTagValue: value },
-        {
-          expiresAt: '2027-01-01T00:00:00.000Z',
-          exportedAt: '2026-01-01T00:00:00.000Z',
-          secretId: 'acm-passphrase/web-server/0123456789abcdef',
-          serial: CURRENT,
-          executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:x:y',
-          installStatus: 'Success',
-        },
-      );
-    }
+    for (const value of ['dev', 'prod']) await mapped(tableName, { ...REQUEST, TargetTagValue: value });
     let n = 0;
     ssm.on(SendCommandCommand).callsFake(() => ({ Command: { CommandId: `check-${++n}` } }));
     const outcome = await startDriftChecks({
@@ -223,31 +220,12 @@ describe('drift check', () => {
 });
 
 describe('drift in a member account', () => {
-  let dynamo: LocalDynamo;
-  beforeAll(async () => {
-    dynamo = await startLocalDynamo();
-  });
-  afterAll(async () => dynamo.stop());
   const MEMBER = { TargetAccount: '444455556666', TargetRegion: 'eu-central-1' };
   const memberClient = new SSMClient({ region: 'eu-central-1' });
 
   it("sends a member mapping's check through the member role there, and this deployment's through its own", async () => {
     const tableName = await dynamo.createInventoryTable();
-    for (const location of [{}, MEMBER]) {
-      await recordExport(
-        dynamo.db,
-        tableName,
-        { ...REQUEST, ...location },
-        {
-          expiresAt: '2027-01-01T00:00:00.000Z',
-          exportedAt: '2026-01-01T00:00:00.000Z',
-          secretId: 'acm-passphrase/web-server/0123456789abcdef',
-          serial: CURRENT,
-          executionArn: 'arn:aws:states:eu-west-1:111122223333:execution:x:y',
-          installStatus: 'Success',
-        },
-      );
-    }
+    for (const location of [{}, MEMBER]) await mapped(tableName, { ...REQUEST, ...location });
     ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'check-m' } });
     const home = new SSMClient({ region: REGION });
     const outcome = await startDriftChecks({
