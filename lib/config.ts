@@ -574,8 +574,9 @@ function checkedConfig(values: Record<string, unknown>, what: string, where: str
     );
   }
   if (!config.organizationId) {
-    for (const key of ['centralAccount', 'centralRegion'] as const) {
-      if (config[key]) {
+    // A flag's default is not a choice: only one given here is refused.
+    for (const key of ['centralAccount', 'centralRegion', 'memberCertificateAlerts'] as const) {
+      if (key === 'memberCertificateAlerts' ? values[key] !== undefined : config[key]) {
         problems.push(`${key} applies only to the member stack: set organizationId too, or leave ${key} out`);
       }
     }

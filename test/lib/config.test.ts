@@ -25,6 +25,12 @@ describe('configuration', () => {
     expect(() => load({ targetRegions: 'eu-central-1' })).toThrow(
       'targetRegions needs organizationId: hosts in other accounts and Regions are reached through the member stack, which trusts the organization',
     );
+    expect(() => load({ memberCertificateAlerts: 'false' })).toThrow(
+      'memberCertificateAlerts applies only to the member stack: set organizationId too, or leave memberCertificateAlerts out',
+    );
+    expect(load({ ...organization, memberCertificateAlerts: 'false' })).toMatchObject({
+      memberCertificateAlerts: false,
+    });
     expect(() => load({ ...organization, installDocumentName: 'My-Install' })).toThrow(
       /installDocumentName cannot be set with organizationId/,
     );
