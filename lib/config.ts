@@ -574,9 +574,9 @@ function checkedConfig(values: Record<string, unknown>, what: string, where: str
     );
   }
   if (!config.organizationId) {
-    // A flag's default is not a choice: only one given here is refused.
+    // A setting other than its default that nothing would read (the flag's default is no choice).
     for (const key of ['centralAccount', 'centralRegion', 'memberCertificateAlerts'] as const) {
-      if (key === 'memberCertificateAlerts' ? values[key] !== undefined : config[key]) {
+      if (config[key] !== DEFAULT_CONFIG[key]) {
         problems.push(`${key} applies only to the member stack: set organizationId too, or leave ${key} out`);
       }
     }
